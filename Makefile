@@ -1,0 +1,55 @@
+# Trustroom: `make run` serves a demo, `make test` runs every test, `make check` the quality gates.
+VENV   := .venv
+BIN    := $(VENV)/bin
+UV_VERSION := 0.13.9
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test check bench install messages chromium clean
+
+$(STAMP): pyproject.toml uv.lock
+	test -x $(BIN)/python || python3 -m venv $(VENV)
+	test -x $(BIN)/uv || $(BIN)/pip install --quiet "uv==$(UV_VERSION)"
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --frozen --inexact --all-groups --quiet
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	TRUSTROOM_DEV=1 $(BIN)/trustroom demo
+	TRUSTROOM_DEV=1 $(BIN)/trustroom serve --host 127.0.0.1 --port 8000
+
+chromium:
+	@test -x /usr/bin/chromium || { echo "installing Debian's chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) chromium
+	rm -f .coverage .coverage.*
+	$(BIN)/pytest -p no:cacheprovider --cov --cov-report= tests
+	@if [ -n "$$TRUSTROOM_TEST_POSTGRES_URL" ]; then \
+	  echo "== again on PostgreSQL =="; \
+	  TRUSTROOM_TEST_DATABASE=postgres $(BIN)/pytest -p no:cacheprovider --cov --cov-append --cov-report= tests; \
+	fi
+	$(BIN)/coverage report
+
+check: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks migrations
+	$(BIN)/ruff format --check src tests benchmarks migrations
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	@tmp=$$(mktemp -d) && TRUSTROOM_DATA_DIR=$$tmp TRUSTROOM_DEV=1 $(BIN)/trustroom migrate >/dev/null \
+	  && TRUSTROOM_DATA_DIR=$$tmp TRUSTROOM_DEV=1 $(BIN)/alembic check; status=$$?; rm -rf $$tmp; exit $$status
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/api_overhead.py
+
+# Re-extract translatable messages and merge them into the DE/EN/FR/IT catalogs.
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F babel.cfg -o src/trustroom/locale/messages.pot --no-location --omit-header --sort-output .
+	for lang in de en fr it; do \
+	  test -f src/trustroom/locale/$$lang/LC_MESSAGES/messages.po \
+	    || $(BIN)/pybabel init -i src/trustroom/locale/messages.pot -d src/trustroom/locale -l $$lang; \
+	  $(BIN)/pybabel update -i src/trustroom/locale/messages.pot -d src/trustroom/locale -l $$lang --no-fuzzy-matching --omit-header; \
+	done
+
+clean:
+	rm -rf $(VENV) var .coverage htmlcov

@@ -1,0 +1,1 @@
+"""Trustroom: a self-hostable client engagement platform for regulated providers."""

@@ -1,0 +1,62 @@
+"""Actor: who is doing something, for which tenant, and with which permissions.
+
+Resolved once per request (or built by the CLI and the worker) and passed to every
+service function, so no tenant-owned query can be written without knowing the tenant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from uuid import UUID
+
+
+class ActorKind(StrEnum):
+    APP = "app"
+    MEMBER = "member"
+    CONTACT = "contact"
+    OPERATOR = "operator"
+    SYSTEM = "system"
+
+
+class Scope(StrEnum):
+    """Permissions, named `resource:action`; API key scopes and member roles draw from these."""
+
+    API_KEYS_READ = "api-keys:read"
+    API_KEYS_WRITE = "api-keys:write"
+    MEMBERS_READ = "members:read"
+    MEMBERS_WRITE = "members:write"
+    MEMBERS_ACT = "members:act"
+    AUDIT_READ = "audit:read"
+    CONTACTS_READ = "contacts:read"
+    CONTACTS_WRITE = "contacts:write"
+    CHANGE_REQUESTS_REVIEW = "change-requests:review"
+    EXCHANGES_READ = "exchanges:read"
+    EXCHANGES_WRITE = "exchanges:write"
+    SIGNING_READ = "signing:read"
+    SIGNING_WRITE = "signing:write"
+    CREDENTIALS_READ = "credentials:read"
+    CREDENTIALS_WRITE = "credentials:write"
+    WEBHOOKS_READ = "webhooks:read"
+    WEBHOOKS_WRITE = "webhooks:write"
+    JOBS_READ = "jobs:read"
+
+
+@dataclass(frozen=True)
+class Actor:
+    tenant_id: UUID
+    kind: ActorKind
+    id: UUID | None
+    permissions: frozenset[str] = frozenset()
+    # An app acting for a member: `id` is the member, `api_key_id` the app's key.
+    api_key_id: UUID | None = None
+    correlation_id: str | None = None
+    ip: str | None = None
+    language: str | None = field(default=None, compare=False)
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
+
+    @property
+    def member_id(self) -> UUID | None:
+        return self.id if self.kind is ActorKind.MEMBER else None

@@ -1,0 +1,156 @@
+"""The HTTP application: `create_app(settings)` wires settings, database, keys, routes and pages."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import fastapi_offline
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST
+from sqlalchemy import text
+
+from . import __doc__ as product_summary
+from . import http, logs, web
+from .http import API_PREFIX
+from .audit import routes as audit_routes
+from .auth import deps as auth_deps
+from .auth import pages as auth_pages
+from .auth import routes as auth_routes
+from .auth.keys import ServerKeys
+from .db import Database
+from .errors import AppError
+from .metrics import Metrics
+from .settings import Settings
+from .worker import run_worker
+
+VERSION = "0.1.0"
+DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
+PAGE_PREFIXES = ("/portal", "/x/")
+
+
+def create_app(settings: Settings | None = None, *, run_worker_in_process: bool | None = None) -> FastAPI:
+    settings = settings or Settings()
+    keys = ServerKeys(settings.secret())  # refuses to start without a usable secret
+    logs.configure(settings.log_level, as_json=settings.log_json)
+    metrics = Metrics()
+    with_worker = settings.run_worker_in_process if run_worker_in_process is None else run_worker_in_process
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        stop = asyncio.Event()
+        worker = (
+            asyncio.create_task(run_worker(settings, stop, database=app.state.database, metrics=metrics))
+            if with_worker
+            else None
+        )
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker is not None:
+                await worker
+            await app.state.database.dispose()
+
+    app = FastAPI(
+        title="Trustroom API",
+        version=VERSION,
+        description=product_summary,
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.keys = keys
+    app.state.database = Database(settings.resolved_database_url)
+    app.state.pages = web.Pages(keys.derive("csrf"), secure_cookies=settings.cookies_secure)
+    app.state.authenticator = auth_deps.authenticate_api_request
+    app.state.metrics = metrics
+
+    _install_error_handlers(app)
+    for router in (auth_routes.api_key_router, auth_routes.member_router, audit_routes.router):
+        app.include_router(router)
+    app.include_router(auth_pages.router)
+    app.include_router(_operations_router())
+    app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
+    app.mount("/api/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+    app.add_middleware(
+        http.RequestContext, observe=metrics.observe_request, default_language=settings.default_language
+    )
+    app.add_middleware(web.SecurityHeaders)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    http.install_exception_handlers(app)
+
+    async def app_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, AppError)
+        if request.url.path.startswith(PAGE_PREFIXES):
+            return web.render_error(request, exc)
+        return http.problem_response(exc, request.url.path)
+
+    async def sign_in_required(request: Request, exc: Exception) -> Response:
+        return RedirectResponse(f"/portal/login{web.language_query()}", status_code=303)
+
+    app.add_exception_handler(AppError, app_error)
+    app.add_exception_handler(auth_deps.SignInRequired, sign_in_required)
+
+
+def _operations_router() -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.get("/")
+    async def home() -> Response:
+        return RedirectResponse("/portal/", status_code=303)
+
+    @router.get("/healthz")
+    async def healthz() -> JSONResponse:
+        """The process is up."""
+        return JSONResponse({"status": "ok"})
+
+    @router.get("/readyz")
+    async def readyz(request: Request) -> JSONResponse:
+        """The database answers and the data directory is writable."""
+        checks: dict[str, str] = {}
+        database: Database = request.app.state.database
+        try:
+            async with database.session(write=False) as session:
+                await session.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready; the kind is reported
+            checks["database"] = f"failed: {type(exc).__name__}"
+        data_dir: Path = request.app.state.settings.data_dir
+        probe = data_dir / ".readyz"
+        try:
+            probe.write_bytes(b"ok")
+            probe.unlink()
+            checks["dataDir"] = "ok"
+        except OSError as exc:
+            checks["dataDir"] = f"failed: {type(exc).__name__}"
+        ready = all(value == "ok" for value in checks.values())
+        return JSONResponse({"status": "ok" if ready else "unavailable", "checks": checks}, 200 if ready else 503)
+
+    @router.get("/metrics")
+    async def prometheus(request: Request) -> PlainTextResponse:
+        metrics: Metrics = request.app.state.metrics
+        return PlainTextResponse(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    @router.get("/api/docs")
+    async def api_docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=f"{API_PREFIX}/openapi.json",
+            title="Trustroom API",
+            swagger_js_url="/api/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/api/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/api/docs-assets/favicon.png",
+        )
+
+    return router

@@ -1,0 +1,102 @@
+"""FastAPI dependencies of the auth domain: API authentication and the portal member."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from .. import i18n
+from ..actor import Actor, ActorKind, Scope
+from ..db import bind_tenant
+from ..http import SessionDep, write_aside
+from ..settings import Settings
+from .errors import ActingMemberNotAllowed, InvalidApiKey
+from .keys import ServerKeys
+from .models import ApiKey, Member, PortalSession
+from .service import api_keys, members, portal
+
+
+def get_keys(request: Request) -> ServerKeys:
+    keys: ServerKeys = request.app.state.keys
+    return keys
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+Keys = Annotated[ServerKeys, Depends(get_keys)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _bearer(request: Request) -> str:
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        error = InvalidApiKey()
+        error.headers["WWW-Authenticate"] = 'Bearer realm="trustroom"'
+        raise error
+    return credentials.strip()
+
+
+async def authenticate_api_request(request: Request, session: AsyncSession) -> Actor:
+    """The authenticator behind `http.CurrentActor`: an API key, optionally acting for a member."""
+    settings = get_settings(request)
+    api_key, tenant = await api_keys.authenticate(session, get_keys(request), _bearer(request))
+    await bind_tenant(session, tenant.id)
+    if not i18n.language_chosen.get():
+        i18n.current_language.set(tenant.default_language)
+    if api_keys.last_use_is_stale(api_key, settings.auth.api_key_last_used_resolution_seconds):
+        await write_aside(request, lambda s: _touch(s, api_key))
+    common = {"tenant_id": tenant.id, "api_key_id": api_key.id, "ip": client_ip(request)}
+    acting = request.headers.get("x-acting-member")
+    if not acting:
+        return Actor(kind=ActorKind.APP, id=api_key.id, permissions=frozenset(api_key.scopes), **common)
+    if Scope.MEMBERS_ACT not in api_key.scopes:
+        raise ActingMemberNotAllowed()
+    member = await members.find_active(session, tenant.id, acting)
+    granted = frozenset(api_key.scopes) & member.permissions
+    return Actor(kind=ActorKind.MEMBER, id=member.id, permissions=granted, **common)
+
+
+async def _touch(session: AsyncSession, api_key: ApiKey) -> None:
+    await bind_tenant(session, api_key.tenant_id)
+    await api_keys.touch(session, api_key)
+
+
+SESSION_COOKIE = "trustroom_session"
+PENDING_COOKIE = "trustroom_pending"
+
+
+def cookie_name(request: Request, base: str) -> str:
+    # The __Host- prefix makes browsers refuse the cookie unless Secure, host-only and Path=/.
+    return f"__Host-{base}" if get_settings(request).cookies_secure else base
+
+
+class SignInRequired(Exception):  # noqa: N818 - a control-flow signal, rendered as a redirect
+    """No live portal session: the page handler answers with a redirect to the sign-in page."""
+
+
+async def portal_member(request: Request, session: SessionDep) -> tuple[PortalSession, Member]:
+    token = request.cookies.get(cookie_name(request, SESSION_COOKIE))
+    settings = get_settings(request)
+    found = None
+    if token:
+        found = await portal.find_session(session, get_keys(request), settings.auth, token, stage=portal.STAGE_ACTIVE)
+    if found is None:
+        raise SignInRequired()
+    portal_session, member = found
+    if not i18n.language_chosen.get():
+        i18n.current_language.set(settings.default_language)
+    if portal.touch_is_due(portal_session):
+        await write_aside(request, lambda s: portal.touch(s, portal_session))
+    return found
+
+
+PortalMember = Annotated[tuple[PortalSession, Member], Depends(portal_member)]

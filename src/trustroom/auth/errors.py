@@ -1,0 +1,62 @@
+"""Errors of the auth domain."""
+
+from __future__ import annotations
+
+from ..errors import N_, BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+
+
+class InvalidApiKey(Unauthorized):
+    sub_code = "InvalidApiKey"
+    message = N_("The API key is not valid.")
+
+
+class ApiKeyExpired(Unauthorized):
+    sub_code = "ApiKeyExpired"
+    message = N_("The API key has expired.")
+
+
+class ApiKeyRevoked(Unauthorized):
+    sub_code = "ApiKeyRevoked"
+    message = N_("The API key was revoked.")
+
+
+class ApiKeyNotFound(NotFound):
+    sub_code = "ApiKeyNotFound"
+    message = N_("There is no API key with this id.")
+
+
+class MemberNotFound(NotFound):
+    sub_code = "MemberNotFound"
+    message = N_("There is no member with this id.")
+
+
+class ActingMemberNotAllowed(Forbidden):
+    sub_code = "ActingMemberNotAllowed"
+    message = N_("This API key may not act for members; it needs the permission members:act.")
+
+
+class ActingMemberUnknown(BadRequest):
+    sub_code = "ActingMemberUnknown"
+    message = N_("X-Acting-Member names no active member of this tenant.")
+
+
+class ScopeNotGrantable(Forbidden):
+    sub_code = "ScopeNotGrantable"
+    message = N_("You cannot grant the permission %(scope)s because you do not hold it.")
+
+
+class UnknownScope(BadRequest):
+    sub_code = "UnknownScope"
+    message = N_("The scope %(scope)s does not exist.")
+
+
+class EmailTaken(Conflict):
+    sub_code = "EmailNotUnique"
+    message = N_("A member with this email address already exists.")
+
+
+class TenantNotFound(NotFound):
+    sub_code = "TenantNotFound"
+    message = N_("There is no tenant with this id.")
+
+

@@ -1,0 +1,126 @@
+"""Tables and permission vocabulary of the auth domain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..actor import Scope
+from ..db import Base, IdMixin, TenantOwned, Timestamps, utcnow
+
+
+ALL_SCOPES = frozenset(Scope)
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    ADVISOR = "advisor"
+    REVIEWER = "reviewer"
+
+
+_ADVISOR = {
+    Scope.CONTACTS_READ,
+    Scope.CONTACTS_WRITE,
+    Scope.EXCHANGES_READ,
+    Scope.EXCHANGES_WRITE,
+    Scope.SIGNING_READ,
+    Scope.SIGNING_WRITE,
+    Scope.CREDENTIALS_READ,
+    Scope.CREDENTIALS_WRITE,
+    Scope.MEMBERS_READ,
+}
+ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
+    # An admin may do anything a member can do; acting for others is an app's privilege.
+    Role.ADMIN: frozenset(ALL_SCOPES - {Scope.MEMBERS_ACT}),
+    Role.ADVISOR: frozenset(_ADVISOR),
+    Role.REVIEWER: frozenset(
+        {Scope.CONTACTS_READ, Scope.CHANGE_REQUESTS_REVIEW, Scope.AUDIT_READ, Scope.MEMBERS_READ}
+    ),
+}
+
+
+class Tenant(IdMixin, Timestamps, Base):
+    __tablename__ = "tenants"
+
+    name: Mapped[str] = mapped_column(String(200))
+    default_language: Mapped[str] = mapped_column(String(2), default="en")
+
+
+class ApiKey(IdMixin, TenantOwned, Base):
+    __tablename__ = "api_keys"
+
+    name: Mapped[str] = mapped_column(String(200))
+    # The first characters of the key, kept so people can tell their keys apart.
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scopes: Mapped[list[str]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    last_used_at: Mapped[datetime | None]
+
+
+class Member(IdMixin, TenantOwned, Timestamps, Base):
+    __tablename__ = "members"
+    __table_args__ = (UniqueConstraint("tenant_id", "email"),)
+
+    email: Mapped[str] = mapped_column(String(320))
+    display_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    # Sealed with the server key: TOTP needs the secret itself, so it cannot be hashed.
+    totp_secret_sealed: Mapped[str] = mapped_column(String(200))
+    totp_enrolled_at: Mapped[datetime | None]
+    # The last accepted TOTP time step; a code is never accepted twice.
+    totp_last_step: Mapped[int] = mapped_column(default=0)
+    failed_attempts: Mapped[int] = mapped_column(default=0)
+    locked_until: Mapped[datetime | None]
+    disabled_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    @property
+    def permissions(self) -> frozenset[str]:
+        return ROLE_PERMISSIONS[Role(self.role)]
+
+    @property
+    def totp_enrolled(self) -> bool:
+        return self.totp_enrolled_at is not None
+
+    @property
+    def disabled(self) -> bool:
+        return self.disabled_at is not None
+
+    @property
+    def concurrency_token(self) -> str:
+        return str(self.version)
+
+
+class PortalSession(IdMixin, TenantOwned, Base):
+    """A browser session of a member; `stage` is `totp` until the second factor is given."""
+
+    __tablename__ = "portal_sessions"
+
+    member_id: Mapped[UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    stage: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ip: Mapped[str | None] = mapped_column(String(64))
+
+
+class RateLimitWindow(Base):
+    """Attempts counted per key (e.g. `login-ip:203.0.113.7`) in fixed windows."""
+
+    __tablename__ = "rate_limit_windows"
+    __table_args__ = (Index("ix_rate_limit_windows_window_start", "window_start"),)
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    window_start: Mapped[datetime]
+    count: Mapped[int]

@@ -1,0 +1,154 @@
+"""Advisor-portal pages: sign-in with password and TOTP, the dashboard, sign-out."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import segno
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from .. import i18n
+from ..errors import N_
+from ..http import SessionDep
+from ..web import Pages, get_pages, language_query
+from .deps import (
+    PENDING_COOKIE,
+    SESSION_COOKIE,
+    Keys,
+    PortalMember,
+    SettingsDep,
+    client_ip,
+    cookie_name,
+)
+from .models import Role
+from .service import members, portal, tenants
+
+router = APIRouter(prefix="/portal", include_in_schema=False)
+PagesDep = Annotated[Pages, Depends(get_pages)]
+FormText = Annotated[str, Form(max_length=1000)]
+CsrfField = Annotated[str | None, Form(max_length=200)]
+
+OUTCOME_MESSAGES = {
+    portal.Outcome.INVALID: N_("The email address, password or code is not right."),
+    portal.Outcome.LOCKED: N_("Too many failed attempts: this account is locked for a while."),
+    portal.Outcome.EXPIRED: N_("Your sign-in took too long. Please start again."),
+    portal.Outcome.RATE_LIMITED: N_("Too many attempts from your network; try again in %(seconds)s seconds."),
+}
+OUTCOME_STATUS = {
+    portal.Outcome.INVALID: 401,
+    portal.Outcome.LOCKED: 423,
+    portal.Outcome.EXPIRED: 401,
+    portal.Outcome.RATE_LIMITED: 429,
+}
+ROLE_LABELS = {Role.ADMIN: N_("Administrator"), Role.ADVISOR: N_("Advisor"), Role.REVIEWER: N_("Reviewer")}
+
+
+def _failure(request: Request, pages: Pages, template: str, attempt: portal.Attempt, **context: object) -> Response:
+    message = i18n.gettext(OUTCOME_MESSAGES[attempt.outcome], seconds=attempt.retry_after or 0)
+    response = pages.render(request, template, OUTCOME_STATUS[attempt.outcome], error=message, **context)
+    if attempt.retry_after:
+        response.headers["Retry-After"] = str(attempt.retry_after)
+    return response
+
+
+def _set_cookie(request: Request, response: Response, name: str, value: str, max_age: int, secure: bool) -> None:
+    response.set_cookie(cookie_name(request, name), value, max_age=max_age, httponly=True, secure=secure, samesite="lax")
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_page(request: Request, pages: PagesDep) -> Response:
+    return pages.render(request, "auth/login.html")
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def submit_password(
+    request: Request,
+    session: SessionDep,
+    keys: Keys,
+    settings: SettingsDep,
+    pages: PagesDep,
+    email: FormText = "",
+    password: FormText = "",
+    csrf_token: CsrfField = None,
+) -> Response:
+    pages.check_csrf(request, csrf_token)
+    attempt = await portal.check_password(
+        session, keys, settings.auth, email=email, password=password, ip=client_ip(request)
+    )
+    if attempt.outcome is not portal.Outcome.NEXT_STEP or attempt.token is None:
+        return _failure(request, pages, "auth/login.html", attempt, email=email)
+    response = RedirectResponse(f"/portal/login/totp{language_query()}", status_code=303)
+    _set_cookie(request, response, PENDING_COOKIE, attempt.token, settings.auth.pending_login_seconds, settings.cookies_secure)
+    return response
+
+
+async def _totp_context(request: Request, session: SessionDep, keys: Keys, settings: SettingsDep) -> dict[str, object] | None:
+    token = request.cookies.get(cookie_name(request, PENDING_COOKIE))
+    found = await portal.find_session(session, keys, settings.auth, token, stage=portal.STAGE_TOTP) if token else None
+    if found is None:
+        return None
+    member = found[1]
+    if member.totp_enrolled:
+        return {"enrol": False}
+    uri = members.provisioning_uri(member, keys)
+    return {"enrol": True, "secret": members.totp_secret(member, keys), "qr_data_uri": segno.make(uri, error="m").svg_data_uri(scale=5)}
+
+
+TotpContext = Annotated[dict[str, object] | None, Depends(_totp_context)]
+
+
+@router.get("/login/totp", response_class=HTMLResponse)
+async def totp_page(request: Request, pages: PagesDep, context: TotpContext) -> Response:
+    if context is None:
+        return RedirectResponse(f"/portal/login{language_query()}", status_code=303)
+    return pages.render(request, "auth/totp.html", **context)
+
+
+@router.post("/login/totp", response_class=HTMLResponse)
+async def submit_totp(
+    request: Request,
+    session: SessionDep,
+    keys: Keys,
+    settings: SettingsDep,
+    pages: PagesDep,
+    context: TotpContext,
+    code: FormText = "",
+    csrf_token: CsrfField = None,
+) -> Response:
+    pages.check_csrf(request, csrf_token)
+    pending = request.cookies.get(cookie_name(request, PENDING_COOKIE), "")
+    attempt = await portal.check_totp(
+        session, keys, settings.auth, pending_token=pending, code=code, ip=client_ip(request)
+    )
+    if attempt.outcome is not portal.Outcome.SIGNED_IN or attempt.token is None:
+        return _failure(request, pages, "auth/totp.html", attempt, **(context or {"enrol": False}))
+    response = RedirectResponse(f"/portal/{language_query()}", status_code=303)
+    response.delete_cookie(cookie_name(request, PENDING_COOKIE))
+    _set_cookie(request, response, SESSION_COOKIE, attempt.token, settings.auth.session_ttl_seconds, settings.cookies_secure)
+    return response
+
+
+@router.get("/", response_class=HTMLResponse)
+async def dashboard(request: Request, session: SessionDep, pages: PagesDep, signed_in: PortalMember) -> Response:
+    member = signed_in[1]
+    tenant = await tenants.get_tenant(session, member.tenant_id)
+    return pages.render(
+        request,
+        "auth/dashboard.html",
+        member=member,
+        tenant=tenant,
+        role_label=i18n.gettext(ROLE_LABELS[Role(member.role)]),
+        permissions=sorted(member.permissions),
+    )
+
+
+@router.post("/logout")
+async def sign_out(request: Request, session: SessionDep, keys: Keys, pages: PagesDep, csrf_token: CsrfField = None) -> Response:
+    pages.check_csrf(request, csrf_token)
+    token = request.cookies.get(cookie_name(request, SESSION_COOKIE))
+    if token:
+        await portal.sign_out(session, keys, token)
+    response = RedirectResponse(f"/portal/login{language_query()}", status_code=303)
+    response.delete_cookie(cookie_name(request, SESSION_COOKIE))
+    return response

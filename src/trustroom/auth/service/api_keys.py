@@ -1,0 +1,141 @@
+"""API keys: random, shown once, stored as keyed hashes, scoped, expiring, revocable."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from uuid import UUID
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ...actor import Actor, Scope
+from ...audit import service as audit
+from ...db import cross_tenant, scoped, utcnow
+from ...schemas import Paging, Slice, SortOrder
+from ..errors import ApiKeyExpired, ApiKeyNotFound, ApiKeyRevoked, InvalidApiKey, ScopeNotGrantable
+from ..keys import ServerKeys
+from ..models import ApiKey, Tenant
+
+KEY_PREFIX = "trk_"
+HASH_PURPOSE = "api-key"
+SHOWN_PREFIX_LENGTH = len(KEY_PREFIX) + 8
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    api_key: ApiKey
+    secret: str
+
+
+def _new_secret() -> str:
+    return KEY_PREFIX + secrets.token_urlsafe(32)
+
+
+async def issue(
+    session: AsyncSession,
+    tenant_id: UUID,
+    keys: ServerKeys,
+    *,
+    name: str,
+    scopes: Iterable[str],
+    expires_in: int | None,
+) -> IssuedKey:
+    """Create a key; callers check who may grant which scopes."""
+    secret = _new_secret()
+    api_key = ApiKey(
+        tenant_id=tenant_id,
+        name=name,
+        prefix=secret[:SHOWN_PREFIX_LENGTH],
+        key_hash=keys.keyed_hash(HASH_PURPOSE, secret),
+        scopes=sorted({str(Scope(s)) for s in scopes}),
+        expires_at=utcnow() + timedelta(seconds=expires_in) if expires_in else None,
+    )
+    session.add(api_key)
+    await session.flush()
+    return IssuedKey(api_key, secret)
+
+
+async def create(
+    session: AsyncSession,
+    actor: Actor,
+    keys: ServerKeys,
+    *,
+    name: str,
+    scopes: Iterable[str],
+    expires_in: int | None = None,
+) -> IssuedKey:
+    """Create a key for the actor's tenant; nobody grants a scope they do not hold."""
+    wanted = sorted({str(s) for s in scopes})
+    for scope in wanted:
+        if not actor.can(scope):
+            raise ScopeNotGrantable(scope=scope)
+    issued = await issue(session, actor.tenant_id, keys, name=name, scopes=wanted, expires_in=expires_in)
+    await audit.record(
+        session,
+        actor,
+        "auth.api_key.created",
+        target_type="api_key",
+        target_id=issued.api_key.id,
+        data={"name": name, "scopes": wanted, "expiresIn": expires_in},
+    )
+    return issued
+
+
+async def get(session: AsyncSession, actor: Actor, api_key_id: UUID) -> ApiKey:
+    api_key = await session.scalar(scoped(select(ApiKey), actor).where(ApiKey.id == api_key_id))
+    if api_key is None:
+        raise ApiKeyNotFound()
+    return api_key
+
+
+async def list_keys(session: AsyncSession, actor: Actor, paging: Paging) -> Slice[ApiKey]:
+    stmt = scoped(select(ApiKey), actor)
+    total = await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    order = ApiKey.id.asc() if paging.sort_order is SortOrder.ASCENDING else ApiKey.id.desc()
+    rows = await session.scalars(stmt.order_by(order).offset(paging.offset).limit(paging.page_size))
+    return paging.page_of(list(rows), total)
+
+
+async def revoke(session: AsyncSession, actor: Actor, api_key_id: UUID) -> ApiKey:
+    api_key = await get(session, actor, api_key_id)
+    if api_key.revoked_at is None:
+        api_key.revoked_at = utcnow()
+        await audit.record(session, actor, "auth.api_key.revoked", target_type="api_key", target_id=api_key.id)
+    return api_key
+
+
+async def authenticate(session: AsyncSession, keys: ServerKeys, presented: str) -> tuple[ApiKey, Tenant]:
+    """Find the key behind a presented secret, across tenants; it must be live."""
+    if not presented.startswith(KEY_PREFIX):
+        raise InvalidApiKey()
+    key_hash = keys.keyed_hash(HASH_PURPOSE, presented)
+    async with cross_tenant(session):
+        row = (
+            await session.execute(
+                select(ApiKey, Tenant).join(Tenant, Tenant.id == ApiKey.tenant_id).where(ApiKey.key_hash == key_hash)
+            )
+        ).one_or_none()
+    if row is None:
+        raise InvalidApiKey()
+    api_key, tenant = row.tuple()
+    if api_key.revoked_at is not None:
+        raise ApiKeyRevoked()
+    if api_key.expires_at is not None and api_key.expires_at <= utcnow():
+        raise ApiKeyExpired()
+    return api_key, tenant
+
+
+def last_use_is_stale(api_key: ApiKey, resolution_seconds: int) -> bool:
+    return api_key.last_used_at is None or utcnow() - api_key.last_used_at >= timedelta(seconds=resolution_seconds)
+
+
+async def touch(session: AsyncSession, api_key: ApiKey) -> None:
+    """Record a use; callers throttle it so reads do not turn into writes."""
+    await session.execute(
+        update(ApiKey)
+        .where(ApiKey.tenant_id == api_key.tenant_id, ApiKey.id == api_key.id)
+        .values(last_used_at=utcnow())
+    )

@@ -1,0 +1,151 @@
+"""Members: the provider's staff, with a role, a password and a TOTP second factor."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from uuid import UUID
+
+import pyotp
+from argon2 import PasswordHasher
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ...actor import Actor
+from ...audit import service as audit
+from ...db import scoped, utcnow
+from ...errors import ConcurrencyTokenMismatch
+from ...schemas import Paging, Slice, SortOrder
+from ..errors import ActingMemberUnknown, EmailTaken, MemberNotFound
+from ..keys import ServerKeys
+from ..models import Member, Role
+
+password_hasher = PasswordHasher()  # argon2id with the library's current recommended cost
+
+
+@dataclass(frozen=True)
+class NewMember:
+    member: Member
+    password: str
+    totp_secret: str
+
+
+def totp_context(member: Member) -> str:
+    return f"member-totp:{member.id}"
+
+
+def totp_secret(member: Member, keys: ServerKeys) -> str:
+    return keys.unseal(member.totp_secret_sealed, context=totp_context(member))
+
+
+async def add(
+    session: AsyncSession,
+    tenant_id: UUID,
+    keys: ServerKeys,
+    *,
+    email: str,
+    role: Role,
+    display_name: str | None = None,
+    password: str | None = None,
+) -> NewMember:
+    """Create a member with a fresh password and TOTP secret; callers audit."""
+    email = email.strip().lower()
+    taken = await session.scalar(select(Member.id).where(Member.tenant_id == tenant_id, Member.email == email))
+    if taken is not None:
+        raise EmailTaken()
+    password = password or secrets.token_urlsafe(15)
+    secret = pyotp.random_base32()
+    member = Member(
+        tenant_id=tenant_id,
+        email=email,
+        display_name=display_name or email.split("@")[0],
+        role=Role(role),
+        password_hash=password_hasher.hash(password),
+        totp_secret_sealed="",
+    )
+    session.add(member)
+    await session.flush()
+    member.totp_secret_sealed = keys.seal(secret, context=totp_context(member))
+    await session.flush()
+    return NewMember(member, password, secret)
+
+
+async def create(
+    session: AsyncSession,
+    actor: Actor,
+    keys: ServerKeys,
+    *,
+    email: str,
+    role: Role,
+    display_name: str | None = None,
+) -> NewMember:
+    new = await add(session, actor.tenant_id, keys, email=email, role=role, display_name=display_name)
+    await audit.record(
+        session,
+        actor,
+        "auth.member.created",
+        target_type="member",
+        target_id=new.member.id,
+        data={"role": str(role)},
+    )
+    return new
+
+
+async def get(session: AsyncSession, actor: Actor, member_id: UUID) -> Member:
+    member = await session.scalar(scoped(select(Member), actor).where(Member.id == member_id))
+    if member is None:
+        raise MemberNotFound()
+    return member
+
+
+async def list_members(session: AsyncSession, actor: Actor, paging: Paging) -> Slice[Member]:
+    stmt = scoped(select(Member), actor)
+    total = await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    order = Member.email.asc() if paging.sort_order is SortOrder.ASCENDING else Member.email.desc()
+    rows = await session.scalars(stmt.order_by(order).offset(paging.offset).limit(paging.page_size))
+    return paging.page_of(list(rows), total)
+
+
+async def update(
+    session: AsyncSession,
+    actor: Actor,
+    member_id: UUID,
+    *,
+    concurrency_token: str | None,
+    display_name: str | None = None,
+    role: Role | None = None,
+    disabled: bool | None = None,
+) -> Member:
+    member = await get(session, actor, member_id)
+    if concurrency_token is not None and concurrency_token != member.concurrency_token:
+        raise ConcurrencyTokenMismatch()
+    changes: dict[str, object] = {}
+    if display_name is not None and display_name != member.display_name:
+        member.display_name = changes["displayName"] = display_name
+    if role is not None and role != member.role:
+        member.role = Role(role)
+        changes["role"] = str(role)
+    if disabled is not None and disabled != member.disabled:
+        member.disabled_at = utcnow() if disabled else None
+        changes["disabled"] = disabled
+    if changes:
+        await session.flush()
+        await audit.record(session, actor, "auth.member.updated", target_type="member", target_id=member.id, data=changes)
+    return member
+
+
+async def find_active(session: AsyncSession, tenant_id: UUID, reference: str) -> Member:
+    """The member named by id or email (X-Acting-Member), if active in the tenant."""
+    stmt = select(Member).where(Member.tenant_id == tenant_id, Member.disabled_at.is_(None))
+    try:
+        stmt = stmt.where(Member.id == UUID(reference))
+    except ValueError:
+        stmt = stmt.where(Member.email == reference.strip().lower())
+    member = await session.scalar(stmt)
+    if member is None:
+        raise ActingMemberUnknown()
+    return member
+
+
+def provisioning_uri(member: Member, keys: ServerKeys, issuer: str = "Trustroom") -> str:
+    return pyotp.TOTP(totp_secret(member, keys)).provisioning_uri(name=member.email, issuer_name=issuer)

@@ -1,0 +1,214 @@
+"""Advisor-portal sign-in: password, then TOTP (enrolled at the first sign-in), then a session.
+
+Attempts are counted in the request's transaction and the outcome is returned, not
+raised, so the counters are committed even when the attempt fails.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from enum import StrEnum
+from functools import cache
+
+import pyotp
+from argon2.exceptions import VerificationError
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ...actor import Actor, ActorKind
+from ...audit import service as audit
+from ...db import bind_tenant, cross_tenant, utcnow
+from ...settings import AuthSettings
+from ..keys import ServerKeys
+from ..models import Member, PortalSession
+from . import rate_limits
+from .members import password_hasher, totp_secret
+
+SESSION_HASH = "portal-session"
+STAGE_TOTP = "totp"
+STAGE_ACTIVE = "active"
+TOTP_PERIOD = 30
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when no member matches, so a wrong email costs as much as a wrong password."""
+    return password_hasher.hash(secrets.token_urlsafe(16))
+
+
+class Outcome(StrEnum):
+    NEXT_STEP = "next_step"
+    SIGNED_IN = "signed_in"
+    INVALID = "invalid"
+    LOCKED = "locked"
+    EXPIRED = "expired"
+    RATE_LIMITED = "rate_limited"
+
+
+@dataclass(frozen=True)
+class Attempt:
+    outcome: Outcome
+    token: str | None = None
+    retry_after: int | None = None
+    member: Member | None = None
+
+
+def member_actor(member: Member, ip: str | None = None) -> Actor:
+    return Actor(tenant_id=member.tenant_id, kind=ActorKind.MEMBER, id=member.id, permissions=member.permissions, ip=ip)
+
+
+def _is_locked(member: Member) -> bool:
+    return member.locked_until is not None and member.locked_until > utcnow()
+
+
+def _register_failure(member: Member, settings: AuthSettings) -> None:
+    member.failed_attempts += 1
+    if member.failed_attempts >= settings.login_max_attempts:
+        member.locked_until = utcnow() + timedelta(seconds=settings.lockout_seconds)
+        member.failed_attempts = 0
+
+
+async def _open_session(
+    session: AsyncSession, keys: ServerKeys, member: Member, stage: str, lifetime: int, ip: str | None
+) -> str:
+    token = secrets.token_urlsafe(32)
+    session.add(
+        PortalSession(
+            tenant_id=member.tenant_id,
+            member_id=member.id,
+            token_hash=keys.keyed_hash(SESSION_HASH, token),
+            stage=stage,
+            expires_at=utcnow() + timedelta(seconds=lifetime),
+            ip=ip,
+        )
+    )
+    await session.flush()
+    return token
+
+
+async def check_password(
+    session: AsyncSession, keys: ServerKeys, settings: AuthSettings, *, email: str, password: str, ip: str
+) -> Attempt:
+    wait = await rate_limits.hit(session, f"login-ip:{ip}", limit=settings.ip_attempts_per_minute, window_seconds=60)
+    if wait is not None:
+        return Attempt(Outcome.RATE_LIMITED, retry_after=wait)
+    async with cross_tenant(session):
+        candidates = list(
+            await session.scalars(
+                select(Member).where(Member.email == email.strip().lower(), Member.disabled_at.is_(None))
+            )
+        )
+    if not candidates:
+        _verify(_dummy_hash(), password)
+        return Attempt(Outcome.INVALID)
+    outcome = Outcome.INVALID
+    for member in candidates:
+        await bind_tenant(session, member.tenant_id)
+        if _is_locked(member):
+            outcome = Outcome.LOCKED
+            continue
+        if _verify(member.password_hash, password):
+            token = await _open_session(session, keys, member, STAGE_TOTP, settings.pending_login_seconds, ip)
+            return Attempt(Outcome.NEXT_STEP, token=token, member=member)
+        _register_failure(member, settings)
+        outcome = Outcome.LOCKED if _is_locked(member) else outcome
+    return Attempt(outcome)
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return password_hasher.verify(password_hash, password)
+    except VerificationError:
+        return False
+
+
+async def find_session(
+    session: AsyncSession, keys: ServerKeys, settings: AuthSettings, token: str, *, stage: str
+) -> tuple[PortalSession, Member] | None:
+    """The live session behind a cookie, with its member; None when unknown, expired or idle."""
+    async with cross_tenant(session):
+        row = (
+            await session.execute(
+                select(PortalSession, Member)
+                .join(Member, Member.id == PortalSession.member_id)
+                .where(PortalSession.token_hash == keys.keyed_hash(SESSION_HASH, token))
+            )
+        ).one_or_none()
+    if row is None:
+        return None
+    portal_session, member = row.tuple()
+    now = utcnow()
+    idle_limit = portal_session.last_seen_at + timedelta(seconds=settings.session_idle_seconds)
+    if portal_session.stage != stage or portal_session.expires_at <= now or member.disabled:
+        return None
+    if stage == STAGE_ACTIVE and idle_limit <= now:
+        return None
+    await bind_tenant(session, member.tenant_id)
+    return portal_session, member
+
+
+def _matching_step(secret: str, code: str, after_step: int) -> int | None:
+    """The time step a code belongs to (now ± one step), if newer than the last one used."""
+    totp = pyotp.TOTP(secret)
+    now_step = int(time.time()) // TOTP_PERIOD
+    for step in (now_step - 1, now_step, now_step + 1):
+        if step > after_step and hmac.compare_digest(totp.generate_otp(step), code.strip()):
+            return step
+    return None
+
+
+async def check_totp(
+    session: AsyncSession, keys: ServerKeys, settings: AuthSettings, *, pending_token: str, code: str, ip: str
+) -> Attempt:
+    wait = await rate_limits.hit(session, f"totp-ip:{ip}", limit=settings.ip_attempts_per_minute, window_seconds=60)
+    if wait is not None:
+        return Attempt(Outcome.RATE_LIMITED, retry_after=wait)
+    found = await find_session(session, keys, settings, pending_token, stage=STAGE_TOTP)
+    if found is None:
+        return Attempt(Outcome.EXPIRED)
+    pending, member = found
+    if _is_locked(member):
+        return Attempt(Outcome.LOCKED, member=member)
+    step = _matching_step(totp_secret(member, keys), code, member.totp_last_step)
+    if step is None:
+        _register_failure(member, settings)
+        return Attempt(Outcome.LOCKED if _is_locked(member) else Outcome.INVALID, member=member)
+    member.totp_last_step = step
+    member.failed_attempts = 0
+    member.locked_until = None
+    first_time = member.totp_enrolled_at is None
+    if first_time:
+        member.totp_enrolled_at = utcnow()
+    await session.delete(pending)
+    token = await _open_session(session, keys, member, STAGE_ACTIVE, settings.session_ttl_seconds, ip)
+    await audit.record(
+        session, member_actor(member, ip), "auth.member.signed_in", target_type="member", target_id=member.id,
+        data={"totpEnrolled": first_time},
+    )
+    return Attempt(Outcome.SIGNED_IN, token=token, member=member)
+
+
+# Idle time is measured coarsely: a page view writes the last-seen time at most once a minute.
+TOUCH_INTERVAL = timedelta(seconds=60)
+
+
+def touch_is_due(portal_session: PortalSession) -> bool:
+    return utcnow() - portal_session.last_seen_at >= TOUCH_INTERVAL
+
+
+async def touch(session: AsyncSession, portal_session: PortalSession) -> None:
+    await bind_tenant(session, portal_session.tenant_id)
+    await session.execute(
+        update(PortalSession)
+        .where(PortalSession.tenant_id == portal_session.tenant_id, PortalSession.id == portal_session.id)
+        .values(last_seen_at=utcnow())
+    )
+
+
+async def sign_out(session: AsyncSession, keys: ServerKeys, token: str) -> None:
+    async with cross_tenant(session):
+        await session.execute(delete(PortalSession).where(PortalSession.token_hash == keys.keyed_hash(SESSION_HASH, token)))

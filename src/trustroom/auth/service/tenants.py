@@ -1,0 +1,37 @@
+"""Tenants: created by the operator (CLI), never through the tenant API."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ...actor import Actor, ActorKind
+from ...audit import service as audit
+from ...db import bind_tenant, uuid7
+from ..errors import TenantNotFound
+from ..models import Tenant
+
+
+def operator(tenant_id: UUID) -> Actor:
+    """The operator at the command line, acting on one tenant."""
+    return Actor(tenant_id=tenant_id, kind=ActorKind.OPERATOR, id=None)
+
+
+async def create_tenant(session: AsyncSession, name: str, *, default_language: str = "en") -> Tenant:
+    tenant = Tenant(id=uuid7(), name=name, default_language=default_language)
+    await bind_tenant(session, tenant.id)
+    session.add(tenant)
+    await session.flush()
+    await audit.record(
+        session, operator(tenant.id), "auth.tenant.created", target_type="tenant", target_id=tenant.id, data={"name": name}
+    )
+    return tenant
+
+
+async def get_tenant(session: AsyncSession, tenant_id: UUID) -> Tenant:
+    await bind_tenant(session, tenant_id)
+    tenant = await session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise TenantNotFound()
+    return tenant

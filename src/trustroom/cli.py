@@ -1,0 +1,292 @@
+"""The `trustroom` command: serve, worker, migrations, tenants, keys, members, audit.
+
+Every command takes `--json` and then prints exactly one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+from alembic import command as alembic_command
+from alembic.config import Config as AlembicConfig
+from sqlalchemy import select
+
+from .auth.models import ALL_SCOPES
+from .audit import service as audit
+from .auth.keys import ServerKeys
+from .auth.models import ApiKey, Member, Role, Tenant
+from .auth.service import api_keys, members, tenants
+from .db import Database, bind_tenant, cross_tenant
+from .errors import AppError
+from .settings import ConfigurationError, Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEMO_TENANT = "Demo Private Bank"
+DEMO_EMAIL = "advisor@demo.trustroom.example"
+
+
+class Output:
+    def __init__(self, as_json: bool) -> None:
+        self.as_json = as_json
+
+    def emit(self, data: dict[str, Any], text: str) -> None:
+        print(json.dumps(data, default=str) if self.as_json else text)
+
+
+def alembic_config(database_url: str) -> AlembicConfig:
+    config = AlembicConfig(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def migrate(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    alembic_command.upgrade(alembic_config(settings.resolved_database_url), "head")
+
+
+async def _in_session(settings: Settings, work: Callable[[Any], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+    database = Database(settings.resolved_database_url)
+    try:
+        async with database.session(write=True) as session:
+            result = await work(session)
+            await session.commit()
+            return result
+    finally:
+        await database.dispose()
+
+
+async def _tenant_create(settings: Settings, name: str, language: str) -> dict[str, Any]:
+    async def work(session: Any) -> dict[str, Any]:
+        tenant = await tenants.create_tenant(session, name, default_language=language)
+        return {"id": str(tenant.id), "name": tenant.name}
+
+    return await _in_session(settings, work)
+
+
+async def _api_key_create(
+    settings: Settings, tenant_id: UUID, scopes: Sequence[str], expires_in: int | None, name: str
+) -> dict[str, Any]:
+    keys = ServerKeys(settings.secret())
+
+    async def work(session: Any) -> dict[str, Any]:
+        await tenants.get_tenant(session, tenant_id)
+        issued = await api_keys.issue(session, tenant_id, keys, name=name, scopes=scopes, expires_in=expires_in)
+        await audit.record(
+            session,
+            tenants.operator(tenant_id),
+            "auth.api_key.created",
+            target_type="api_key",
+            target_id=issued.api_key.id,
+            data={"name": name, "scopes": issued.api_key.scopes, "expiresIn": expires_in},
+        )
+        return {"id": str(issued.api_key.id), "key": issued.secret, "scopes": issued.api_key.scopes}
+
+    return await _in_session(settings, work)
+
+
+async def _member_create(settings: Settings, tenant_id: UUID, email: str, role: Role, name: str | None) -> dict[str, Any]:
+    keys = ServerKeys(settings.secret())
+
+    async def work(session: Any) -> dict[str, Any]:
+        await tenants.get_tenant(session, tenant_id)
+        new = await members.add(session, tenant_id, keys, email=email, role=role, display_name=name)
+        await audit.record(
+            session,
+            tenants.operator(tenant_id),
+            "auth.member.created",
+            target_type="member",
+            target_id=new.member.id,
+            data={"role": str(role)},
+        )
+        return {"id": str(new.member.id), "email": new.member.email, "password": new.password, "totpSecret": new.totp_secret}
+
+    return await _in_session(settings, work)
+
+
+def _demo_secret(keys: ServerKeys, purpose: str) -> bytes:
+    # Demo credentials are derived from the server secret, so `demo` can print them again.
+    return hmac.new(keys.derive("demo"), purpose.encode(), hashlib.sha256).digest()
+
+
+async def _demo(settings: Settings) -> dict[str, Any]:
+    keys = ServerKeys(settings.secret())
+    api_key = api_keys.KEY_PREFIX + base64.urlsafe_b64encode(_demo_secret(keys, "api-key")).rstrip(b"=").decode()
+    password = base64.urlsafe_b64encode(_demo_secret(keys, "password")).decode()[:20]
+    totp_secret = base64.b32encode(_demo_secret(keys, "totp")[:20]).decode()
+
+    async def work(session: Any) -> dict[str, Any]:
+        async with cross_tenant(session):
+            tenant = await session.scalar(select(Tenant).where(Tenant.name == DEMO_TENANT).order_by(Tenant.id).limit(1))
+        if tenant is None:
+            tenant = await tenants.create_tenant(session, DEMO_TENANT, default_language="en")
+        await bind_tenant(session, tenant.id)
+        key_hash = keys.keyed_hash(api_keys.HASH_PURPOSE, api_key)
+        if await session.scalar(select(ApiKey.id).where(ApiKey.key_hash == key_hash)) is None:
+            session.add(
+                ApiKey(
+                    tenant_id=tenant.id,
+                    name="Demo app",
+                    prefix=api_key[: api_keys.SHOWN_PREFIX_LENGTH],
+                    key_hash=key_hash,
+                    scopes=sorted(ALL_SCOPES),
+                )
+            )
+        member = await session.scalar(select(Member).where(Member.tenant_id == tenant.id, Member.email == DEMO_EMAIL))
+        if member is None:
+            new = await members.add(session, tenant.id, keys, email=DEMO_EMAIL, role=Role.ADMIN, display_name="Demo Advisor", password=password)
+            new.member.totp_secret_sealed = keys.seal(totp_secret, context=members.totp_context(new.member))
+        base = settings.public_url.rstrip("/")
+        return {
+            "tenantId": str(tenant.id),
+            "apiKey": api_key,
+            "member": {"email": DEMO_EMAIL, "password": password, "totpSecret": totp_secret},
+            "urls": {"advisorPortal": f"{base}/portal/login", "apiDocs": f"{base}/api/docs", "openapi": f"{base}/api/v1/openapi.json"},
+        }
+
+    return await _in_session(settings, work)
+
+
+async def _audit_verify(settings: Settings, tenant_id: UUID | None) -> dict[str, Any]:
+    database = Database(settings.resolved_database_url)
+    try:
+        async with database.session(write=False) as session:
+            async with cross_tenant(session):
+                report = await audit.verify(session, tenant_id)
+    finally:
+        await database.dispose()
+    result: dict[str, Any] = {"intact": report.intact, "tenants": report.tenants, "rows": report.rows}
+    if report.first_break is not None:
+        brk = report.first_break
+        result["firstBadRow"] = {"tenantId": str(brk.tenant_id), "seq": brk.seq, "id": str(brk.row_id) if brk.row_id else None, "reason": brk.reason, "description": brk.describe()}
+    return result
+
+
+def serve(settings: Settings, host: str, port: int, with_worker: bool) -> None:
+    import uvicorn
+
+    from .app import create_app
+
+    app = create_app(settings, run_worker_in_process=with_worker)
+    uvicorn.run(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=20, proxy_headers=False)
+
+
+def worker(settings: Settings) -> None:
+    from . import logs
+    from .worker import run_worker
+
+    settings.secret()
+    logs.configure(settings.log_level, as_json=settings.log_json)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(settings, stop)
+
+    asyncio.run(main())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true", help="print one JSON object")
+    common.add_argument("--dev", action="store_true", help="development mode (generated secret key allowed)")
+    parser = argparse.ArgumentParser(prog="trustroom", description=__doc__, parents=[common])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", parents=[common], help="serve the API and pages")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--no-worker", action="store_true", help="do not run the worker in this process")
+    sub.add_parser("worker", parents=[common], help="run the background worker")
+    sub.add_parser("migrate", parents=[common], help="upgrade the database schema")
+    sub.add_parser("demo", parents=[common], help="seed (idempotently) a demo tenant and print its credentials")
+    tenant = sub.add_parser("tenant", parents=[common]).add_subparsers(dest="action", required=True)
+    p = tenant.add_parser("create", parents=[common], help="create a tenant")
+    p.add_argument("name")
+    p.add_argument("--language", choices=["de", "en", "fr", "it"], default="en")
+    key = sub.add_parser("api-key", parents=[common]).add_subparsers(dest="action", required=True)
+    p = key.add_parser("create", parents=[common], help="create an API key (shown once)")
+    p.add_argument("--tenant", type=UUID, required=True)
+    p.add_argument("--scope", action="append", choices=sorted(ALL_SCOPES), help="repeat; default: every scope")
+    p.add_argument("--expires-in", type=int, metavar="SECONDS")
+    p.add_argument("--name", default="CLI key")
+    member = sub.add_parser("member", parents=[common]).add_subparsers(dest="action", required=True)
+    p = member.add_parser("create", parents=[common], help="create a member (password and TOTP secret shown once)")
+    p.add_argument("--tenant", type=UUID, required=True)
+    p.add_argument("--email", required=True)
+    p.add_argument("--role", choices=[r.value for r in Role], required=True)
+    p.add_argument("--name")
+    audit_cmd = sub.add_parser("audit", parents=[common]).add_subparsers(dest="action", required=True)
+    p = audit_cmd.add_parser("verify", parents=[common], help="verify the audit hash chains")
+    p.add_argument("--tenant", type=UUID)
+    return parser
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.dev:
+        os.environ["TRUSTROOM_DEV"] = "1"
+    out = Output(args.json)
+    try:
+        settings = Settings()
+        return _dispatch(args, settings, out)
+    except (ConfigurationError, AppError) as exc:
+        out.emit({"error": type(exc).__name__, "message": str(exc)}, f"error: {exc}")
+        return 2
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings, out: Output) -> int:
+    match args.command, getattr(args, "action", None):
+        case "serve", _:
+            serve(settings, args.host, args.port, with_worker=not args.no_worker)
+        case "worker", _:
+            worker(settings)
+        case "migrate", _:
+            migrate(settings)
+            out.emit({"migrated": True}, "database is up to date")
+        case "demo", _:
+            migrate(settings)
+            demo = asyncio.run(_demo(settings))
+            m = demo["member"]
+            out.emit(
+                demo,
+                f"Demo tenant   {demo['tenantId']}\nAPI key       {demo['apiKey']}\n"
+                f"Member login  {m['email']} / {m['password']}\nTOTP secret   {m['totpSecret']}\n"
+                + "\n".join(f"{name:<13} {url}" for name, url in demo["urls"].items()),
+            )
+        case "tenant", "create":
+            result = asyncio.run(_tenant_create(settings, args.name, args.language))
+            out.emit(result, result["id"])
+        case "api-key", "create":
+            result = asyncio.run(_api_key_create(settings, args.tenant, args.scope or sorted(ALL_SCOPES), args.expires_in, args.name))
+            out.emit(result, f"id  {result['id']}\nkey {result['key']}")
+        case "member", "create":
+            result = asyncio.run(_member_create(settings, args.tenant, args.email, Role(args.role), args.name))
+            out.emit(result, f"id          {result['id']}\npassword    {result['password']}\ntotp secret {result['totpSecret']}")
+        case "audit", "verify":
+            result = asyncio.run(_audit_verify(settings, args.tenant))
+            text = (
+                f"intact: {result['tenants']} tenant(s), {result['rows']} row(s)"
+                if result["intact"]
+                else f"BROKEN: {result['firstBadRow']['description']}"
+            )
+            out.emit(result, text)
+            return 0 if result["intact"] else 1
+    return 0
+
+
+def main() -> None:
+    sys.exit(run())

@@ -1,0 +1,261 @@
+"""Persistence: the declarative base, id and time types, tenancy helpers and engines.
+
+Tenant isolation has two layers. In code, every query on a tenant-owned table goes
+through `scoped(stmt, actor)`. In PostgreSQL, row-level security policies (created by
+`enable_tenant_rls` in migrations) hide every row whose `tenant_id` differs from the
+transaction's `trustroom.tenant_id` setting, which `bind_tenant` sets at the start of each
+transaction. Rows with no tenant set are invisible: the backstop fails closed.
+
+SQLite runs in WAL mode. Write transactions start with `BEGIN IMMEDIATE` so two writers
+queue on the lock instead of failing when one upgrades from reading to writing.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from sqlalchemy import (
+    JSON,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    DateTime,
+    Delete,
+    Dialect,
+    ForeignKey,
+    MetaData,
+    Select,
+    Table,
+    TypeDecorator,
+    Update,
+    event,
+    text,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, SessionTransaction, declared_attr, mapped_column
+from sqlalchemy.sql import FromClause, Join
+
+from .actor import Actor
+from .settings import Settings
+
+TENANT_SETTING = "trustroom.tenant_id"
+BYPASS_SETTING = "trustroom.rls_bypass"
+
+
+def uuid7() -> UUID:
+    """A time-ordered UUID (RFC 9562 version 7): 48 bits of Unix milliseconds, then randomness."""
+    millis = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10))
+    value = (millis & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= ((rand >> 62) & 0xFFF) << 64
+    value |= 0b10 << 62
+    value |= rand & ((1 << 62) - 1)
+    return UUID(int=value)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no offset)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[str]: JSON()}
+
+
+class IdMixin:
+    id: Mapped[UUID] = mapped_column(primary_key=True, default=uuid7)
+
+
+class Timestamps:
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class TenantOwned:
+    """Mixin for every row that belongs to one tenant."""
+
+    @declared_attr
+    def tenant_id(cls) -> Mapped[UUID]:  # noqa: N805 - declared_attr receives the class
+        return mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+
+
+class IdempotencyRecord(IdMixin, TenantOwned, Base):
+    """The first answer to a create sent with an Idempotency-Key (see `http.ApiRoute`)."""
+
+    __tablename__ = "idempotency_records"
+    __table_args__ = (UniqueConstraint("tenant_id", "principal", "key"),)
+
+    principal: Mapped[str] = mapped_column(String(80))
+    key: Mapped[str] = mapped_column(String(200))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status: Mapped[int]
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+    content_type: Mapped[str] = mapped_column(String(100))
+    location: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+Stmt = TypeVar("Stmt", Select[Any], Update, Delete)
+
+
+def _tables(clause: FromClause) -> list[Table]:
+    if isinstance(clause, Join):
+        return _tables(clause.left) + _tables(clause.right)
+    return [clause] if isinstance(clause, Table) else []
+
+
+def scoped(stmt: Stmt, actor: Actor) -> Stmt:
+    """Limit a statement to the actor's tenant on every tenant-owned table it touches."""
+    if isinstance(stmt, Select):
+        froms: Sequence[FromClause] = stmt.get_final_froms()
+    else:
+        froms = [stmt.table]
+    tables = [table for clause in froms for table in _tables(clause) if "tenant_id" in table.c]
+    if not tables:
+        raise ValueError("scoped() used on a statement without a tenant-owned table")
+    for table in tables:
+        stmt = stmt.where(table.c.tenant_id == actor.tenant_id)
+    return stmt
+
+
+async def bind_tenant(session: AsyncSession, tenant_id: UUID) -> None:
+    """Make `tenant_id` the session's tenant for row-level security, now and after each commit."""
+    session.info["tenant_id"] = tenant_id
+    if session.in_transaction():
+        await session.execute(_set_config(session.get_bind().dialect.name, TENANT_SETTING, str(tenant_id)))
+
+
+@asynccontextmanager
+async def cross_tenant(session: AsyncSession) -> AsyncIterator[None]:
+    """Lift row-level security for a lookup that must find its tenant first (e.g. by API key)."""
+    dialect = session.get_bind().dialect.name
+    await session.execute(_set_config(dialect, BYPASS_SETTING, "on"))
+    try:
+        yield
+    finally:
+        await session.execute(_set_config(dialect, BYPASS_SETTING, "off"))
+
+
+def _set_config(dialect: str, name: str, value: str) -> Any:
+    if dialect != "postgresql":
+        return text("SELECT 1")
+    return text("SELECT set_config(:name, :value, true)").bindparams(name=name, value=value)
+
+
+def rls_policy_sql(table: str, column: str = "tenant_id") -> list[str]:
+    """Statements that put a table under tenant row-level security (PostgreSQL only)."""
+    current = f"nullif(current_setting('{TENANT_SETTING}', true), '')::uuid"
+    bypass = f"current_setting('{BYPASS_SETTING}', true) = 'on'"
+    rule = f"({column} = {current} OR {bypass})"
+    return [
+        f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
+        f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",
+        f"CREATE POLICY tenant_isolation ON {table} USING {rule} WITH CHECK {rule}",
+    ]
+
+
+def append_only_sql(dialect: str, table: str) -> list[str]:
+    """Triggers that refuse UPDATE and DELETE on a table (the audit log)."""
+    if dialect == "postgresql":
+        return [
+            "CREATE OR REPLACE FUNCTION trustroom_refuse_change() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$",
+            f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
+            "FOR EACH ROW EXECUTE FUNCTION trustroom_refuse_change()",
+        ]
+    return [
+        f"CREATE TRIGGER {table}_no_update BEFORE UPDATE ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END",
+        f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
+        f"BEGIN SELECT RAISE(ABORT, '{table} is append-only'); END",
+    ]
+
+
+class Database:
+    """The engine and the two session makers: read transactions and write transactions."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {"echo": echo}
+        if self.is_sqlite:
+            kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.is_sqlite:
+            _configure_sqlite(self.engine)
+        if not event.contains(TenantSession, "after_begin", _set_tenant_on_begin):
+            event.listen(TenantSession, "after_begin", _set_tenant_on_begin)
+        self.reader = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=TenantSession)
+        writer_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else self.engine
+        self.writer = async_sessionmaker(writer_engine, expire_on_commit=False, sync_session_class=TenantSession)
+
+    def session(self, *, write: bool = True) -> AsyncSession:
+        return (self.writer if write else self.reader)()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take over BEGIN from the driver so write transactions can be IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=30000", "synchronous=NORMAL"):
+            cursor.execute(f"PRAGMA {pragma}")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        mode = connection.get_execution_options().get("sqlite_begin", "DEFERRED")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+class TenantSession(Session):
+    """A session that re-applies its tenant binding at the start of every transaction."""
+
+
+def _set_tenant_on_begin(session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
+    tenant_id = session.info.get("tenant_id")
+    if tenant_id is not None and connection.dialect.name == "postgresql":
+        connection.execute(_set_config("postgresql", TENANT_SETTING, str(tenant_id)))

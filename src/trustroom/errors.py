@@ -1,0 +1,130 @@
+"""Errors: what went wrong, in words a client can act on.
+
+Every domain error subclasses `AppError`; it carries its HTTP status, a stable `code`
+(the class of problem) and `sub_code` (the precise reason), and a message that is a
+gettext message id, translated when the error is rendered (see `http.py`). Nothing here
+knows about HTTP frameworks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar
+
+
+def N_(message: str) -> str:
+    """Mark a message for extraction; it is translated later, at render time."""
+    return message
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One bad input field, named by its location (e.g. `body.email`)."""
+
+    field: str
+    message: str
+    code: str
+
+
+class AppError(Exception):
+    status: ClassVar[int] = 400
+    code: ClassVar[str] = "BadRequest"
+    sub_code: ClassVar[str] = "BadRequest"
+    message: ClassVar[str] = N_("The request could not be processed.")
+
+    def __init__(self, message: str | None = None, /, **params: object) -> None:
+        self.text = message or self.message
+        self.params: Mapping[str, object] = params
+        self.headers: dict[str, str] = {}
+        super().__init__(self.text % params if params else self.text)
+
+
+class BadRequest(AppError):
+    pass
+
+
+class ValidationFailed(BadRequest):
+    sub_code = "ValidationFailed"
+    message = N_("Some fields are not valid.")
+
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        super().__init__()
+        self.problems = problems
+
+
+class Unauthorized(AppError):
+    status = 401
+    code = "Unauthorized"
+    sub_code = "AuthenticationRequired"
+    message = N_("Authentication is required.")
+
+
+class Forbidden(AppError):
+    status = 403
+    code = "Forbidden"
+    sub_code = "PermissionDenied"
+    message = N_("You are not allowed to do this.")
+
+
+class NotFound(AppError):
+    status = 404
+    code = "NotFound"
+    sub_code = "ResourceNotFound"
+    message = N_("The resource does not exist.")
+
+
+class RouteNotFound(NotFound):
+    sub_code = "RouteNotFound"
+    message = N_("There is nothing at this address.")
+
+
+class MethodNotAllowed(AppError):
+    status = 405
+    code = "MethodNotAllowed"
+    sub_code = "MethodNotAllowed"
+    message = N_("This method is not allowed here.")
+
+
+class Conflict(AppError):
+    status = 409
+    code = "Conflict"
+    sub_code = "Conflict"
+    message = N_("The request conflicts with the current state.")
+
+
+class ConcurrencyTokenMismatch(Conflict):
+    sub_code = "ConcurrencyTokenMismatch"
+    message = N_("The resource was changed by someone else; reload it and try again.")
+
+
+class PayloadTooLarge(AppError):
+    status = 413
+    code = "PayloadTooLarge"
+    sub_code = "PayloadTooLarge"
+    message = N_("The request body is too large.")
+
+
+class TooManyRequests(AppError):
+    status = 429
+    code = "TooManyRequests"
+    sub_code = "RateLimited"
+    message = N_("Too many attempts; try again in %(retry_after)s seconds.")
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after=retry_after)
+        self.headers["Retry-After"] = str(retry_after)
+
+
+class InternalError(AppError):
+    status = 500
+    code = "InternalServerError"
+    sub_code = "InternalServerError"
+    message = N_("Something went wrong on our side. Quote the correlation id when you report it.")
+
+
+class ServiceUnavailable(AppError):
+    status = 503
+    code = "ServiceUnavailable"
+    sub_code = "ServiceUnavailable"
+    message = N_("The service is temporarily unavailable.")

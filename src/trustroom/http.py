@@ -1,0 +1,457 @@
+"""HTTP plumbing shared by every JSON route.
+
+- `SessionDep`: one request, one transaction, committed *before* the response is sent
+  (function-scoped dependency), so a failed commit answers 5xx, never 2xx.
+- `CurrentActor` / `require(...)`: who is calling, resolved once per request by the
+  authenticator the composition root installs (so lower domains need not import auth).
+- Problems: every error becomes an RFC 9457 `application/problem+json` body with `code`,
+  `subCode` and `correlationId`, in the request's language.
+- `RequestContext`: correlation id, language, access log, metrics and the last-resort
+  500 for anything unexpected.
+- Idempotency: create routes declare `IDEMPOTENT`; the stored answer is written in the
+  same transaction as the change it describes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated, Any
+from urllib.parse import parse_qs
+
+from fastapi import Depends, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import Field
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import errors, i18n
+from .actor import Actor
+from .logs import correlation_id
+from .db import Database, IdempotencyRecord, utcnow
+from .errors import N_, AppError, FieldProblem
+from .schemas import MAX_PAGE_SIZE, Paging, Schema, SortOrder
+
+log = logging.getLogger("trustroom.http")
+
+API_PREFIX = "/api/v1"
+PROBLEM_JSON = "application/problem+json"
+CORRELATION_HEADER = "X-Correlation-Id"
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+Authenticator = Callable[[Request, AsyncSession], Awaitable[Actor]]
+
+
+# --- problems ---------------------------------------------------------------------------
+
+
+class FieldError(Schema):
+    field: str = Field(examples=["body.email"])
+    message: str = Field(examples=["value is not a valid email address"])
+    code: str = Field(examples=["value_error"])
+
+
+class Problem(Schema):
+    """An RFC 9457 problem detail with Trustroom's extension members."""
+
+    type: str = Field(examples=["urn:trustroom:problem:ResourceNotFound"])
+    title: str = Field(examples=["NotFound"])
+    status: int = Field(examples=[404])
+    detail: str = Field(examples=["The resource does not exist."])
+    instance: str | None = Field(examples=["/api/v1/members/0190b5a0-0000-7000-8000-000000000000"])
+    code: str = Field(examples=["NotFound"])
+    sub_code: str = Field(examples=["ResourceNotFound"])
+    correlation_id: str = Field(examples=["6f1c2b1e9c7d4d0e8f3a2b1c0d9e8f7a"])
+    errors: list[FieldError] | None = None
+
+
+def problem_body(error: AppError, instance: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": f"urn:trustroom:problem:{error.sub_code}",
+        "title": error.code,
+        "status": error.status,
+        "detail": i18n.gettext(error.text, **error.params),
+        "instance": instance,
+        "code": error.code,
+        "subCode": error.sub_code,
+        "correlationId": correlation_id.get(),
+    }
+    if isinstance(error, errors.ValidationFailed):
+        body["errors"] = [
+            {"field": p.field, "message": i18n.gettext(p.message), "code": p.code} for p in error.problems
+        ]
+    return body
+
+
+def problem_response(error: AppError, instance: str | None) -> JSONResponse:
+    headers = {CORRELATION_HEADER: correlation_id.get(), **error.headers}
+    return JSONResponse(problem_body(error, instance), error.status, headers=headers, media_type=PROBLEM_JSON)
+
+
+# Pydantic's own messages, in our catalog so they reach the caller in their language.
+VALIDATION_MESSAGES = {
+    "missing": N_("This field is required."),
+    "extra_forbidden": N_("This field is not allowed."),
+    "string_too_short": N_("This value is too short."),
+    "string_too_long": N_("This value is too long."),
+    "value_error": N_("This value is not valid."),
+    "enum": N_("This value is not one of the allowed values."),
+    "literal_error": N_("This value is not one of the allowed values."),
+    "uuid_parsing": N_("This is not a valid id."),
+    "int_parsing": N_("This is not a whole number."),
+    "greater_than_equal": N_("This value is too small."),
+    "less_than_equal": N_("This value is too large."),
+    "json_invalid": N_("The body is not valid JSON."),
+}
+DEFAULT_VALIDATION_MESSAGE = N_("This value is not valid.")
+
+
+def validation_problems(raw: Sequence[Any]) -> list[FieldProblem]:
+    return [
+        FieldProblem(
+            field=".".join(str(part) for part in item.get("loc", ())),
+            message=VALIDATION_MESSAGES.get(item.get("type", ""), DEFAULT_VALIDATION_MESSAGE),
+            code=str(item.get("type", "value_error")),
+        )
+        for item in raw
+    ]
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    error = errors.ValidationFailed(validation_problems(exc.errors()))
+    return problem_response(error, request.url.path)
+
+
+async def _starlette_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    mapped: dict[int, type[AppError]] = {404: errors.RouteNotFound, 405: errors.MethodNotAllowed}
+    error = mapped.get(exc.status_code, errors.BadRequest)()
+    response = problem_response(error, request.url.path)
+    response.headers.update(exc.headers or {})
+    return response
+
+
+async def _replay(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, IdempotentReplay)
+    record = exc.record
+    headers = {"Idempotency-Replayed": "true", CORRELATION_HEADER: correlation_id.get()}
+    if record.location:
+        headers["Location"] = record.location
+    return Response(record.body, record.status, headers=headers, media_type=record.content_type)
+
+
+def install_exception_handlers(app: Any) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _starlette_error)
+    app.add_exception_handler(IdempotentReplay, _replay)
+
+
+def _example(error: type[AppError]) -> dict[str, Any]:
+    return {
+        "type": f"urn:trustroom:problem:{error.sub_code}",
+        "title": error.code,
+        "status": error.status,
+        "detail": error.message,
+        "instance": "/api/v1/…",
+        "code": error.code,
+        "subCode": error.sub_code,
+        "correlationId": "6f1c2b1e9c7d4d0e8f3a2b1c0d9e8f7a",
+    }
+
+
+def error_responses(*extra: type[AppError]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for problem bodies: the common ones plus a route's own errors."""
+    by_status: dict[int, list[type[AppError]]] = {}
+    common = (
+        errors.ValidationFailed,
+        errors.Unauthorized,
+        errors.Forbidden,
+        errors.NotFound,
+        errors.TooManyRequests,
+        errors.InternalError,
+    )
+    for error in (*common, *extra):
+        by_status.setdefault(error.status, []).append(error)
+    return {
+        status: {
+            "model": Problem,
+            "description": ", ".join(sorted({e.sub_code for e in errs})),
+            "content": {
+                PROBLEM_JSON: {
+                    "schema": {"$ref": "#/components/schemas/Problem"},
+                    "examples": {e.sub_code: {"value": _example(e)} for e in errs},
+                }
+            },
+        }
+        for status, errs in sorted(by_status.items())
+    }
+
+
+# --- sessions and actors ------------------------------------------------------------------
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    session = get_database(request).session(write=request.method not in READ_METHODS)
+    request.state.session = session
+    try:
+        yield session
+        await session.commit()
+    except BaseException:
+        await session.rollback()
+        raise
+    finally:
+        await session.close()
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def current_actor(request: Request, session: SessionDep) -> Actor:
+    actor: Actor | None = getattr(request.state, "actor", None)
+    if actor is None:
+        authenticate: Authenticator = request.app.state.authenticator
+        actor = await authenticate(request, session)
+        request.state.actor = actor
+    return actor
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+
+
+async def write_aside(request: Request, work: Callable[[AsyncSession], Awaitable[None]]) -> None:
+    """Do a small bookkeeping write (e.g. last-used times) without turning a read into a write.
+
+    A write request does it in its own transaction; a read request uses a separate short
+    write transaction, so its read snapshot never has to be upgraded to a writer.
+    """
+    if request.method not in READ_METHODS:
+        await work(request.state.session)
+        return
+    async with get_database(request).session(write=True) as session:
+        await work(session)
+        await session.commit()
+
+
+class MissingScope(errors.Forbidden):
+    sub_code = "MissingScope"
+    message = N_("This needs the permission %(permission)s.")
+
+
+def require(permission: str) -> Any:
+    """A dependency that yields the actor when it holds `permission`."""
+
+    async def dependency(actor: CurrentActor) -> Actor:
+        if not actor.can(permission):
+            raise MissingScope(permission=permission)
+        return actor
+
+    dependency.__name__ = f"require_{permission.replace(':', '_').replace('-', '_')}"
+    return Depends(dependency)
+
+
+def paging(
+    page: Annotated[int, Query(ge=1)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, alias="pageSize")] = 50,
+    sort_order: Annotated[SortOrder, Query(alias="sortOrder")] = SortOrder.DESCENDING,
+) -> Paging:
+    return Paging(page=page, page_size=page_size, sort_order=sort_order)
+
+
+PagingDep = Annotated[Paging, Depends(paging)]
+
+
+# --- idempotency --------------------------------------------------------------------------
+
+
+class IdempotencyKeyReused(errors.Conflict):
+    status = 422
+    code = "UnprocessableEntity"
+    sub_code = "IdempotencyKeyReused"
+    message = N_("This Idempotency-Key was already used with a different request.")
+
+
+class IdempotencyKeyInUse(errors.Conflict):
+    sub_code = "IdempotencyKeyInUse"
+    message = N_("A request with this Idempotency-Key is still being processed.")
+
+
+@dataclass(frozen=True)
+class StoredAnswer:
+    status: int
+    body: bytes
+    content_type: str
+    location: str | None
+
+
+class IdempotentReplay(Exception):  # noqa: N818 - not an error: it carries the first answer
+    def __init__(self, record: IdempotencyRecord) -> None:
+        # Copied out of the ORM row: the session rolls back before the answer is sent.
+        self.record = StoredAnswer(record.status, record.body, record.content_type, record.location)
+
+
+def _principal(actor: Actor) -> str:
+    return f"{actor.kind}:{actor.api_key_id or actor.id}"
+
+
+async def _idempotency(
+    request: Request,
+    session: SessionDep,
+    actor: CurrentActor,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=200,
+            description="Send the same key again to get the first answer instead of a second create.",
+        ),
+    ] = None,
+) -> None:
+    if idempotency_key is None:
+        return
+    body = await request.body()
+    fingerprint = hashlib.sha256(f"{request.method} {request.url.path}\n".encode() + body).hexdigest()
+    principal = _principal(actor)
+    found = select(IdempotencyRecord).where(
+        IdempotencyRecord.tenant_id == actor.tenant_id,
+        IdempotencyRecord.principal == principal,
+        IdempotencyRecord.key == idempotency_key,
+    )
+    record = await session.scalar(found)
+    ttl = timedelta(seconds=request.app.state.settings.auth.idempotency_ttl_seconds)
+    if record is not None and record.created_at < utcnow() - ttl:
+        await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record.id))
+        record = None
+    if record is not None:
+        if record.fingerprint != fingerprint:
+            raise IdempotencyKeyReused()
+        raise IdempotentReplay(record)
+    request.state.idempotency = (actor.tenant_id, principal, idempotency_key, fingerprint)
+
+
+IDEMPOTENT = Depends(_idempotency)
+
+
+class ApiRoute(APIRoute):
+    """Stores a create's answer under its Idempotency-Key inside the request's transaction."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def handle(request: Request) -> Response:
+            response = await handler(request)
+            pending = getattr(request.state, "idempotency", None)
+            if pending is not None and response.status_code < 300:
+                tenant_id, principal, key, fingerprint = pending
+                session: AsyncSession = request.state.session
+                session.add(
+                    IdempotencyRecord(
+                        tenant_id=tenant_id,
+                        principal=principal,
+                        key=key,
+                        fingerprint=fingerprint,
+                        status=response.status_code,
+                        body=bytes(response.body),
+                        content_type=response.media_type or "application/json",
+                        location=response.headers.get("location"),
+                    )
+                )
+                try:
+                    await session.flush()
+                except IntegrityError as exc:
+                    raise IdempotencyKeyInUse() from exc
+            return response
+
+        return handle
+
+
+# --- request context middleware ---------------------------------------------------------
+
+
+class RequestContext:
+    """Correlation id, language, metrics, access log and the last-resort 500, for every request."""
+
+    def __init__(
+        self, app: ASGIApp, *, observe: Callable[[str, str, int, float], None], default_language: str
+    ) -> None:
+        self.app = app
+        self.observe = observe
+        self.default_language = default_language
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        incoming = headers.get(CORRELATION_HEADER.lower(), "")
+        cid = incoming if 0 < len(incoming) <= 128 and incoming.isprintable() else uuid.uuid4().hex
+        correlation_id.set(cid)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+        error = _choose_language(scope, headers, self.default_language)
+
+        async def send_with_context(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                response_started = True
+                raw = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"x-correlation-id"]
+                message["headers"] = [*raw, (CORRELATION_HEADER.encode(), cid.encode())]
+            await send(message)
+
+        try:
+            if error is not None:
+                await problem_response(error, scope["path"])(scope, receive, send_with_context)
+            else:
+                await self.app(scope, receive, send_with_context)
+        except Exception:
+            log.exception("unhandled error", extra={"path": scope["path"]})
+            if response_started:
+                raise
+            await problem_response(errors.InternalError(), scope["path"])(scope, receive, send_with_context)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.observe(scope["method"], template, status, elapsed)
+            log.info(
+                "%s %s %s",
+                scope["method"],
+                scope["path"],
+                status,
+                extra={"status": status, "durationMs": round(elapsed * 1000, 2), "route": template},
+            )
+
+
+class UnsupportedLanguage(errors.BadRequest):
+    sub_code = "UnsupportedLanguage"
+    message = N_("The language %(language)s is not supported; use DE, EN, FR or IT.")
+
+
+def _choose_language(scope: Scope, headers: dict[str, str], default: str) -> AppError | None:
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    asked = query.get("language", [None])[0]
+    chosen = i18n.normalize(asked) if asked else i18n.from_accept_language(headers.get("accept-language"))
+    i18n.language_chosen.set(chosen is not None)
+    i18n.current_language.set(chosen or default)
+    if asked and chosen is None:
+        return UnsupportedLanguage(language=asked)
+    return None

@@ -1,0 +1,9 @@
+"""Every table, for Alembic and mapper configuration: this module only imports domain models."""
+
+from .audit import models as audit_models
+from .auth import models as auth_models
+from .db import Base
+
+metadata = Base.metadata
+
+__all__ = ["audit_models", "auth_models", "metadata"]

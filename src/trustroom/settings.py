@@ -1,0 +1,104 @@
+"""Settings: the one place that reads the environment.
+
+Every setting comes from a `TRUSTROOM_*` environment variable (nested groups use `__`,
+e.g. `TRUSTROOM_AUTH__LOGIN_MAX_ATTEMPTS`). `Settings()` is built by the composition
+roots (`create_app`, `run_worker`, the CLI), never at import time.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Language = Literal["de", "en", "fr", "it"]
+LANGUAGES: tuple[Language, ...] = ("de", "en", "fr", "it")
+
+DEV_SECRET_FILE = "dev-secret-key"
+MIN_SECRET_LENGTH = 32
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or broken; start-up stops with this message."""
+
+
+class AuthSettings(BaseModel):
+    """Advisor-portal sign-in, sessions and API keys."""
+
+    login_max_attempts: int = Field(5, ge=1, description="Failed password/TOTP attempts before lockout.")
+    lockout_seconds: int = Field(900, ge=1, description="How long a locked member stays locked.")
+    ip_attempts_per_minute: int = Field(30, ge=1, description="Sign-in attempts per client IP per minute.")
+    session_ttl_seconds: int = Field(8 * 3600, ge=60, description="Absolute lifetime of a portal session.")
+    session_idle_seconds: int = Field(1800, ge=60, description="Idle timeout of a portal session.")
+    pending_login_seconds: int = Field(300, ge=30, description="Time allowed between password and TOTP step.")
+    cookie_secure: bool | None = Field(
+        None, description="Mark cookies Secure; unset means yes except in development mode."
+    )
+    api_key_last_used_resolution_seconds: int = Field(
+        60, ge=0, description="Write an API key's last-used time at most this often."
+    )
+    idempotency_ttl_seconds: int = Field(86400, ge=60, description="How long an Idempotency-Key is remembered.")
+
+
+class Settings(BaseSettings):
+    """All of Trustroom's configuration; see README, section Configuration."""
+
+    model_config = SettingsConfigDict(env_prefix="TRUSTROOM_", env_nested_delimiter="__", extra="ignore")
+
+    data_dir: Path = Field(Path("var"), description="Directory for the SQLite database, blobs and dev secrets.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default sqlite in the data dir. postgresql://… selects psycopg."
+    )
+    secret_key: SecretStr | None = Field(None, description="Key for keyed hashes and sealing (≥ 32 chars).")
+    dev: bool = Field(False, description="Development mode: a generated secret key is allowed.")
+    default_language: Language = Field("en", description="Language when neither request nor tenant chooses.")
+    public_url: str = Field("http://127.0.0.1:8000", description="Base URL used in links that leave the server.")
+    log_level: str = Field("INFO", description="Python logging level.")
+    log_json: bool = Field(True, description="Log one JSON object per line.")
+    run_worker_in_process: bool = Field(True, description="`serve` also runs the worker unless --no-worker.")
+    worker_poll_seconds: float = Field(5.0, gt=0, description="Worker's polling interval for due work.")
+    auth: AuthSettings = AuthSettings()
+
+    @field_validator("default_language", mode="before")
+    @classmethod
+    def _lower_language(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The URL with the async driver each backend needs."""
+        url = self.database_url or f"sqlite:///{self.data_dir / 'trustroom.db'}"
+        for plain, driver in (
+            ("sqlite://", "sqlite+aiosqlite://"),
+            ("postgresql://", "postgresql+psycopg://"),
+            ("postgres://", "postgresql+psycopg://"),
+        ):
+            if url.startswith(plain):
+                return driver + url[len(plain) :]
+        return url
+
+    @property
+    def cookies_secure(self) -> bool:
+        return (not self.dev) if self.auth.cookie_secure is None else self.auth.cookie_secure
+
+    def secret(self) -> bytes:
+        """The server secret; in development mode one is generated once and kept in the data dir."""
+        if self.secret_key is not None:
+            value = self.secret_key.get_secret_value()
+            if len(value) < MIN_SECRET_LENGTH:
+                raise ConfigurationError(f"TRUSTROOM_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters.")
+            return value.encode()
+        if not self.dev:
+            raise ConfigurationError(
+                "TRUSTROOM_SECRET_KEY is not set. Set it to a random string of at least "
+                f"{MIN_SECRET_LENGTH} characters, or run in development mode (TRUSTROOM_DEV=1)."
+            )
+        path = self.data_dir / DEV_SECRET_FILE
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(48))
+            path.chmod(0o600)
+        return path.read_text().strip().encode()

@@ -1,0 +1,135 @@
+"""HTML plumbing shared by every page: templates, localization, CSRF and security headers.
+
+CSRF protection uses a token bound to a random, HttpOnly seed cookie by an HMAC under a
+server key: a forged form cannot carry a valid token because the attacker can neither
+read the seed nor compute the HMAC. Form posts must also come from our own origin when the
+browser says where they come from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from pathlib import Path
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import i18n
+from .errors import N_, AppError, Forbidden
+
+TEMPLATE_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+CSRF_COOKIE = "trustroom_csrf"
+CSRF_FIELD = "csrf_token"
+
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+class CsrfFailed(Forbidden):
+    sub_code = "CsrfTokenInvalid"
+    message = N_("The form expired or did not come from this site; reload the page and try again.")
+
+
+class Pages:
+    """The template environment and CSRF key of one app."""
+
+    def __init__(self, csrf_key: bytes, *, secure_cookies: bool) -> None:
+        self.csrf_key = csrf_key
+        self.secure_cookies = secure_cookies
+        self.env = Environment(
+            loader=FileSystemLoader(TEMPLATE_DIR),
+            autoescape=select_autoescape(["html"]),
+            extensions=["jinja2.ext.i18n"],
+        )
+        self.env.install_gettext_callables(  # type: ignore[attr-defined]
+            i18n.gettext, i18n.ngettext, newstyle=True
+        )
+
+    def _seed(self, request: Request) -> str:
+        seed: str | None = getattr(request.state, "csrf_seed", None)
+        if seed is None:
+            seed = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+            request.state.csrf_seed = seed
+        return seed
+
+    def csrf_token(self, request: Request) -> str:
+        return hmac.new(self.csrf_key, self._seed(request).encode(), hashlib.sha256).hexdigest()
+
+    def check_csrf(self, request: Request, token: str | None) -> None:
+        origin = request.headers.get("origin")
+        if origin and origin != f"{request.url.scheme}://{request.url.netloc}":
+            raise CsrfFailed()
+        seed = request.cookies.get(CSRF_COOKIE)
+        if not seed or not token:
+            raise CsrfFailed()
+        expected = hmac.new(self.csrf_key, seed.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected, token):
+            raise CsrfFailed()
+
+    def render(self, request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+        html = self.env.get_template(template).render(
+            request=request,
+            language=i18n.current_language.get(),
+            languages=("de", "en", "fr", "it"),
+            csrf_field=CSRF_FIELD,
+            csrf_token=self.csrf_token(request),
+            language_query=language_query(),
+            **context,
+        )
+        response = HTMLResponse(html, status_code=status_code, headers=PAGE_HEADERS)
+        if request.cookies.get(CSRF_COOKIE) != self._seed(request):
+            response.set_cookie(
+                CSRF_COOKIE, self._seed(request), httponly=True, secure=self.secure_cookies, samesite="lax", path="/"
+            )
+        return response
+
+
+def language_query() -> str:
+    """`?language=xx` when the visitor chose a language, so redirects keep it."""
+    return f"?language={i18n.current_language.get()}" if i18n.language_chosen.get() else ""
+
+
+def render_error(request: Request, error: AppError) -> HTMLResponse:
+    """The HTML twin of a problem response, for page routes."""
+    pages = get_pages(request)
+    return pages.render(
+        request,
+        "error.html",
+        status_code=error.status,
+        title=error.code,
+        detail=i18n.gettext(error.text, **error.params),
+        sub_code=error.sub_code,
+    )
+
+
+def get_pages(request: Request) -> Pages:
+    pages: Pages = request.app.state.pages
+    return pages
+
+
+class SecurityHeaders:
+    """Adds `nosniff` to every answer, static files included."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-content-type-options", b"nosniff")]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers if scope["type"] == "http" else send)
