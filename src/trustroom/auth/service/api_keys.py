@@ -120,7 +120,7 @@ async def authenticate(session: AsyncSession, keys: ServerKeys, presented: str) 
         ).one_or_none()
     if row is None:
         raise InvalidApiKey()
-    api_key, tenant = row.tuple()
+    api_key, tenant = row
     if api_key.revoked_at is not None:
         raise ApiKeyRevoked()
     if api_key.expires_at is not None and api_key.expires_at <= utcnow():

@@ -140,7 +140,7 @@ async def find_session(
         ).one_or_none()
     if row is None:
         return None
-    portal_session, member = row.tuple()
+    portal_session, member = row
     now = utcnow()
     idle_limit = portal_session.last_seen_at + timedelta(seconds=settings.session_idle_seconds)
     if portal_session.stage != stage or portal_session.expires_at <= now or member.disabled:
