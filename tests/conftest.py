@@ -8,14 +8,18 @@ but the schema.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 from fastapi import FastAPI
+from psycopg import sql
 from pydantic import SecretStr
+from sqlalchemy.engine import make_url
 
 from trustroom.app import create_app
 from trustroom.auth.keys import ServerKeys
@@ -29,10 +33,17 @@ ON_POSTGRES = os.environ.get("TRUSTROOM_TEST_DATABASE") == "postgres"
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
 
-def _reset_postgres(url: str) -> None:
+@contextmanager
+def _scratch_postgres(url: str) -> Iterator[str]:
+    """A database of this run's own beside the given one, so parallel runs never collide."""
+    name = f"trustroom_test_{os.getpid()}_{secrets.token_hex(4)}"
     with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute("DROP SCHEMA IF EXISTS public CASCADE")
-        connection.execute("CREATE SCHEMA public")
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        yield str(make_url(url).set(database=name).render_as_string(hide_password=False))
+    finally:
+        with psycopg.connect(url, autocommit=True) as connection:
+            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 @pytest.fixture(scope="session")
@@ -41,15 +52,15 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def database_url(data_dir: Path) -> str:
+def database_url(data_dir: Path) -> Iterator[str]:
     """A freshly migrated database for this test run."""
-    if ON_POSTGRES:
-        url = os.environ["TRUSTROOM_TEST_POSTGRES_URL"]
-        _reset_postgres(url)
-    else:
-        url = f"sqlite:///{data_dir / 'test.db'}"
-    migrate(Settings(data_dir=data_dir, database_url=url, secret_key=SecretStr(TEST_SECRET)))
-    return url
+    with ExitStack() as stack:
+        if ON_POSTGRES:
+            url = stack.enter_context(_scratch_postgres(os.environ["TRUSTROOM_TEST_POSTGRES_URL"]))
+        else:
+            url = f"sqlite:///{data_dir / 'test.db'}"
+        migrate(Settings(data_dir=data_dir, database_url=url, secret_key=SecretStr(TEST_SECRET)))
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,6 @@ from sqlalchemy import text
 
 from . import __doc__ as product_summary
 from . import http, logs, web
-from .http import API_PREFIX
 from .audit import routes as audit_routes
 from .auth import deps as auth_deps
 from .auth import pages as auth_pages
@@ -25,6 +24,7 @@ from .auth import routes as auth_routes
 from .auth.keys import ServerKeys
 from .db import Database
 from .errors import AppError
+from .http import API_PREFIX
 from .metrics import Metrics
 from .settings import Settings
 from .worker import run_worker
@@ -81,9 +81,7 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     app.include_router(_operations_router())
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     app.mount("/api/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
-    app.add_middleware(
-        http.RequestContext, observe=metrics.observe_request, default_language=settings.default_language
-    )
+    app.add_middleware(http.RequestContext, observe=metrics.observe_request, default_language=settings.default_language)
     app.add_middleware(web.SecurityHeaders)
     return app
 

@@ -19,18 +19,21 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
+import uvicorn
 from alembic import command as alembic_command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import select
 
-from .auth.models import ALL_SCOPES
+from . import logs
+from .app import create_app
 from .audit import service as audit
 from .auth.keys import ServerKeys
-from .auth.models import ApiKey, Member, Role, Tenant
+from .auth.models import ALL_SCOPES, ApiKey, Member, Role, Tenant
 from .auth.service import api_keys, members, tenants
 from .db import Database, bind_tenant, cross_tenant
 from .errors import AppError
 from .settings import ConfigurationError, Settings
+from .worker import run_worker
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEMO_TENANT = "Demo Private Bank"
@@ -97,7 +100,9 @@ async def _api_key_create(
     return await _in_session(settings, work)
 
 
-async def _member_create(settings: Settings, tenant_id: UUID, email: str, role: Role, name: str | None) -> dict[str, Any]:
+async def _member_create(
+    settings: Settings, tenant_id: UUID, email: str, role: Role, name: str | None
+) -> dict[str, Any]:
     keys = ServerKeys(settings.secret())
 
     async def work(session: Any) -> dict[str, Any]:
@@ -111,7 +116,12 @@ async def _member_create(settings: Settings, tenant_id: UUID, email: str, role: 
             target_id=new.member.id,
             data={"role": str(role)},
         )
-        return {"id": str(new.member.id), "email": new.member.email, "password": new.password, "totpSecret": new.totp_secret}
+        return {
+            "id": str(new.member.id),
+            "email": new.member.email,
+            "password": new.password,
+            "totpSecret": new.totp_secret,
+        }
 
     return await _in_session(settings, work)
 
@@ -146,14 +156,26 @@ async def _demo(settings: Settings) -> dict[str, Any]:
             )
         member = await session.scalar(select(Member).where(Member.tenant_id == tenant.id, Member.email == DEMO_EMAIL))
         if member is None:
-            new = await members.add(session, tenant.id, keys, email=DEMO_EMAIL, role=Role.ADMIN, display_name="Demo Advisor", password=password)
+            new = await members.add(
+                session,
+                tenant.id,
+                keys,
+                email=DEMO_EMAIL,
+                role=Role.ADMIN,
+                display_name="Demo Advisor",
+                password=password,
+            )
             new.member.totp_secret_sealed = keys.seal(totp_secret, context=members.totp_context(new.member))
         base = settings.public_url.rstrip("/")
         return {
             "tenantId": str(tenant.id),
             "apiKey": api_key,
             "member": {"email": DEMO_EMAIL, "password": password, "totpSecret": totp_secret},
-            "urls": {"advisorPortal": f"{base}/portal/login", "apiDocs": f"{base}/api/docs", "openapi": f"{base}/api/v1/openapi.json"},
+            "urls": {
+                "advisorPortal": f"{base}/portal/login",
+                "apiDocs": f"{base}/api/docs",
+                "openapi": f"{base}/api/v1/openapi.json",
+            },
         }
 
     return await _in_session(settings, work)
@@ -162,31 +184,29 @@ async def _demo(settings: Settings) -> dict[str, Any]:
 async def _audit_verify(settings: Settings, tenant_id: UUID | None) -> dict[str, Any]:
     database = Database(settings.resolved_database_url)
     try:
-        async with database.session(write=False) as session:
-            async with cross_tenant(session):
-                report = await audit.verify(session, tenant_id)
+        async with database.session(write=False) as session, cross_tenant(session):
+            report = await audit.verify(session, tenant_id)
     finally:
         await database.dispose()
     result: dict[str, Any] = {"intact": report.intact, "tenants": report.tenants, "rows": report.rows}
     if report.first_break is not None:
         brk = report.first_break
-        result["firstBadRow"] = {"tenantId": str(brk.tenant_id), "seq": brk.seq, "id": str(brk.row_id) if brk.row_id else None, "reason": brk.reason, "description": brk.describe()}
+        result["firstBadRow"] = {
+            "tenantId": str(brk.tenant_id),
+            "seq": brk.seq,
+            "id": str(brk.row_id) if brk.row_id else None,
+            "reason": brk.reason,
+            "description": brk.describe(),
+        }
     return result
 
 
 def serve(settings: Settings, host: str, port: int, with_worker: bool) -> None:
-    import uvicorn
-
-    from .app import create_app
-
     app = create_app(settings, run_worker_in_process=with_worker)
     uvicorn.run(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=20, proxy_headers=False)
 
 
 def worker(settings: Settings) -> None:
-    from . import logs
-    from .worker import run_worker
-
     settings.secret()
     logs.configure(settings.log_level, as_json=settings.log_json)
 
@@ -271,11 +291,16 @@ def _dispatch(args: argparse.Namespace, settings: Settings, out: Output) -> int:
             result = asyncio.run(_tenant_create(settings, args.name, args.language))
             out.emit(result, result["id"])
         case "api-key", "create":
-            result = asyncio.run(_api_key_create(settings, args.tenant, args.scope or sorted(ALL_SCOPES), args.expires_in, args.name))
+            result = asyncio.run(
+                _api_key_create(settings, args.tenant, args.scope or sorted(ALL_SCOPES), args.expires_in, args.name)
+            )
             out.emit(result, f"id  {result['id']}\nkey {result['key']}")
         case "member", "create":
             result = asyncio.run(_member_create(settings, args.tenant, args.email, Role(args.role), args.name))
-            out.emit(result, f"id          {result['id']}\npassword    {result['password']}\ntotp secret {result['totpSecret']}")
+            out.emit(
+                result,
+                f"id          {result['id']}\npassword    {result['password']}\ntotp secret {result['totpSecret']}",
+            )
         case "audit", "verify":
             result = asyncio.run(_audit_verify(settings, args.tenant))
             text = (

@@ -17,22 +17,22 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from uuid import UUID
 
 from sqlalchemy import (
     JSON,
-    LargeBinary,
-    String,
-    UniqueConstraint,
     DateTime,
     Delete,
     Dialect,
     ForeignKey,
+    LargeBinary,
     MetaData,
     Select,
+    String,
     Table,
     TypeDecorator,
+    UniqueConstraint,
     Update,
     event,
     text,
@@ -43,7 +43,6 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, SessionTransaction,
 from sqlalchemy.sql import FromClause, Join
 
 from .actor import Actor
-from .settings import Settings
 
 TENANT_SETTING = "trustroom.tenant_id"
 BYPASS_SETTING = "trustroom.rls_bypass"
@@ -96,7 +95,7 @@ NAMING_CONVENTION = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[str]: JSON()}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[str]: JSON()}
 
 
 class IdMixin:

@@ -37,9 +37,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import errors, i18n
 from .actor import Actor
-from .logs import correlation_id
 from .db import Database, IdempotencyRecord, utcnow
 from .errors import N_, AppError, FieldProblem
+from .logs import correlation_id
 from .schemas import MAX_PAGE_SIZE, Paging, Schema, SortOrder
 
 log = logging.getLogger("trustroom.http")
@@ -174,7 +174,7 @@ def _example(error: type[AppError]) -> dict[str, Any]:
 def error_responses(*extra: type[AppError]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` for problem bodies: the common ones plus a route's own errors."""
     by_status: dict[int, list[type[AppError]]] = {}
-    common = (
+    common: tuple[type[AppError], ...] = (
         errors.ValidationFailed,
         errors.Unauthorized,
         errors.Forbidden,
@@ -300,7 +300,7 @@ class StoredAnswer:
     location: str | None
 
 
-class IdempotentReplay(Exception):  # noqa: N818 - not an error: it carries the first answer
+class IdempotentReplay(Exception):
     def __init__(self, record: IdempotencyRecord) -> None:
         # Copied out of the ORM row: the session rolls back before the answer is sent.
         self.record = StoredAnswer(record.status, record.body, record.content_type, record.location)
@@ -388,9 +388,7 @@ class ApiRoute(APIRoute):
 class RequestContext:
     """Correlation id, language, metrics, access log and the last-resort 500, for every request."""
 
-    def __init__(
-        self, app: ASGIApp, *, observe: Callable[[str, str, int, float], None], default_language: str
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, observe: Callable[[str, str, int, float], None], default_language: str) -> None:
         self.app = app
         self.observe = observe
         self.default_language = default_language

@@ -24,7 +24,10 @@ class Metrics:
             registry=self.registry,
         )
         self.jobs = Counter(
-            "trustroom_jobs_total", "Background job runs by task and outcome.", ["task", "outcome"], registry=self.registry
+            "trustroom_jobs_total",
+            "Background job runs by task and outcome.",
+            ["task", "outcome"],
+            registry=self.registry,
         )
         self.job_latency = Histogram(
             "trustroom_job_duration_seconds", "Background job run time by task.", ["task"], registry=self.registry

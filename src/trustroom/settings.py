@@ -17,7 +17,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 Language = Literal["de", "en", "fr", "it"]
 LANGUAGES: tuple[Language, ...] = ("de", "en", "fr", "it")
 
-DEV_SECRET_FILE = "dev-secret-key"
+DEV_SECRET_FILE = "dev-secret-key"  # noqa: S105 - a file name, not a secret
 MIN_SECRET_LENGTH = 32
 
 

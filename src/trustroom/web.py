@@ -79,7 +79,7 @@ class Pages:
         if not hmac.compare_digest(expected, token):
             raise CsrfFailed()
 
-    def render(self, request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    def render(self, request: Request, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
         html = self.env.get_template(template).render(
             request=request,
             language=i18n.current_language.get(),

@@ -8,6 +8,7 @@ Every task is safe to run in several workers at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -68,10 +69,8 @@ async def run_worker(
                 if time.monotonic() >= next_run[task.name]:
                     await run_task(task, database, settings, metrics)
                     next_run[task.name] = time.monotonic() + task.every_seconds
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=settings.worker_poll_seconds)
-            except TimeoutError:
-                pass
     finally:
         if own_database:
             await database.dispose()

@@ -9,12 +9,14 @@ from fastapi import APIRouter, Query
 
 from ..actor import Actor, Scope
 from ..http import API_PREFIX, ApiRoute, PagingDep, SessionDep, error_responses, require
-from ..schemas import Page
+from ..schemas import Page, Slice
 from . import service
 from .models import AuditEvent
 from .schemas import AuditEventRead, AuditFilter
 
-router = APIRouter(prefix=f"{API_PREFIX}/audit-events", tags=["audit"], route_class=ApiRoute, responses=error_responses())
+router = APIRouter(
+    prefix=f"{API_PREFIX}/audit-events", tags=["audit"], route_class=ApiRoute, responses=error_responses()
+)
 
 
 @router.get("", response_model=Page[AuditEventRead])

@@ -27,18 +27,17 @@ def chain_hash(content: dict[str, Any]) -> str:
 async def _advance_head(session: AsyncSession, tenant_id: UUID) -> tuple[int, str]:
     # UPDATE first: it takes the row (PostgreSQL) or database (SQLite) write lock, so
     # concurrent writers of one tenant queue here instead of forking the chain.
-    heads = AuditChainHead.__table__
     row = (
         await session.execute(
-            update(heads)
-            .where(heads.c.tenant_id == tenant_id)
-            .values(seq=heads.c.seq + 1)
-            .returning(heads.c.seq, heads.c.hash)
+            update(AuditChainHead)
+            .where(AuditChainHead.tenant_id == tenant_id)
+            .values(seq=AuditChainHead.seq + 1)
+            .returning(AuditChainHead.seq, AuditChainHead.hash)
         )
     ).one_or_none()
     if row is not None:
         return int(row.seq), str(row.hash)
-    await session.execute(insert(heads).values(tenant_id=tenant_id, seq=1, hash=GENESIS_HASH))
+    await session.execute(insert(AuditChainHead).values(tenant_id=tenant_id, seq=1, hash=GENESIS_HASH))
     return 1, GENESIS_HASH
 
 
@@ -70,8 +69,9 @@ async def record(
     )
     event.hash = chain_hash(event.chained_content())
     session.add(event)
-    heads = AuditChainHead.__table__
-    await session.execute(update(heads).where(heads.c.tenant_id == actor.tenant_id).values(hash=event.hash))
+    await session.execute(
+        update(AuditChainHead).where(AuditChainHead.tenant_id == actor.tenant_id).values(hash=event.hash)
+    )
     return event
 
 

@@ -54,15 +54,16 @@ async def authenticate_api_request(request: Request, session: AsyncSession) -> A
         i18n.current_language.set(tenant.default_language)
     if api_keys.last_use_is_stale(api_key, settings.auth.api_key_last_used_resolution_seconds):
         await write_aside(request, lambda s: _touch(s, api_key))
-    common = {"tenant_id": tenant.id, "api_key_id": api_key.id, "ip": client_ip(request)}
+    ip = client_ip(request)
     acting = request.headers.get("x-acting-member")
     if not acting:
-        return Actor(kind=ActorKind.APP, id=api_key.id, permissions=frozenset(api_key.scopes), **common)
+        scopes = frozenset(api_key.scopes)
+        return Actor(tenant.id, ActorKind.APP, api_key.id, scopes, api_key_id=api_key.id, ip=ip)
     if Scope.MEMBERS_ACT not in api_key.scopes:
         raise ActingMemberNotAllowed()
     member = await members.find_active(session, tenant.id, acting)
     granted = frozenset(api_key.scopes) & member.permissions
-    return Actor(kind=ActorKind.MEMBER, id=member.id, permissions=granted, **common)
+    return Actor(tenant.id, ActorKind.MEMBER, member.id, granted, api_key_id=api_key.id, ip=ip)
 
 
 async def _touch(session: AsyncSession, api_key: ApiKey) -> None:
@@ -79,7 +80,7 @@ def cookie_name(request: Request, base: str) -> str:
     return f"__Host-{base}" if get_settings(request).cookies_secure else base
 
 
-class SignInRequired(Exception):  # noqa: N818 - a control-flow signal, rendered as a redirect
+class SignInRequired(Exception):
     """No live portal session: the page handler answers with a redirect to the sign-in page."""
 
 
@@ -91,7 +92,7 @@ async def portal_member(request: Request, session: SessionDep) -> tuple[PortalSe
         found = await portal.find_session(session, get_keys(request), settings.auth, token, stage=portal.STAGE_ACTIVE)
     if found is None:
         raise SignInRequired()
-    portal_session, member = found
+    portal_session, _member = found
     if not i18n.language_chosen.get():
         i18n.current_language.set(settings.default_language)
     if portal.touch_is_due(portal_session):

@@ -58,5 +58,3 @@ class EmailTaken(Conflict):
 class TenantNotFound(NotFound):
     sub_code = "TenantNotFound"
     message = N_("There is no tenant with this id.")
-
-

@@ -34,9 +34,7 @@ class ServerKeys:
         self._secret = secret
 
     def derive(self, purpose: str) -> bytes:
-        return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"trustroom", info=purpose.encode()).derive(
-            self._secret
-        )
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"trustroom", info=purpose.encode()).derive(self._secret)
 
     @cached_property
     def _hash_keys(self) -> dict[str, bytes]:

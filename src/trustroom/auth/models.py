@@ -12,7 +12,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from ..actor import Scope
 from ..db import Base, IdMixin, TenantOwned, Timestamps, utcnow
 
-
 ALL_SCOPES = frozenset(Scope)
 
 
@@ -37,9 +36,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     # An admin may do anything a member can do; acting for others is an app's privilege.
     Role.ADMIN: frozenset(ALL_SCOPES - {Scope.MEMBERS_ACT}),
     Role.ADVISOR: frozenset(_ADVISOR),
-    Role.REVIEWER: frozenset(
-        {Scope.CONTACTS_READ, Scope.CHANGE_REQUESTS_REVIEW, Scope.AUDIT_READ, Scope.MEMBERS_READ}
-    ),
+    Role.REVIEWER: frozenset({Scope.CONTACTS_READ, Scope.CHANGE_REQUESTS_REVIEW, Scope.AUDIT_READ, Scope.MEMBERS_READ}),
 }
 
 
@@ -82,7 +79,8 @@ class Member(IdMixin, TenantOwned, Timestamps, Base):
     disabled_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(default=1)
 
-    __mapper_args__ = {"version_id_col": version}
+    # The version counter is the concurrencyToken: a stale write fails instead of winning.
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy reads it once
 
     @property
     def permissions(self) -> frozenset[str]:

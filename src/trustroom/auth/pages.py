@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import segno
 from fastapi import APIRouter, Depends, Form, Request
@@ -44,16 +44,18 @@ OUTCOME_STATUS = {
 ROLE_LABELS = {Role.ADMIN: N_("Administrator"), Role.ADVISOR: N_("Advisor"), Role.REVIEWER: N_("Reviewer")}
 
 
-def _failure(request: Request, pages: Pages, template: str, attempt: portal.Attempt, **context: object) -> Response:
+def _failure(request: Request, pages: Pages, template: str, attempt: portal.Attempt, **context: Any) -> Response:
     message = i18n.gettext(OUTCOME_MESSAGES[attempt.outcome], seconds=attempt.retry_after or 0)
-    response = pages.render(request, template, OUTCOME_STATUS[attempt.outcome], error=message, **context)
+    response = pages.render(request, template, status_code=OUTCOME_STATUS[attempt.outcome], error=message, **context)
     if attempt.retry_after:
         response.headers["Retry-After"] = str(attempt.retry_after)
     return response
 
 
 def _set_cookie(request: Request, response: Response, name: str, value: str, max_age: int, secure: bool) -> None:
-    response.set_cookie(cookie_name(request, name), value, max_age=max_age, httponly=True, secure=secure, samesite="lax")
+    response.set_cookie(
+        cookie_name(request, name), value, max_age=max_age, httponly=True, secure=secure, samesite="lax"
+    )
 
 
 @router.get("/login", response_class=HTMLResponse)
@@ -79,11 +81,15 @@ async def submit_password(
     if attempt.outcome is not portal.Outcome.NEXT_STEP or attempt.token is None:
         return _failure(request, pages, "auth/login.html", attempt, email=email)
     response = RedirectResponse(f"/portal/login/totp{language_query()}", status_code=303)
-    _set_cookie(request, response, PENDING_COOKIE, attempt.token, settings.auth.pending_login_seconds, settings.cookies_secure)
+    _set_cookie(
+        request, response, PENDING_COOKIE, attempt.token, settings.auth.pending_login_seconds, settings.cookies_secure
+    )
     return response
 
 
-async def _totp_context(request: Request, session: SessionDep, keys: Keys, settings: SettingsDep) -> dict[str, object] | None:
+async def _totp_context(
+    request: Request, session: SessionDep, keys: Keys, settings: SettingsDep
+) -> dict[str, Any] | None:
     token = request.cookies.get(cookie_name(request, PENDING_COOKIE))
     found = await portal.find_session(session, keys, settings.auth, token, stage=portal.STAGE_TOTP) if token else None
     if found is None:
@@ -92,10 +98,14 @@ async def _totp_context(request: Request, session: SessionDep, keys: Keys, setti
     if member.totp_enrolled:
         return {"enrol": False}
     uri = members.provisioning_uri(member, keys)
-    return {"enrol": True, "secret": members.totp_secret(member, keys), "qr_data_uri": segno.make(uri, error="m").svg_data_uri(scale=5)}
+    return {
+        "enrol": True,
+        "secret": members.totp_secret(member, keys),
+        "qr_data_uri": segno.make(uri, error="m").svg_data_uri(scale=5),
+    }
 
 
-TotpContext = Annotated[dict[str, object] | None, Depends(_totp_context)]
+TotpContext = Annotated[dict[str, Any] | None, Depends(_totp_context)]
 
 
 @router.get("/login/totp", response_class=HTMLResponse)
@@ -125,7 +135,9 @@ async def submit_totp(
         return _failure(request, pages, "auth/totp.html", attempt, **(context or {"enrol": False}))
     response = RedirectResponse(f"/portal/{language_query()}", status_code=303)
     response.delete_cookie(cookie_name(request, PENDING_COOKIE))
-    _set_cookie(request, response, SESSION_COOKIE, attempt.token, settings.auth.session_ttl_seconds, settings.cookies_secure)
+    _set_cookie(
+        request, response, SESSION_COOKIE, attempt.token, settings.auth.session_ttl_seconds, settings.cookies_secure
+    )
     return response
 
 
@@ -144,7 +156,9 @@ async def dashboard(request: Request, session: SessionDep, pages: PagesDep, sign
 
 
 @router.post("/logout")
-async def sign_out(request: Request, session: SessionDep, keys: Keys, pages: PagesDep, csrf_token: CsrfField = None) -> Response:
+async def sign_out(
+    request: Request, session: SessionDep, keys: Keys, pages: PagesDep, csrf_token: CsrfField = None
+) -> Response:
     pages.check_csrf(request, csrf_token)
     token = request.cookies.get(cookie_name(request, SESSION_COOKIE))
     if token:

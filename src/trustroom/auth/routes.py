@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Response
 
 from ..actor import Actor, Scope
 from ..errors import ConcurrencyTokenMismatch
-from ..http import API_PREFIX, API_PREFIX, IDEMPOTENT, ApiRoute, PagingDep, SessionDep, error_responses, require
+from ..http import API_PREFIX, IDEMPOTENT, ApiRoute, PagingDep, SessionDep, error_responses, require
 from ..schemas import Page, Slice
 from .deps import Keys
 from .errors import ActingMemberNotAllowed, ActingMemberUnknown, EmailTaken, ScopeNotGrantable
@@ -42,10 +42,10 @@ async def list_api_keys(session: SessionDep, actor: ApiKeysRead, paging: PagingD
 )
 async def create_api_key(body: ApiKeyCreate, session: SessionDep, actor: ApiKeysWrite, keys: Keys) -> ApiKeyCreated:
     """Create an API key; the secret is in this answer only."""
-    issued = await api_keys.create(
-        session, actor, keys, name=body.name, scopes=body.scopes, expires_in=body.expires_in
+    issued = await api_keys.create(session, actor, keys, name=body.name, scopes=body.scopes, expires_in=body.expires_in)
+    return ApiKeyCreated.model_validate(
+        {**ApiKeyRead.model_validate(issued.api_key).model_dump(), "key": issued.secret}
     )
-    return ApiKeyCreated.model_validate({**ApiKeyRead.model_validate(issued.api_key).model_dump(), "key": issued.secret})
 
 
 @api_key_router.get("/{api_key_id}", response_model=ApiKeyRead)

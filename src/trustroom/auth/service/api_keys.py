@@ -85,7 +85,7 @@ async def create(
 
 
 async def get(session: AsyncSession, actor: Actor, api_key_id: UUID) -> ApiKey:
-    api_key = await session.scalar(scoped(select(ApiKey), actor).where(ApiKey.id == api_key_id))
+    api_key: ApiKey | None = await session.scalar(scoped(select(ApiKey), actor).where(ApiKey.id == api_key_id))
     if api_key is None:
         raise ApiKeyNotFound()
     return api_key

@@ -92,7 +92,7 @@ async def create(
 
 
 async def get(session: AsyncSession, actor: Actor, member_id: UUID) -> Member:
-    member = await session.scalar(scoped(select(Member), actor).where(Member.id == member_id))
+    member: Member | None = await session.scalar(scoped(select(Member), actor).where(Member.id == member_id))
     if member is None:
         raise MemberNotFound()
     return member
@@ -130,7 +130,9 @@ async def update(
         changes["disabled"] = disabled
     if changes:
         await session.flush()
-        await audit.record(session, actor, "auth.member.updated", target_type="member", target_id=member.id, data=changes)
+        await audit.record(
+            session, actor, "auth.member.updated", target_type="member", target_id=member.id, data=changes
+        )
     return member
 
 

@@ -186,7 +186,11 @@ async def check_totp(
     await session.delete(pending)
     token = await _open_session(session, keys, member, STAGE_ACTIVE, settings.session_ttl_seconds, ip)
     await audit.record(
-        session, member_actor(member, ip), "auth.member.signed_in", target_type="member", target_id=member.id,
+        session,
+        member_actor(member, ip),
+        "auth.member.signed_in",
+        target_type="member",
+        target_id=member.id,
         data={"totpEnrolled": first_time},
     )
     return Attempt(Outcome.SIGNED_IN, token=token, member=member)
@@ -211,4 +215,6 @@ async def touch(session: AsyncSession, portal_session: PortalSession) -> None:
 
 async def sign_out(session: AsyncSession, keys: ServerKeys, token: str) -> None:
     async with cross_tenant(session):
-        await session.execute(delete(PortalSession).where(PortalSession.token_hash == keys.keyed_hash(SESSION_HASH, token)))
+        await session.execute(
+            delete(PortalSession).where(PortalSession.token_hash == keys.keyed_hash(SESSION_HASH, token))
+        )

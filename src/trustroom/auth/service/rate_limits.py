@@ -18,17 +18,16 @@ async def hit(session: AsyncSession, key: str, *, limit: int, window_seconds: in
     start = datetime.fromtimestamp(int(now.timestamp()) // window_seconds * window_seconds, UTC)
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = RateLimitWindow.__table__
-    stmt = insert(table).values(key=key, window_start=start, count=1)
-    same_window = table.c.window_start == stmt.excluded.window_start
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[table.c.key],
+    stmt = insert(RateLimitWindow).values(key=key, window_start=start, count=1)
+    same_window = RateLimitWindow.window_start == stmt.excluded.window_start
+    upsert = stmt.on_conflict_do_update(
+        index_elements=[RateLimitWindow.key],
         set_={
-            "count": case((same_window, table.c.count + 1), else_=1),
+            "count": case((same_window, RateLimitWindow.count + 1), else_=1),
             "window_start": stmt.excluded.window_start,
         },
-    ).returning(table.c.count)
-    count = (await session.execute(stmt)).scalar_one()
+    ).returning(RateLimitWindow.count)
+    count = int((await session.execute(upsert)).scalar_one())
     if count <= limit:
         return None
     return max(1, int(start.timestamp()) + window_seconds - int(now.timestamp()))

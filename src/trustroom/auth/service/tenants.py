@@ -24,7 +24,12 @@ async def create_tenant(session: AsyncSession, name: str, *, default_language: s
     session.add(tenant)
     await session.flush()
     await audit.record(
-        session, operator(tenant.id), "auth.tenant.created", target_type="tenant", target_id=tenant.id, data={"name": name}
+        session,
+        operator(tenant.id),
+        "auth.tenant.created",
+        target_type="tenant",
+        target_id=tenant.id,
+        data={"name": name},
     )
     return tenant
 
