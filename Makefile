@@ -8,7 +8,8 @@ STAMP  := $(VENV)/.installed
 
 $(STAMP): pyproject.toml uv.lock
 	test -x $(BIN)/python || python3 -m venv $(VENV)
-	test -x $(BIN)/uv || $(BIN)/pip install --quiet "uv==$(UV_VERSION)"
+	test -x $(BIN)/uv || { $(BIN)/python -m pip --version >/dev/null 2>&1 || $(BIN)/python -m ensurepip --quiet; \
+	  $(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"; }
 	UV_PROJECT_ENVIRONMENT=$(VENV) $(BIN)/uv sync --frozen --inexact --all-groups --quiet
 	touch $(STAMP)
 
@@ -48,7 +49,7 @@ messages: $(STAMP)
 	for lang in de en fr it; do \
 	  test -f src/trustroom/locale/$$lang/LC_MESSAGES/messages.po \
 	    || $(BIN)/pybabel init -i src/trustroom/locale/messages.pot -d src/trustroom/locale -l $$lang; \
-	  $(BIN)/pybabel update -i src/trustroom/locale/messages.pot -d src/trustroom/locale -l $$lang --no-fuzzy-matching --omit-header; \
+	  $(BIN)/pybabel update -i src/trustroom/locale/messages.pot -d src/trustroom/locale -l $$lang --no-fuzzy-matching; \
 	done
 
 clean:

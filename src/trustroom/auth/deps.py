@@ -11,6 +11,7 @@ from .. import i18n
 from ..actor import Actor, ActorKind, Scope
 from ..db import bind_tenant
 from ..http import SessionDep, write_aside
+from ..logs import correlation_id
 from ..settings import Settings
 from .errors import ActingMemberNotAllowed, InvalidApiKey
 from .keys import ServerKeys
@@ -55,15 +56,16 @@ async def authenticate_api_request(request: Request, session: AsyncSession) -> A
     if api_keys.last_use_is_stale(api_key, settings.auth.api_key_last_used_resolution_seconds):
         await write_aside(request, lambda s: _touch(s, api_key))
     ip = client_ip(request)
+    cid = correlation_id.get()
     acting = request.headers.get("x-acting-member")
     if not acting:
         scopes = frozenset(api_key.scopes)
-        return Actor(tenant.id, ActorKind.APP, api_key.id, scopes, api_key_id=api_key.id, ip=ip)
+        return Actor(tenant.id, ActorKind.APP, api_key.id, scopes, api_key_id=api_key.id, correlation_id=cid, ip=ip)
     if Scope.MEMBERS_ACT not in api_key.scopes:
         raise ActingMemberNotAllowed()
     member = await members.find_active(session, tenant.id, acting)
     granted = frozenset(api_key.scopes) & member.permissions
-    return Actor(tenant.id, ActorKind.MEMBER, member.id, granted, api_key_id=api_key.id, ip=ip)
+    return Actor(tenant.id, ActorKind.MEMBER, member.id, granted, api_key_id=api_key.id, correlation_id=cid, ip=ip)
 
 
 async def _touch(session: AsyncSession, api_key: ApiKey) -> None:

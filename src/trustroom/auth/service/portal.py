@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ...actor import Actor, ActorKind
 from ...audit import service as audit
 from ...db import bind_tenant, cross_tenant, utcnow
+from ...logs import correlation_id
 from ...settings import AuthSettings
 from ..keys import ServerKeys
 from ..models import Member, PortalSession
@@ -58,7 +59,9 @@ class Attempt:
 
 
 def member_actor(member: Member, ip: str | None = None) -> Actor:
-    return Actor(tenant_id=member.tenant_id, kind=ActorKind.MEMBER, id=member.id, permissions=member.permissions, ip=ip)
+    return Actor(
+        member.tenant_id, ActorKind.MEMBER, member.id, member.permissions, correlation_id=correlation_id.get(), ip=ip
+    )
 
 
 def _is_locked(member: Member) -> bool:

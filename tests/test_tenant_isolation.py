@@ -1,0 +1,165 @@
+"""Tenant isolation, route by route: tenant B's key never reaches tenant A's rows.
+
+The harness walks every JSON route of the app. A path parameter is filled with an id of
+tenant A's resource of that kind (`RESOURCE_FACTORIES`); every method then answers 404
+to tenant B, whose key holds every scope. Routes without path parameters must not list
+A's rows. Nothing of tenant A may change. A new route with a new path parameter fails
+this test until a factory for it is added here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from sqlalchemy import select, text
+
+from trustroom.auth.keys import ServerKeys
+from trustroom.db import Base, Database, bind_tenant, cross_tenant
+from trustroom.http import API_PREFIX
+
+from .factories import TenantFixture, make_api_key, make_member
+
+Factory = Callable[[Database, ServerKeys, TenantFixture], Awaitable[str]]
+
+
+async def _api_key(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
+    await make_api_key(database, keys, tenant.id, ["contacts:read"])
+    return str(tenant.api_key_id)
+
+
+async def _member(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
+    return str((await make_member(database, keys, tenant.id)).member.id)
+
+
+RESOURCE_FACTORIES: dict[str, Factory] = {
+    "api_key_id": _api_key,
+    "member_id": _member,
+}
+
+
+def api_routes(app: FastAPI) -> list[APIRoute]:
+    return [r for r in app.routes if isinstance(r, APIRoute) and r.path.startswith(API_PREFIX)]
+
+
+def _example(schema: dict[str, Any], components: dict[str, Any]) -> Any:
+    if "$ref" in schema:
+        return _example(components[schema["$ref"].rsplit("/", 1)[-1]], components)
+    if "examples" in schema:
+        return schema["examples"][0]
+    if "anyOf" in schema:
+        return _example(schema["anyOf"][0], components)
+    kind = schema.get("type")
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {name: _example(props[name], components) for name in schema.get("required", [])}
+    if kind == "array":
+        return [_example(schema.get("items", {}), components)]
+    if "enum" in schema:
+        return schema["enum"][0]
+    return {"string": "example", "integer": 3600, "number": 1, "boolean": False}.get(kind or "string", "x")
+
+
+def request_body(openapi: dict[str, Any], route: APIRoute, method: str) -> Any:
+    operation = openapi["paths"][route.path_format][method.lower()]
+    content = operation.get("requestBody", {}).get("content", {}).get("application/json")
+    if content is None:
+        return None
+    return _example(content["schema"], openapi["components"]["schemas"])
+
+
+async def tenant_snapshot(database: Database, tenant: TenantFixture) -> dict[str, str]:
+    """A digest of every row tenant A owns, table by table."""
+    digests: dict[str, str] = {}
+    async with database.session(write=False) as session:
+        await bind_tenant(session, tenant.id)
+        async with cross_tenant(session):
+            for table in Base.metadata.sorted_tables:
+                column = table.c.get("tenant_id") if "tenant_id" in table.c else None
+                if column is None:
+                    continue
+                rows = (await session.execute(select(table).where(column == tenant.id))).all()
+                canonical = json.dumps(sorted(json.dumps(list(r), default=str) for r in rows))
+                digests[table.name] = hashlib.sha256(canonical.encode()).hexdigest()
+    return digests
+
+
+def test_every_path_parameter_has_a_factory(app: FastAPI) -> None:
+    params = {p for route in api_routes(app) for p in re.findall(r"{(\w+)}", route.path_format)}
+    missing = params - RESOURCE_FACTORIES.keys()
+    assert not missing, f"add tenant-isolation factories for: {sorted(missing)}"
+
+
+async def test_tenant_b_cannot_reach_tenant_a(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    database: Database,
+    keys: ServerKeys,
+    tenant: TenantFixture,
+    other_tenant: TenantFixture,
+) -> None:
+    owner, intruder = tenant, other_tenant
+    ids = {name: await factory(database, keys, owner) for name, factory in RESOURCE_FACTORIES.items()}
+    openapi = (await client.get(f"{API_PREFIX}/openapi.json")).json()
+    before = await tenant_snapshot(database, owner)
+    checked = 0
+    for route in api_routes(app):
+        params = re.findall(r"{(\w+)}", route.path_format)
+        path = route.path_format.format(**{p: ids[p] for p in params})
+        for method in sorted(route.methods - {"HEAD"}):
+            body = request_body(openapi, route, method)
+            response = await client.request(method, path, headers=intruder.headers, json=body)
+            checked += 1
+            if params:
+                assert response.status_code == 404, (method, path, response.text)
+                assert response.headers["content-type"] == "application/problem+json"
+            else:
+                assert response.status_code < 500, (method, path, response.text)
+                leaked = [value for value in ids.values() if value in response.text]
+                assert not leaked, (method, path, leaked)
+    assert checked >= len(api_routes(app))
+    assert await tenant_snapshot(database, owner) == before
+
+
+@pytest.mark.parametrize("scopes", [[], ["contacts:read"]])
+async def test_missing_scope_is_403_on_own_tenant(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    database: Database,
+    keys: ServerKeys,
+    tenant: TenantFixture,
+    scopes: list[str],
+) -> None:
+    narrow = await make_api_key(database, keys, tenant.id, scopes or ["jobs:read"])
+    response = await client.get(f"{API_PREFIX}/members", headers={"Authorization": f"Bearer {narrow}"})
+    assert response.status_code == 403
+    assert response.json()["subCode"] == "MissingScope"
+
+
+async def test_postgres_row_level_security_hides_other_tenants(
+    database: Database, tenant: TenantFixture, other_tenant: TenantFixture
+) -> None:
+    """The backstop: even a query without a tenant filter sees only the bound tenant's rows."""
+    if not database.url.startswith("postgresql"):
+        pytest.skip("row-level security is a PostgreSQL feature")
+    async with database.session() as session:
+        exists = await session.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = 'trustroom_rls_probe'"))
+        if not exists:
+            await session.execute(text("CREATE ROLE trustroom_rls_probe NOLOGIN NOSUPERUSER NOBYPASSRLS"))
+        await session.execute(text("GRANT SELECT ON ALL TABLES IN SCHEMA public TO trustroom_rls_probe"))
+        await session.commit()
+    async with database.session() as session:
+        await session.execute(text("SET LOCAL ROLE trustroom_rls_probe"))
+        unbound = await session.scalar(text("SELECT count(*) FROM api_keys"))
+        assert unbound == 0, "without a tenant nothing is visible"
+        await bind_tenant(session, tenant.id)
+        visible = (await session.execute(text("SELECT DISTINCT tenant_id FROM api_keys"))).scalars().all()
+        assert [str(v) for v in visible] == [str(tenant.id)]
+        await session.rollback()
