@@ -1,0 +1,5 @@
+"""`python -m trustroom` runs the command line."""
+
+from .cli import main
+
+main()
