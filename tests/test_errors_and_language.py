@@ -35,7 +35,7 @@ async def test_validation_errors_name_each_field(client: httpx.AsyncClient, tena
     response = await client.post(
         "/api/v1/members", json={"email": "not-an-email", "role": "boss", "extra": 1}, headers=tenant.headers
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     body = response.json()
     assert body["subCode"] == "ValidationFailed"
     fields = {problem["field"]: problem for problem in body["errors"]}
@@ -47,7 +47,7 @@ async def test_malformed_json_is_a_validation_error(client: httpx.AsyncClient, t
     response = await client.post(
         "/api/v1/members", content=b"{nope", headers={**tenant.headers, "Content-Type": "application/json"}
     )
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.json()["errors"][0]["code"] == "json_invalid"
 
 
@@ -81,7 +81,7 @@ async def test_tenant_default_language_applies_when_the_request_names_none(
 ) -> None:
     italian = await make_tenant(database, keys, language="it")
     response = await client.get("/api/v1/members/not-a-uuid", headers=italian.headers)
-    assert response.status_code == 400
+    assert response.status_code == 422
     assert response.json()["detail"] == i18n.translations("it").gettext("Some fields are not valid.")
     assert response.json()["detail"] != "Some fields are not valid."
     chosen = await client.get("/api/v1/members/not-a-uuid", params={"language": "en"}, headers=italian.headers)

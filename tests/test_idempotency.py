@@ -43,6 +43,6 @@ async def test_keys_belong_to_their_tenant(
 async def test_failed_requests_are_not_remembered(client: httpx.AsyncClient, tenant: TenantFixture) -> None:
     headers = {**tenant.headers, "Idempotency-Key": "retry-after-fix"}
     bad = await client.post("/api/v1/members", json={"email": "bad", "role": "advisor"}, headers=headers)
-    assert bad.status_code == 400
+    assert bad.status_code == 422
     good = await client.post("/api/v1/members", json={"email": "good@bank.example", "role": "advisor"}, headers=headers)
     assert good.status_code == 201

@@ -74,7 +74,6 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     app.state.authenticator = auth_deps.authenticate_api_request
     app.state.metrics = metrics
 
-    app.openapi = http.problem_only_openapi(app)  # type: ignore[method-assign]
     _install_error_handlers(app)
     for router in (auth_routes.api_key_router, auth_routes.member_router, audit_routes.router):
         app.include_router(router)

@@ -44,7 +44,11 @@ class BadRequest(AppError):
     pass
 
 
-class ValidationFailed(BadRequest):
+class ValidationFailed(AppError):
+    """The payload does not match the schema: the only use of 422 (DESIGN.md, Errors)."""
+
+    status = 422
+    code = "UnprocessableEntity"
     sub_code = "ValidationFailed"
     message = N_("Some fields are not valid.")
 

@@ -26,7 +26,6 @@ from urllib.parse import parse_qs
 
 from fastapi import Depends, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from pydantic import Field
 from sqlalchemy import delete, select
@@ -198,26 +197,6 @@ def error_responses(*extra: type[AppError]) -> dict[int | str, dict[str, Any]]:
         }
         for status, errs in sorted(by_status.items())
     }
-
-
-def problem_only_openapi(app: Any) -> Callable[[], dict[str, Any]]:
-    """OpenAPI without FastAPI's stock 422 answer: bad input is a 400 problem here (ValidationFailed)."""
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            spec = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
-            for operations in spec.get("paths", {}).values():
-                for operation in operations.values():
-                    stock = operation.get("responses", {}).get("422", {}).get("content", {})
-                    if "application/json" in stock:
-                        del operation["responses"]["422"]
-            for name in ("HTTPValidationError", "ValidationError"):
-                spec.get("components", {}).get("schemas", {}).pop(name, None)
-            app.openapi_schema = spec
-        schema: dict[str, Any] = app.openapi_schema
-        return schema
-
-    return openapi
 
 
 # --- sessions and actors ------------------------------------------------------------------
