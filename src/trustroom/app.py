@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import fastapi_offline
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
@@ -30,7 +30,15 @@ from .settings import Settings
 from .worker import run_worker
 
 VERSION = "0.1.0"
-DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
+
+
+def _docs_assets() -> Path:
+    """Swagger UI's files as the fastapi-offline package ships them (found, not imported)."""
+    spec = importlib.util.find_spec("fastapi_offline")
+    assert spec is not None and spec.origin is not None, "fastapi-offline is a dependency"
+    return Path(spec.origin).parent / "static"
+
+
 PAGE_PREFIXES = ("/portal", "/x/")
 
 
@@ -80,7 +88,7 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     app.include_router(auth_pages.router)
     app.include_router(_operations_router())
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
-    app.mount("/api/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+    app.mount("/api/docs-assets", StaticFiles(directory=_docs_assets()), name="docs-assets")
     app.add_middleware(http.RequestContext, observe=metrics.observe_request, default_language=settings.default_language)
     app.add_middleware(web.SecurityHeaders)
     return app

@@ -19,13 +19,9 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import uvicorn
-from alembic import command as alembic_command
-from alembic.config import Config as AlembicConfig
 from sqlalchemy import select
 
 from . import logs
-from .app import create_app
 from .audit import service as audit
 from .auth.keys import ServerKeys
 from .auth.models import ALL_SCOPES, ApiKey, Member, Role, Tenant
@@ -48,7 +44,11 @@ class Output:
         print(json.dumps(data, default=str) if self.as_json else text)
 
 
-def alembic_config(database_url: str) -> AlembicConfig:
+def alembic_config(database_url: str) -> Any:
+    # Alembic, uvicorn and the app are imported where used: each command needs one of them,
+    # and importing all would cost every command seconds of start-up.
+    from alembic.config import Config as AlembicConfig  # noqa: PLC0415
+
     config = AlembicConfig(str(PROJECT_ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
     config.attributes["database_url"] = database_url
@@ -56,6 +56,8 @@ def alembic_config(database_url: str) -> AlembicConfig:
 
 
 def migrate(settings: Settings) -> None:
+    from alembic import command as alembic_command  # noqa: PLC0415
+
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     alembic_command.upgrade(alembic_config(settings.resolved_database_url), "head")
 
@@ -202,6 +204,10 @@ async def _audit_verify(settings: Settings, tenant_id: UUID | None) -> dict[str,
 
 
 def serve(settings: Settings, host: str, port: int, with_worker: bool) -> None:
+    import uvicorn  # noqa: PLC0415
+
+    from .app import create_app  # noqa: PLC0415
+
     app = create_app(settings, run_worker_in_process=with_worker)
     uvicorn.run(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=20, proxy_headers=False)
 

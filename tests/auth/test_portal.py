@@ -75,6 +75,8 @@ async def test_sign_in_enrols_totp_then_opens_the_dashboard(browser: httpx.Async
     assert token
     out = await browser.post("/portal/logout", data={"csrf_token": token.group(1)})
     assert out.status_code == 303
+    cleared = out.headers["set-cookie"]
+    assert cleared.startswith("__Host-trustroom_session=") and "Max-Age=0" in cleared and "Secure" in cleared
     assert (await browser.get("/portal/")).status_code == 303
 
 

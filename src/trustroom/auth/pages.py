@@ -58,6 +58,11 @@ def _set_cookie(request: Request, response: Response, name: str, value: str, max
     )
 
 
+def _clear_cookie(request: Request, response: Response, name: str, secure: bool) -> None:
+    # Browsers ignore a __Host- cookie, even one that deletes, unless it is Secure with Path=/.
+    response.delete_cookie(cookie_name(request, name), path="/", secure=secure, httponly=True, samesite="lax")
+
+
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(request: Request, pages: PagesDep) -> Response:
     return pages.render(request, "auth/login.html")
@@ -134,7 +139,7 @@ async def submit_totp(
     if attempt.outcome is not portal.Outcome.SIGNED_IN or attempt.token is None:
         return _failure(request, pages, "auth/totp.html", attempt, **(context or {"enrol": False}))
     response = RedirectResponse(f"/portal/{language_query()}", status_code=303)
-    response.delete_cookie(cookie_name(request, PENDING_COOKIE))
+    _clear_cookie(request, response, PENDING_COOKIE, settings.cookies_secure)
     _set_cookie(
         request, response, SESSION_COOKIE, attempt.token, settings.auth.session_ttl_seconds, settings.cookies_secure
     )
@@ -157,12 +162,17 @@ async def dashboard(request: Request, session: SessionDep, pages: PagesDep, sign
 
 @router.post("/logout")
 async def sign_out(
-    request: Request, session: SessionDep, keys: Keys, pages: PagesDep, csrf_token: CsrfField = None
+    request: Request,
+    session: SessionDep,
+    keys: Keys,
+    settings: SettingsDep,
+    pages: PagesDep,
+    csrf_token: CsrfField = None,
 ) -> Response:
     pages.check_csrf(request, csrf_token)
     token = request.cookies.get(cookie_name(request, SESSION_COOKIE))
     if token:
         await portal.sign_out(session, keys, token)
     response = RedirectResponse(f"/portal/login{language_query()}", status_code=303)
-    response.delete_cookie(cookie_name(request, SESSION_COOKIE))
+    _clear_cookie(request, response, SESSION_COOKIE, settings.cookies_secure)
     return response
