@@ -56,6 +56,8 @@ async def make_member(
         new = await members.add(
             session, tenant_id, keys, email=email or f"member{next(_numbers)}@bank.example", role=role
         )
-        await audit.record(session, tenants.operator(tenant_id), "auth.member.created", target_id=new.member.id)
+        await audit.record(
+            session, tenants.operator(tenant_id), "auth.member.created", target_type="member", target_id=new.member.id
+        )
         await session.commit()
     return new

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.util
+import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from .auth import deps as auth_deps
 from .auth import pages as auth_pages
 from .auth import routes as auth_routes
 from .auth.keys import ServerKeys
+from .auth.service.usage import UsageRecorder
 from .db import Database
 from .errors import AppError
 from .http import API_PREFIX
@@ -53,17 +55,16 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         stop = asyncio.Event()
-        worker = (
-            asyncio.create_task(run_worker(settings, stop, database=app.state.database, metrics=metrics))
-            if with_worker
-            else None
-        )
+        background = [asyncio.create_task(_flush_usage(app, stop))]
+        if with_worker:
+            background.append(
+                asyncio.create_task(run_worker(settings, stop, database=app.state.database, metrics=metrics))
+            )
         try:
             yield
         finally:
             stop.set()
-            if worker is not None:
-                await worker
+            await asyncio.gather(*background)
             await app.state.database.dispose()
 
     app = FastAPI(
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     app.state.pages = web.Pages(keys.derive("csrf"), secure_cookies=settings.cookies_secure)
     app.state.authenticator = auth_deps.authenticate_api_request
     app.state.metrics = metrics
+    app.state.usage = UsageRecorder()
 
     _install_error_handlers(app)
     for router in (auth_routes.api_key_router, auth_routes.member_router, audit_routes.router):
@@ -92,6 +94,25 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     app.add_middleware(http.RequestContext, observe=metrics.observe_request, default_language=settings.default_language)
     app.add_middleware(web.SecurityHeaders)
     return app
+
+
+USAGE_FLUSH_SECONDS = 5.0
+log = logging.getLogger("trustroom.app")
+
+
+async def _flush_usage(app: FastAPI, stop: asyncio.Event) -> None:
+    """Write noted last-used times every few seconds, and once more on the way out."""
+    usage: UsageRecorder = app.state.usage
+    while True:
+        stopping = stop.is_set()
+        try:
+            await usage.flush(app.state.database)
+        except Exception:
+            log.exception("could not write last-used times")
+        if stopping:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=USAGE_FLUSH_SECONDS)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

@@ -35,6 +35,8 @@ from sqlalchemy import (
     UniqueConstraint,
     Update,
     event,
+    func,
+    select,
     text,
 )
 from sqlalchemy.engine import Connection
@@ -43,6 +45,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, SessionTransaction,
 from sqlalchemy.sql import FromClause, Join
 
 from .actor import Actor
+from .schemas import Paging, Slice
 
 TENANT_SETTING = "trustroom.tenant_id"
 BYPASS_SETTING = "trustroom.rls_bypass"
@@ -141,9 +144,14 @@ def _tables(clause: FromClause) -> list[Table]:
 
 
 def scoped(stmt: Stmt, actor: Actor) -> Stmt:
-    """Limit a statement to the actor's tenant on every tenant-owned table it touches."""
+    """Limit a statement to the actor's tenant on every tenant-owned table it selects from.
+
+    For a SELECT these are the tables of its columns clause (`columns_clause_froms` is
+    cheap; `get_final_froms()` compiles the statement and cost ~0.6 ms a call). A joined
+    tenant-owned table whose columns are not selected must be scoped in its ON clause.
+    """
     if isinstance(stmt, Select):
-        froms: Sequence[FromClause] = stmt.get_final_froms()
+        froms: Sequence[FromClause] = stmt.columns_clause_froms
     else:
         froms = [stmt.table]
     tables = [table for clause in froms for table in _tables(clause) if "tenant_id" in table.c]
@@ -154,28 +162,43 @@ def scoped(stmt: Stmt, actor: Actor) -> Stmt:
     return stmt
 
 
+def _has_rls(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
 async def bind_tenant(session: AsyncSession, tenant_id: UUID) -> None:
     """Make `tenant_id` the session's tenant for row-level security, now and after each commit."""
     session.info["tenant_id"] = tenant_id
-    if session.in_transaction():
-        await session.execute(_set_config(session.get_bind().dialect.name, TENANT_SETTING, str(tenant_id)))
+    if _has_rls(session) and session.in_transaction():
+        await session.execute(_set_config(TENANT_SETTING, str(tenant_id)))
 
 
 @asynccontextmanager
 async def cross_tenant(session: AsyncSession) -> AsyncIterator[None]:
     """Lift row-level security for a lookup that must find its tenant first (e.g. by API key)."""
-    dialect = session.get_bind().dialect.name
-    await session.execute(_set_config(dialect, BYPASS_SETTING, "on"))
+    if not _has_rls(session):
+        yield
+        return
+    await session.execute(_set_config(BYPASS_SETTING, "on"))
     try:
         yield
     finally:
-        await session.execute(_set_config(dialect, BYPASS_SETTING, "off"))
+        await session.execute(_set_config(BYPASS_SETTING, "off"))
 
 
-def _set_config(dialect: str, name: str, value: str) -> Any:
-    if dialect != "postgresql":
-        return text("SELECT 1")
+def _set_config(name: str, value: str) -> Any:
     return text("SELECT set_config(:name, :value, true)").bindparams(name=name, value=value)
+
+
+async def paginate(session: AsyncSession, stmt: Select[Any], paging: Paging, *order: Any) -> Slice[Any]:
+    """One page of `stmt` and the total, in one query (a window count) unless the page is empty."""
+    counted = stmt.add_columns(func.count().over().label("total_count"))
+    rows = (await session.execute(counted.order_by(*order).offset(paging.offset).limit(paging.page_size))).all()
+    if rows:
+        total = int(rows[0][-1])
+    else:  # past the end, or nothing at all: the window had no row to ride on
+        total = int(await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0)
+    return paging.page_of([row[0] for row in rows], total)
 
 
 def rls_policy_sql(table: str, column: str = "tenant_id") -> list[str]:
@@ -257,4 +280,4 @@ class TenantSession(Session):
 def _set_tenant_on_begin(session: Session, _transaction: SessionTransaction, connection: Connection) -> None:
     tenant_id = session.info.get("tenant_id")
     if tenant_id is not None and connection.dialect.name == "postgresql":
-        connection.execute(_set_config("postgresql", TENANT_SETTING, str(tenant_id)))
+        connection.execute(_set_config(TENANT_SETTING, str(tenant_id)))

@@ -235,20 +235,6 @@ async def current_actor(request: Request, session: SessionDep) -> Actor:
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 
 
-async def write_aside(request: Request, work: Callable[[AsyncSession], Awaitable[None]]) -> None:
-    """Do a small bookkeeping write (e.g. last-used times) without turning a read into a write.
-
-    A write request does it in its own transaction; a read request uses a separate short
-    write transaction, so its read snapshot never has to be upgraded to a writer.
-    """
-    if request.method not in READ_METHODS:
-        await work(request.state.session)
-        return
-    async with get_database(request).session(write=True) as session:
-        await work(session)
-        await session.commit()
-
-
 class MissingScope(errors.Forbidden):
     sub_code = "MissingScope"
     message = N_("This needs the permission %(permission)s.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+from fastapi import FastAPI
 from sqlalchemy import select, text
 
 from trustroom.auth.keys import ServerKeys
@@ -96,8 +97,14 @@ async def test_expired_and_unknown_keys_are_refused(
     assert missing.headers["www-authenticate"].startswith("Bearer")
 
 
-async def test_last_use_is_recorded(client: httpx.AsyncClient, database: Database, tenant: TenantFixture) -> None:
+async def test_last_use_is_recorded(
+    app: FastAPI, client: httpx.AsyncClient, database: Database, tenant: TenantFixture
+) -> None:
     await client.get("/api/v1/members", headers=tenant.headers)
+    assert app.state.usage.pending == 1
+    await client.get("/api/v1/members", headers=tenant.headers)
+    assert await app.state.usage.flush(database) == 1
+    assert await app.state.usage.flush(database) == 0
     async with database.session(write=False) as session:
         await bind_tenant(session, tenant.id)
         used = await session.scalar(select(ApiKey.last_used_at).where(ApiKey.id == tenant.api_key_id))

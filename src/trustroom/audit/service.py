@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..actor import Actor
-from ..db import scoped, utcnow
+from ..db import paginate, scoped, utcnow
 from ..schemas import Paging, Slice, SortOrder
 from .models import GENESIS_HASH, AuditChainHead, AuditEvent
 from .schemas import AuditFilter
@@ -92,10 +92,8 @@ async def search(session: AsyncSession, actor: Actor, criteria: AuditFilter, pag
         stmt = stmt.where(AuditEvent.occurred_at >= criteria.occurred_from)
     if criteria.occurred_to:
         stmt = stmt.where(AuditEvent.occurred_at < criteria.occurred_to)
-    total = await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     order = AuditEvent.seq.asc() if paging.sort_order is SortOrder.ASCENDING else AuditEvent.seq.desc()
-    rows = await session.scalars(stmt.order_by(order).offset(paging.offset).limit(paging.page_size))
-    return paging.page_of(list(rows), total)
+    return await paginate(session, stmt, paging, order)
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .. import i18n
 from ..actor import Actor, ActorKind, Scope
 from ..db import bind_tenant
-from ..http import SessionDep, write_aside
+from ..http import SessionDep
 from ..logs import correlation_id
 from ..settings import Settings
 from .errors import ActingMemberNotAllowed, InvalidApiKey
 from .keys import ServerKeys
-from .models import ApiKey, Member, PortalSession
+from .models import Member, PortalSession
 from .service import api_keys, members, portal
+from .service.usage import UsageRecorder
 
 
 def get_keys(request: Request) -> ServerKeys:
@@ -54,7 +55,7 @@ async def authenticate_api_request(request: Request, session: AsyncSession) -> A
     if not i18n.language_chosen.get():
         i18n.current_language.set(tenant.default_language)
     if api_keys.last_use_is_stale(api_key, settings.auth.api_key_last_used_resolution_seconds):
-        await write_aside(request, lambda s: _touch(s, api_key))
+        usage(request).api_key_used(api_key)
     ip = client_ip(request)
     cid = correlation_id.get()
     acting = request.headers.get("x-acting-member")
@@ -68,9 +69,9 @@ async def authenticate_api_request(request: Request, session: AsyncSession) -> A
     return Actor(tenant.id, ActorKind.MEMBER, member.id, granted, api_key_id=api_key.id, correlation_id=cid, ip=ip)
 
 
-async def _touch(session: AsyncSession, api_key: ApiKey) -> None:
-    await bind_tenant(session, api_key.tenant_id)
-    await api_keys.touch(session, api_key)
+def usage(request: Request) -> UsageRecorder:
+    recorder: UsageRecorder = request.app.state.usage
+    return recorder
 
 
 SESSION_COOKIE = "trustroom_session"
@@ -98,7 +99,7 @@ async def portal_member(request: Request, session: SessionDep) -> tuple[PortalSe
     if not i18n.language_chosen.get():
         i18n.current_language.set(settings.default_language)
     if portal.touch_is_due(portal_session):
-        await write_aside(request, lambda s: portal.touch(s, portal_session))
+        usage(request).session_seen(portal_session)
     return found
 
 

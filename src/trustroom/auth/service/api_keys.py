@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...actor import Actor, Scope
 from ...audit import service as audit
-from ...db import cross_tenant, scoped, utcnow
+from ...db import cross_tenant, paginate, scoped, utcnow
 from ...schemas import Paging, Slice, SortOrder
 from ..errors import ApiKeyExpired, ApiKeyNotFound, ApiKeyRevoked, InvalidApiKey, ScopeNotGrantable
 from ..keys import ServerKeys
@@ -92,11 +92,8 @@ async def get(session: AsyncSession, actor: Actor, api_key_id: UUID) -> ApiKey:
 
 
 async def list_keys(session: AsyncSession, actor: Actor, paging: Paging) -> Slice[ApiKey]:
-    stmt = scoped(select(ApiKey), actor)
-    total = await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     order = ApiKey.id.asc() if paging.sort_order is SortOrder.ASCENDING else ApiKey.id.desc()
-    rows = await session.scalars(stmt.order_by(order).offset(paging.offset).limit(paging.page_size))
-    return paging.page_of(list(rows), total)
+    return await paginate(session, scoped(select(ApiKey), actor), paging, order)
 
 
 async def revoke(session: AsyncSession, actor: Actor, api_key_id: UUID) -> ApiKey:
@@ -130,12 +127,3 @@ async def authenticate(session: AsyncSession, keys: ServerKeys, presented: str) 
 
 def last_use_is_stale(api_key: ApiKey, resolution_seconds: int) -> bool:
     return api_key.last_used_at is None or utcnow() - api_key.last_used_at >= timedelta(seconds=resolution_seconds)
-
-
-async def touch(session: AsyncSession, api_key: ApiKey) -> None:
-    """Record a use; callers throttle it so reads do not turn into writes."""
-    await session.execute(
-        update(ApiKey)
-        .where(ApiKey.tenant_id == api_key.tenant_id, ApiKey.id == api_key.id)
-        .values(last_used_at=utcnow())
-    )

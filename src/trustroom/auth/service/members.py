@@ -8,12 +8,12 @@ from uuid import UUID
 
 import pyotp
 from argon2 import PasswordHasher
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...actor import Actor
 from ...audit import service as audit
-from ...db import scoped, utcnow
+from ...db import paginate, scoped, utcnow
 from ...errors import ConcurrencyTokenMismatch
 from ...schemas import Paging, Slice, SortOrder
 from ..errors import ActingMemberUnknown, EmailTaken, MemberNotFound
@@ -99,11 +99,8 @@ async def get(session: AsyncSession, actor: Actor, member_id: UUID) -> Member:
 
 
 async def list_members(session: AsyncSession, actor: Actor, paging: Paging) -> Slice[Member]:
-    stmt = scoped(select(Member), actor)
-    total = await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     order = Member.email.asc() if paging.sort_order is SortOrder.ASCENDING else Member.email.desc()
-    rows = await session.scalars(stmt.order_by(order).offset(paging.offset).limit(paging.page_size))
-    return paging.page_of(list(rows), total)
+    return await paginate(session, scoped(select(Member), actor), paging, order)
 
 
 async def update(

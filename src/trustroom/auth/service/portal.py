@@ -16,7 +16,7 @@ from functools import cache
 
 import pyotp
 from argon2.exceptions import VerificationError
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...actor import Actor, ActorKind
@@ -205,15 +205,6 @@ TOUCH_INTERVAL = timedelta(seconds=60)
 
 def touch_is_due(portal_session: PortalSession) -> bool:
     return utcnow() - portal_session.last_seen_at >= TOUCH_INTERVAL
-
-
-async def touch(session: AsyncSession, portal_session: PortalSession) -> None:
-    await bind_tenant(session, portal_session.tenant_id)
-    await session.execute(
-        update(PortalSession)
-        .where(PortalSession.tenant_id == portal_session.tenant_id, PortalSession.id == portal_session.id)
-        .values(last_seen_at=utcnow())
-    )
 
 
 async def sign_out(session: AsyncSession, keys: ServerKeys, token: str) -> None:

@@ -1,0 +1,54 @@
+"""Last-used times of API keys and portal sessions, written in batches off the request path.
+
+A request only notes the use in memory; `flush` writes every noted use in one short
+transaction (the app flushes every few seconds and at shutdown). So a GET never turns into
+a write and never holds a second database connection while it waits for one. A crash
+loses at most the last few seconds of these coarse, informational times.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import update
+
+from ...db import Database, bind_tenant, utcnow
+from ..models import ApiKey, PortalSession
+
+
+class UsageRecorder:
+    def __init__(self) -> None:
+        self._api_keys: dict[tuple[UUID, UUID], datetime] = {}
+        self._sessions: dict[tuple[UUID, UUID], datetime] = {}
+
+    def api_key_used(self, api_key: ApiKey) -> None:
+        self._api_keys[(api_key.tenant_id, api_key.id)] = utcnow()
+
+    def session_seen(self, portal_session: PortalSession) -> None:
+        self._sessions[(portal_session.tenant_id, portal_session.id)] = utcnow()
+
+    @property
+    def pending(self) -> int:
+        return len(self._api_keys) + len(self._sessions)
+
+    async def flush(self, database: Database) -> int:
+        api_keys, self._api_keys = self._api_keys, {}
+        sessions, self._sessions = self._sessions, {}
+        if not api_keys and not sessions:
+            return 0
+        async with database.session(write=True) as session:
+            for (tenant_id, key_id), when in api_keys.items():
+                await bind_tenant(session, tenant_id)
+                await session.execute(
+                    update(ApiKey).where(ApiKey.tenant_id == tenant_id, ApiKey.id == key_id).values(last_used_at=when)
+                )
+            for (tenant_id, session_id), when in sessions.items():
+                await bind_tenant(session, tenant_id)
+                await session.execute(
+                    update(PortalSession)
+                    .where(PortalSession.tenant_id == tenant_id, PortalSession.id == session_id)
+                    .values(last_seen_at=when)
+                )
+            await session.commit()
+        return len(api_keys) + len(sessions)
