@@ -26,13 +26,14 @@ from urllib.parse import parse_qs
 
 from fastapi import Depends, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import Field
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
+from starlette.routing import compile_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import errors, i18n
@@ -40,7 +41,7 @@ from .actor import Actor
 from .db import Database, IdempotencyRecord, utcnow
 from .errors import N_, AppError, FieldProblem
 from .logs import correlation_id
-from .schemas import MAX_PAGE_SIZE, Paging, Schema, SortOrder
+from .schemas import MAX_PAGE, MAX_PAGE_SIZE, Paging, Schema, SortOrder
 
 log = logging.getLogger("trustroom.http")
 
@@ -140,7 +141,27 @@ async def _starlette_error(request: Request, exc: Exception) -> Response:
     error = mapped.get(exc.status_code, errors.BadRequest)()
     response = problem_response(error, request.url.path)
     response.headers.update(exc.headers or {})
+    if exc.status_code == 405:
+        response.headers["Allow"] = ", ".join(_allowed_methods(request))
     return response
+
+
+def endpoints(app: Any) -> list[tuple[str, frozenset[str]]]:
+    """Every HTTP endpoint as (path template, methods), looking inside included routers."""
+    found = []
+    for context in iter_route_contexts(app.routes):
+        if context.path_format and context.methods:
+            found.append((context.path_format, frozenset(context.methods)))
+    return found
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes at this path (Starlette names only the first route's)."""
+    methods: set[str] = set()
+    for template, route_methods in endpoints(request.app):
+        if compile_path(template)[0].match(request.url.path):
+            methods |= route_methods
+    return sorted(methods)
 
 
 async def _replay(request: Request, exc: Exception) -> Response:
@@ -253,7 +274,7 @@ def require(permission: str) -> Any:
 
 
 def paging(
-    page: Annotated[int, Query(ge=1)] = 1,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, alias="pageSize")] = 50,
     sort_order: Annotated[SortOrder, Query(alias="sortOrder")] = SortOrder.DESCENDING,
 ) -> Paging:

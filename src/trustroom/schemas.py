@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 from pydantic.alias_generators import to_camel
 
 T = TypeVar("T")
@@ -14,14 +16,30 @@ T = TypeVar("T")
 MAX_PAGE_SIZE = 200
 
 
-def _no_nul(value: str) -> str:
-    # PostgreSQL refuses NUL in text; refusing it here gives a clean 400 instead of a 500.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
+# PostgreSQL refuses NUL in text; refusing it at the edge gives a clean 422, not a 500,
+# and the pattern tells clients so in the OpenAPI schema.
+Text = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def _rfc3339_text(value: object) -> object:
+    if isinstance(value, str) and not _RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 date-time with an offset, e.g. 2026-01-31T09:00:00Z")
+    if isinstance(value, int | float):
+        raise ValueError("must be an RFC 3339 date-time, not a number")
     return value
 
 
-Text = Annotated[str, AfterValidator(_no_nul)]
+def _as_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("is out of range once converted to UTC") from exc
+
+
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_as_utc)]
+"""An instant given as RFC 3339 text with an offset, normalised to UTC."""
 
 
 class Schema(BaseModel):
@@ -31,9 +49,9 @@ class Schema(BaseModel):
 
 
 class InputSchema(Schema):
-    """Input: unknown fields are an error, strings never carry NUL."""
+    """Input: unknown fields are an error; string fields use `Text`, which refuses NUL."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid")
 
 
 class SortOrder(StrEnum):
@@ -63,8 +81,11 @@ class Slice(Generic[T]):
         return (self.total_count + self.page_size - 1) // self.page_size
 
 
+MAX_PAGE = 1_000_000  # beyond any real list; keeps OFFSET far from integer overflow
+
+
 class Paging(BaseModel):
-    page: int = Field(1, ge=1)
+    page: int = Field(1, ge=1, le=MAX_PAGE)
     page_size: int = Field(50, ge=1, le=MAX_PAGE_SIZE)
     sort_order: SortOrder = SortOrder.DESCENDING
 

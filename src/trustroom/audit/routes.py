@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from ..actor import Actor, Scope
 from ..http import API_PREFIX, ApiRoute, PagingDep, SessionDep, error_responses, require
-from ..schemas import Page, Slice
+from ..schemas import Page, Slice, Text, Timestamp
 from . import service
 from .models import AuditEvent
 from .schemas import AuditEventRead, AuditFilter
@@ -24,12 +23,14 @@ async def search_audit_events(
     session: SessionDep,
     paging: PagingDep,
     actor: Annotated[Actor, require(Scope.AUDIT_READ)],
-    actor_id: Annotated[str | None, Query(alias="actor", description="Member or API key id.")] = None,
-    action: Annotated[str | None, Query(description="Exact action, or a prefix ending in `*`.")] = None,
-    target_type: Annotated[str | None, Query(alias="targetType")] = None,
-    target_id: Annotated[str | None, Query(alias="targetId")] = None,
-    occurred_from: Annotated[datetime | None, Query(alias="from", description="Inclusive, RFC 3339.")] = None,
-    occurred_to: Annotated[datetime | None, Query(alias="to", description="Exclusive, RFC 3339.")] = None,
+    actor_id: Annotated[Text | None, Query(alias="actor", max_length=64, description="Member or API key id.")] = None,
+    action: Annotated[
+        Text | None, Query(max_length=100, description="Exact action, or a prefix ending in `*`.")
+    ] = None,
+    target_type: Annotated[Text | None, Query(alias="targetType", max_length=50)] = None,
+    target_id: Annotated[Text | None, Query(alias="targetId", max_length=64)] = None,
+    occurred_from: Annotated[Timestamp | None, Query(alias="from", description="Inclusive, RFC 3339.")] = None,
+    occurred_to: Annotated[Timestamp | None, Query(alias="to", description="Exclusive, RFC 3339.")] = None,
 ) -> Slice[AuditEvent]:
     """Search the audit log, newest first unless sortOrder=Ascending."""
     criteria = AuditFilter(
