@@ -17,7 +17,7 @@ install: $(STAMP)
 
 run: $(STAMP)
 	TRUSTROOM_DEV=1 $(BIN)/trustroom demo
-	TRUSTROOM_DEV=1 $(BIN)/trustroom serve --host 127.0.0.1 --port 8000
+	TRUSTROOM_DEV=1 TRUSTROOM_LOG_JSON=$${TRUSTROOM_LOG_JSON:-false} $(BIN)/trustroom serve --host 127.0.0.1 --port 8000
 
 chromium:
 	@test -x /usr/bin/chromium || { echo "installing Debian's chromium for the browser tests"; \

@@ -82,3 +82,21 @@ def test_start_up_refuses_a_missing_or_weak_secret(settings: Settings) -> None:
         create_app(settings.model_copy(update={"secret_key": None, "dev": False}))
     with pytest.raises(ConfigurationError, match="at least 32"):
         Settings(secret_key="short").secret()
+
+
+def test_log_lines_carry_the_correlation_id() -> None:
+    import json
+    import logging
+
+    from trustroom.logs import JsonFormatter, TextFormatter, correlation_id
+
+    token = correlation_id.set("cid-42")
+    try:
+        record = logging.LogRecord("trustroom.test", logging.INFO, __file__, 1, "hello %s", ("world",), None)
+        record.route = "/api/v1/members"
+        entry = json.loads(JsonFormatter().format(record))
+        assert entry["correlationId"] == "cid-42" and entry["message"] == "hello world"
+        assert entry["route"] == "/api/v1/members"
+        assert "[cid-42]" in TextFormatter().format(record)
+    finally:
+        correlation_id.reset(token)
