@@ -30,6 +30,7 @@ test: $(STAMP) chromium
 	  echo "== again on PostgreSQL =="; \
 	  TRUSTROOM_TEST_DATABASE=postgres $(BIN)/pytest -p no:cacheprovider --cov --cov-append --cov-report= tests; \
 	fi
+	$(BIN)/coverage combine --quiet || true
 	$(BIN)/coverage report
 
 check: $(STAMP)
