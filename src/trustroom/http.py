@@ -27,6 +27,7 @@ from urllib.parse import parse_qs
 from fastapi import Depends, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute, iter_route_contexts
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import Field
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
@@ -244,7 +245,15 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-async def current_actor(request: Request, session: SessionDep) -> Actor:
+# Declares Bearer authentication in the OpenAPI document; the authenticator reads the header.
+bearer_scheme = HTTPBearer(auto_error=False, bearerFormat="trk_…", description="An API key.")
+
+
+async def current_actor(
+    request: Request,
+    session: SessionDep,
+    _credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Actor:
     actor: Actor | None = getattr(request.state, "actor", None)
     if actor is None:
         authenticate: Authenticator = request.app.state.authenticator

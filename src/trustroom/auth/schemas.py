@@ -39,7 +39,10 @@ class ApiKeyCreated(ApiKeyRead):
 
 
 class MemberCreate(InputSchema):
-    email: EmailStr = Field(examples=["anna.muster@bank.example"])
+    email: EmailStr = Field(
+        examples=["anna.muster@bank.example"],
+        description="A deliverable address; special-use domains such as .test or .invalid are refused.",
+    )
     display_name: Annotated[Text | None, Field(max_length=200, examples=["Anna Muster"])] = None
     role: Role = Field(examples=["advisor"])
 
