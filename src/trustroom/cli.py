@@ -88,15 +88,8 @@ async def _api_key_create(
 
     async def work(session: Any) -> dict[str, Any]:
         await tenants.get_tenant(session, tenant_id)
-        issued = await api_keys.issue(session, tenant_id, keys, name=name, scopes=scopes, expires_in=expires_in)
-        await audit.record(
-            session,
-            tenants.operator(tenant_id),
-            "auth.api_key.created",
-            target_type="api_key",
-            target_id=issued.api_key.id,
-            data={"name": name, "scopes": issued.api_key.scopes, "expiresIn": expires_in},
-        )
+        operator = tenants.operator(tenant_id)
+        issued = await api_keys.create(session, operator, keys, name=name, scopes=scopes, expires_in=expires_in)
         return {"id": str(issued.api_key.id), "key": issued.secret, "scopes": issued.api_key.scopes}
 
     return await _in_session(settings, work)
@@ -109,14 +102,8 @@ async def _member_create(
 
     async def work(session: Any) -> dict[str, Any]:
         await tenants.get_tenant(session, tenant_id)
-        new = await members.add(session, tenant_id, keys, email=email, role=role, display_name=name)
-        await audit.record(
-            session,
-            tenants.operator(tenant_id),
-            "auth.member.created",
-            target_type="member",
-            target_id=new.member.id,
-            data={"role": str(role)},
+        new = await members.create(
+            session, tenants.operator(tenant_id), keys, email=email, role=role, display_name=name
         )
         return {
             "id": str(new.member.id),

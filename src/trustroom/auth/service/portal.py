@@ -93,12 +93,18 @@ async def _open_session(
     return token
 
 
+async def _rate_limited(session: AsyncSession, settings: AuthSettings, step: str, ip: str) -> Attempt | None:
+    """Count an attempt from this address; the refusal to return when there were too many."""
+    key = f"{step}-ip:{ip}"
+    wait = await rate_limits.hit(session, key, limit=settings.ip_attempts_per_minute, window_seconds=60)
+    return None if wait is None else Attempt(Outcome.RATE_LIMITED, retry_after=wait)
+
+
 async def check_password(
     session: AsyncSession, keys: ServerKeys, settings: AuthSettings, *, email: str, password: str, ip: str
 ) -> Attempt:
-    wait = await rate_limits.hit(session, f"login-ip:{ip}", limit=settings.ip_attempts_per_minute, window_seconds=60)
-    if wait is not None:
-        return Attempt(Outcome.RATE_LIMITED, retry_after=wait)
+    if limited := await _rate_limited(session, settings, "login", ip):
+        return limited
     async with cross_tenant(session):
         candidates = list(
             await session.scalars(
@@ -167,9 +173,8 @@ def _matching_step(secret: str, code: str, after_step: int) -> int | None:
 async def check_totp(
     session: AsyncSession, keys: ServerKeys, settings: AuthSettings, *, pending_token: str, code: str, ip: str
 ) -> Attempt:
-    wait = await rate_limits.hit(session, f"totp-ip:{ip}", limit=settings.ip_attempts_per_minute, window_seconds=60)
-    if wait is not None:
-        return Attempt(Outcome.RATE_LIMITED, retry_after=wait)
+    if limited := await _rate_limited(session, settings, "totp", ip):
+        return limited
     found = await find_session(session, keys, settings, pending_token, stage=STAGE_TOTP)
     if found is None:
         return Attempt(Outcome.EXPIRED)

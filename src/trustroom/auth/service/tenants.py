@@ -10,12 +10,12 @@ from ...actor import Actor, ActorKind
 from ...audit import service as audit
 from ...db import bind_tenant, uuid7
 from ..errors import TenantNotFound
-from ..models import Tenant
+from ..models import ALL_SCOPES, Tenant
 
 
 def operator(tenant_id: UUID) -> Actor:
-    """The operator at the command line, acting on one tenant."""
-    return Actor(tenant_id=tenant_id, kind=ActorKind.OPERATOR, id=None)
+    """The operator at the command line, acting on one tenant with every permission."""
+    return Actor(tenant_id=tenant_id, kind=ActorKind.OPERATOR, id=None, permissions=ALL_SCOPES)
 
 
 async def create_tenant(session: AsyncSession, name: str, *, default_language: str = "en") -> Tenant:
