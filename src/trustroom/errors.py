@@ -132,3 +132,33 @@ class ServiceUnavailable(AppError):
     code = "ServiceUnavailable"
     sub_code = "ServiceUnavailable"
     message = N_("The service is temporarily unavailable.")
+
+
+# Platform refusals raised by the HTTP edge.
+
+
+class MissingScope(Forbidden):
+    sub_code = "MissingScope"
+    message = N_("This needs the permission %(permission)s.")
+
+
+class IdempotencyKeyReused(AppError):
+    status = 422
+    code = "UnprocessableEntity"
+    sub_code = "IdempotencyKeyReused"
+    message = N_("This Idempotency-Key was already used with a different request.")
+
+
+class IdempotencyKeyInUse(Conflict):
+    sub_code = "IdempotencyKeyInUse"
+    message = N_("A request with this Idempotency-Key is still being processed.")
+
+
+class UnsupportedLanguage(BadRequest):
+    sub_code = "UnsupportedLanguage"
+    message = N_("The language %(language)s is not supported; use DE, EN, FR or IT.")
+
+
+class CsrfFailed(Forbidden):
+    sub_code = "CsrfTokenInvalid"
+    message = N_("The form expired or did not come from this site; reload the page and try again.")

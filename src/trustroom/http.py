@@ -265,17 +265,12 @@ async def current_actor(
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 
 
-class MissingScope(errors.Forbidden):
-    sub_code = "MissingScope"
-    message = N_("This needs the permission %(permission)s.")
-
-
 def require(permission: str) -> Any:
     """A dependency that yields the actor when it holds `permission`."""
 
     async def dependency(actor: CurrentActor) -> Actor:
         if not actor.can(permission):
-            raise MissingScope(permission=permission)
+            raise errors.MissingScope(permission=permission)
         return actor
 
     dependency.__name__ = f"require_{permission.replace(':', '_').replace('-', '_')}"
@@ -294,18 +289,6 @@ PagingDep = Annotated[Paging, Depends(paging)]
 
 
 # --- idempotency --------------------------------------------------------------------------
-
-
-class IdempotencyKeyReused(errors.Conflict):
-    status = 422
-    code = "UnprocessableEntity"
-    sub_code = "IdempotencyKeyReused"
-    message = N_("This Idempotency-Key was already used with a different request.")
-
-
-class IdempotencyKeyInUse(errors.Conflict):
-    sub_code = "IdempotencyKeyInUse"
-    message = N_("A request with this Idempotency-Key is still being processed.")
 
 
 @dataclass(frozen=True)
@@ -357,12 +340,13 @@ async def _idempotency(
         record = None
     if record is not None:
         if record.fingerprint != fingerprint:
-            raise IdempotencyKeyReused()
+            raise errors.IdempotencyKeyReused()
         raise IdempotentReplay(record)
     request.state.idempotency = (actor.tenant_id, principal, idempotency_key, fingerprint)
 
 
 IDEMPOTENT = Depends(_idempotency)
+IDEMPOTENCY_ERRORS = (errors.IdempotencyKeyReused, errors.IdempotencyKeyInUse)
 
 
 class ApiRoute(APIRoute):
@@ -392,7 +376,7 @@ class ApiRoute(APIRoute):
                 try:
                     await session.flush()
                 except IntegrityError as exc:
-                    raise IdempotencyKeyInUse() from exc
+                    raise errors.IdempotencyKeyInUse() from exc
             return response
 
         return handle
@@ -455,11 +439,6 @@ class RequestContext:
             )
 
 
-class UnsupportedLanguage(errors.BadRequest):
-    sub_code = "UnsupportedLanguage"
-    message = N_("The language %(language)s is not supported; use DE, EN, FR or IT.")
-
-
 def _choose_language(scope: Scope, headers: dict[str, str], default: str) -> AppError | None:
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     asked = query.get("language", [None])[0]
@@ -467,5 +446,5 @@ def _choose_language(scope: Scope, headers: dict[str, str], default: str) -> App
     i18n.language_chosen.set(chosen is not None)
     i18n.current_language.set(chosen or default)
     if asked and chosen is None:
-        return UnsupportedLanguage(language=asked)
+        return errors.UnsupportedLanguage(language=asked)
     return None

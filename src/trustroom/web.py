@@ -20,7 +20,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import i18n
-from .errors import N_, AppError, Forbidden
+from .errors import AppError, CsrfFailed
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
@@ -36,11 +36,6 @@ PAGE_HEADERS = {
     "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
-
-
-class CsrfFailed(Forbidden):
-    sub_code = "CsrfTokenInvalid"
-    message = N_("The form expired or did not come from this site; reload the page and try again.")
 
 
 class Pages:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Response
 
 from ..actor import Actor, Scope
 from ..errors import ConcurrencyTokenMismatch
-from ..http import API_PREFIX, IDEMPOTENT, ApiRoute, PagingDep, SessionDep, error_responses, require
+from ..http import API_PREFIX, IDEMPOTENCY_ERRORS, IDEMPOTENT, ApiRoute, PagingDep, SessionDep, error_responses, require
 from ..schemas import Page, Slice
 from .deps import Keys
 from .errors import ActingMemberNotAllowed, ActingMemberUnknown, EmailTaken, ScopeNotGrantable
@@ -38,7 +38,7 @@ async def list_api_keys(session: SessionDep, actor: ApiKeysRead, paging: PagingD
     status_code=201,
     response_model=ApiKeyCreated,
     dependencies=[IDEMPOTENT],
-    responses=error_responses(ScopeNotGrantable),
+    responses=error_responses(ScopeNotGrantable, *IDEMPOTENCY_ERRORS),
 )
 async def create_api_key(body: ApiKeyCreate, session: SessionDep, actor: ApiKeysWrite, keys: Keys) -> ApiKeyCreated:
     """Create an API key; the secret is in this answer only."""
@@ -67,7 +67,11 @@ async def list_members(session: SessionDep, actor: MembersRead, paging: PagingDe
 
 
 @member_router.post(
-    "", status_code=201, response_model=MemberCreated, dependencies=[IDEMPOTENT], responses=error_responses(EmailTaken)
+    "",
+    status_code=201,
+    response_model=MemberCreated,
+    dependencies=[IDEMPOTENT],
+    responses=error_responses(EmailTaken, *IDEMPOTENCY_ERRORS),
 )
 async def create_member(body: MemberCreate, session: SessionDep, actor: MembersWrite, keys: Keys) -> MemberCreated:
     """Create a member; the initial password and TOTP secret are in this answer only."""
