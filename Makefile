@@ -4,7 +4,7 @@ BIN    := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test check bench install messages chromium clean
+.PHONY: run test check bench install messages browser-tools clean
 
 $(STAMP): pyproject.toml uv.lock
 	test -x $(BIN)/python || python3 -m venv $(VENV)
@@ -19,11 +19,12 @@ run: $(STAMP)
 	TRUSTROOM_DEV=1 $(BIN)/trustroom demo
 	TRUSTROOM_DEV=1 TRUSTROOM_LOG_JSON=$${TRUSTROOM_LOG_JSON:-false} $(BIN)/trustroom serve --host 127.0.0.1 --port 8000
 
-chromium:
-	@test -x /usr/bin/chromium || { echo "installing Debian's chromium for the browser tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+# Debian's chromium drives the browser tests; zbarimg (zbar-tools) decodes our QR codes.
+browser-tools:
+	@test -x /usr/bin/chromium -a -x /usr/bin/zbarimg || { echo "installing Debian's chromium and zbar-tools for the tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium zbar-tools >/dev/null; }
 
-test: $(STAMP) chromium
+test: $(STAMP) browser-tools
 	rm -f .coverage .coverage.*
 	$(BIN)/pytest -p no:cacheprovider --cov --cov-report= tests
 	@if [ -n "$$TRUSTROOM_TEST_POSTGRES_URL" ]; then \
