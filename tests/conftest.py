@@ -76,7 +76,7 @@ def settings(data_dir: Path, database_url: str) -> Settings:
 
 @pytest.fixture(scope="session")
 def keys(settings: Settings) -> ServerKeys:
-    return ServerKeys(settings.secret())
+    return ServerKeys.from_settings(settings)
 
 
 @pytest.fixture

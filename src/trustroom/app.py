@@ -46,7 +46,7 @@ PAGE_PREFIXES = ("/portal", "/x/")
 
 def create_app(settings: Settings | None = None, *, run_worker_in_process: bool | None = None) -> FastAPI:
     settings = settings or Settings()
-    keys = ServerKeys(settings.secret())  # refuses to start without a usable secret
+    keys = ServerKeys.from_settings(settings)  # refuses to start without usable secrets
     logs.configure(settings.log_level, as_json=settings.log_json)
     metrics = Metrics()
     with_worker = settings.run_worker_in_process if run_worker_in_process is None else run_worker_in_process
@@ -79,7 +79,7 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     app.state.settings = settings
     app.state.keys = keys
     app.state.database = Database(settings.resolved_database_url)
-    app.state.pages = web.Pages(keys.derive("csrf"), secure_cookies=settings.cookies_secure)
+    app.state.pages = web.Pages(keys.derive_all("csrf"), secure_cookies=settings.cookies_secure)
     app.state.authenticator = auth_deps.authenticate_api_request
     app.state.metrics = metrics
     app.state.usage = UsageRecorder()

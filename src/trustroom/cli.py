@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from . import logs
 from .audit import service as audit
 from .auth.keys import ServerKeys
 from .auth.models import ALL_SCOPES, ApiKey, Member, Role, Tenant
 from .auth.service import api_keys, members, tenants
-from .db import Database, bind_tenant, cross_tenant
+from .db import Database, bind_tenant, cross_tenant, utcnow
 from .errors import AppError
 from .settings import ConfigurationError, Settings
 from .worker import run_worker
@@ -84,7 +84,7 @@ async def _tenant_create(settings: Settings, name: str, language: str) -> dict[s
 async def _api_key_create(
     settings: Settings, tenant_id: UUID, scopes: Sequence[str], expires_in: int | None, name: str
 ) -> dict[str, Any]:
-    keys = ServerKeys(settings.secret())
+    keys = ServerKeys.from_settings(settings)
 
     async def work(session: Any) -> dict[str, Any]:
         await tenants.get_tenant(session, tenant_id)
@@ -98,7 +98,7 @@ async def _api_key_create(
 async def _member_create(
     settings: Settings, tenant_id: UUID, email: str, role: Role, name: str | None
 ) -> dict[str, Any]:
-    keys = ServerKeys(settings.secret())
+    keys = ServerKeys.from_settings(settings)
 
     async def work(session: Any) -> dict[str, Any]:
         await tenants.get_tenant(session, tenant_id)
@@ -121,7 +121,7 @@ def _demo_secret(keys: ServerKeys, purpose: str) -> bytes:
 
 
 async def _demo(settings: Settings) -> dict[str, Any]:
-    keys = ServerKeys(settings.secret())
+    keys = ServerKeys.from_settings(settings)
     api_key = api_keys.KEY_PREFIX + base64.urlsafe_b64encode(_demo_secret(keys, "api-key")).rstrip(b"=").decode()
     password = base64.urlsafe_b64encode(_demo_secret(keys, "password")).decode()[:20]
     totp_secret = base64.b32encode(_demo_secret(keys, "totp")[:20]).decode()
@@ -140,6 +140,7 @@ async def _demo(settings: Settings) -> dict[str, Any]:
                     name="Demo app",
                     prefix=api_key[: api_keys.SHOWN_PREFIX_LENGTH],
                     key_hash=key_hash,
+                    secret_id=keys.secret_id,
                     scopes=sorted(ALL_SCOPES),
                 )
             )
@@ -188,6 +189,39 @@ async def _audit_verify(settings: Settings, tenant_id: UUID | None) -> dict[str,
             "description": brk.describe(),
         }
     return result
+
+
+async def _keys_status(settings: Settings) -> dict[str, Any]:
+    keys = ServerKeys.from_settings(settings)
+
+    async def work(session: Any) -> dict[str, Any]:
+        async with cross_tenant(session):
+            live = (ApiKey.revoked_at.is_(None)) & (ApiKey.expires_at.is_(None) | (ApiKey.expires_at > utcnow()))
+            old_keys = await session.scalar(
+                select(func.count()).select_from(ApiKey).where(live, ApiKey.secret_id != keys.secret_id)
+            )
+            everyone = list(await session.scalars(select(Member)))
+        old_seals = sum(
+            not keys.is_current_seal(m.totp_secret_sealed, context=members.totp_context(m)) for m in everyone
+        )
+        return {
+            "currentSecretId": keys.secret_id,
+            "apiKeysOnOlderSecrets": int(old_keys or 0),
+            "totpSecretsOnOlderSecrets": old_seals,
+            "previousSecretsStillNeeded": bool(old_keys or old_seals),
+        }
+
+    return await _in_session(settings, work)
+
+
+async def _keys_reseal(settings: Settings) -> dict[str, Any]:
+    keys = ServerKeys.from_settings(settings)
+
+    async def work(session: Any) -> dict[str, Any]:
+        resealed, total = await members.reseal_all(session, keys)
+        return {"resealed": resealed, "members": total}
+
+    return await _in_session(settings, work)
 
 
 def serve(settings: Settings, host: str, port: int, with_worker: bool) -> None:
@@ -242,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--email", required=True)
     p.add_argument("--role", choices=[r.value for r in Role], required=True)
     p.add_argument("--name")
+    keys_cmd = sub.add_parser("keys", parents=[common]).add_subparsers(dest="action", required=True)
+    keys_cmd.add_parser("status", parents=[common], help="what still depends on previous server secrets")
+    keys_cmd.add_parser("reseal", parents=[common], help="seal every TOTP secret under the current server secret")
     audit_cmd = sub.add_parser("audit", parents=[common]).add_subparsers(dest="action", required=True)
     p = audit_cmd.add_parser("verify", parents=[common], help="verify the audit hash chains")
     p.add_argument("--tenant", type=UUID)
@@ -294,6 +331,16 @@ def _dispatch(args: argparse.Namespace, settings: Settings, out: Output) -> int:
                 result,
                 f"id          {result['id']}\npassword    {result['password']}\ntotp secret {result['totpSecret']}",
             )
+        case "keys", "status":
+            result = asyncio.run(_keys_status(settings))
+            out.emit(
+                result,
+                f"current secret {result['currentSecretId']}: {result['apiKeysOnOlderSecrets']} live API key(s) and "
+                f"{result['totpSecretsOnOlderSecrets']} TOTP secret(s) still on older secrets",
+            )
+        case "keys", "reseal":
+            result = asyncio.run(_keys_reseal(settings))
+            out.emit(result, f"resealed {result['resealed']} of {result['members']} TOTP secret(s)")
         case "audit", "verify":
             result = asyncio.run(_audit_verify(settings, args.tenant))
             text = (

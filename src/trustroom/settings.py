@@ -53,6 +53,9 @@ class Settings(BaseSettings):
         None, description="SQLAlchemy URL; default sqlite in the data dir. postgresql://… selects psycopg."
     )
     secret_key: SecretStr | None = Field(None, description="Key for keyed hashes and sealing (≥ 32 chars).")
+    previous_secret_keys: list[SecretStr] = Field(
+        default_factory=list, description="Older secrets, still accepted while what they made moves on (JSON list)."
+    )
     dev: bool = Field(False, description="Development mode: a generated secret key is allowed.")
     default_language: Language = Field("en", description="Language when neither request nor tenant chooses.")
     public_url: str = Field("http://127.0.0.1:8000", description="Base URL used in links that leave the server.")
@@ -83,6 +86,14 @@ class Settings(BaseSettings):
     @property
     def cookies_secure(self) -> bool:
         return (not self.dev) if self.auth.cookie_secure is None else self.auth.cookie_secure
+
+    def previous_secrets(self) -> list[bytes]:
+        for old in self.previous_secret_keys:
+            if len(old.get_secret_value()) < MIN_SECRET_LENGTH:
+                raise ConfigurationError(
+                    f"Every TRUSTROOM_PREVIOUS_SECRET_KEYS entry must be at least {MIN_SECRET_LENGTH} characters."
+                )
+        return [old.get_secret_value().encode() for old in self.previous_secret_keys]
 
     def secret(self) -> bytes:
         """The server secret; in development mode one is generated once and kept in the data dir."""

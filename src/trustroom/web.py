@@ -41,8 +41,9 @@ PAGE_HEADERS = {
 class Pages:
     """The template environment and CSRF key of one app."""
 
-    def __init__(self, csrf_key: bytes, *, secure_cookies: bool) -> None:
-        self.csrf_key = csrf_key
+    def __init__(self, csrf_keys: list[bytes], *, secure_cookies: bool) -> None:
+        # The first key signs new tokens; older ones (a server-secret rotation) still verify.
+        self.csrf_keys = csrf_keys
         self.secure_cookies = secure_cookies
         self.env = Environment(
             loader=FileSystemLoader(TEMPLATE_DIR),
@@ -61,7 +62,7 @@ class Pages:
         return seed
 
     def csrf_token(self, request: Request) -> str:
-        return hmac.new(self.csrf_key, self._seed(request).encode(), hashlib.sha256).hexdigest()
+        return hmac.new(self.csrf_keys[0], self._seed(request).encode(), hashlib.sha256).hexdigest()
 
     def check_csrf(self, request: Request, token: str | None) -> None:
         origin = request.headers.get("origin")
@@ -70,8 +71,8 @@ class Pages:
         seed = request.cookies.get(CSRF_COOKIE)
         if not seed or not token:
             raise CsrfFailed()
-        expected = hmac.new(self.csrf_key, seed.encode(), hashlib.sha256).hexdigest()
-        if not hmac.compare_digest(expected, token):
+        valid = (hmac.new(key, seed.encode(), hashlib.sha256).hexdigest() for key in self.csrf_keys)
+        if not any(hmac.compare_digest(expected, token) for expected in valid):
             raise CsrfFailed()
 
     def render(self, request: Request, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:

@@ -50,12 +50,16 @@ def _bearer(request: Request) -> str:
 async def authenticate_api_request(request: Request, session: AsyncSession) -> Actor:
     """The authenticator behind `http.CurrentActor`: an API key, optionally acting for a member."""
     settings = get_settings(request)
-    api_key, tenant = await api_keys.authenticate(session, get_keys(request), _bearer(request))
+    keys = get_keys(request)
+    found = await api_keys.authenticate(session, keys, _bearer(request))
+    api_key, tenant = found.api_key, found.tenant
     await bind_tenant(session, tenant.id)
     if not i18n.language_chosen.get():
         i18n.current_language.set(tenant.default_language)
     if api_keys.last_use_is_stale(api_key, settings.auth.api_key_last_used_resolution_seconds):
         usage(request).api_key_used(api_key)
+    if found.rehash is not None:
+        usage(request).api_key_rehashed(api_key, found.rehash, keys.secret_id)
     ip = client_ip(request)
     cid = correlation_id.get()
     acting = request.headers.get("x-acting-member")

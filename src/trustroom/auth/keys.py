@@ -1,9 +1,12 @@
-"""Server keys derived from the one configured secret.
+"""Server keys derived from the configured secret, and from older secrets during a rotation.
 
 Each purpose gets its own key (HKDF-SHA256 with the purpose as info), so a keyed hash of
-an API key can never be confused with a CSRF token or a sealed TOTP secret. Changing
-`TRUSTROOM_SECRET_KEY` invalidates API keys, sessions and sealed secrets (README,
-Operations).
+an API key can never be confused with a CSRF token or a sealed TOTP secret.
+
+Rotation: the current secret (`TRUSTROOM_SECRET_KEY`) hashes, seals and signs everything
+new; older secrets (`TRUSTROOM_PREVIOUS_SECRET_KEYS`) are only tried when checking what was
+made before. API keys move to the current secret the next time they are used, TOTP secrets
+at the next sign-in or with `trustroom keys reseal` (README, Operations).
 """
 
 from __future__ import annotations
@@ -12,11 +15,15 @@ import base64
 import hashlib
 import hmac
 import os
-from functools import cached_property
+from collections.abc import Sequence
+from functools import cache
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from ..settings import Settings
 
 NONCE_BYTES = 12
 
@@ -29,33 +36,69 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-class ServerKeys:
+class _Secret:
+    """One secret and the keys derived from it, each derived once."""
+
     def __init__(self, secret: bytes) -> None:
         self._secret = secret
+        self.derive = cache(self._derive)
+        self.aead = cache(lambda: AESGCM(self.derive("seal")))
+        # A public fingerprint, stored beside what a secret hashed, so `keys status` can
+        # tell what still depends on an old secret.
+        self.id = self.derive("secret-id").hex()[:16]
 
-    def derive(self, purpose: str) -> bytes:
+    def _derive(self, purpose: str) -> bytes:
         return HKDF(algorithm=hashes.SHA256(), length=32, salt=b"trustroom", info=purpose.encode()).derive(self._secret)
 
-    @cached_property
-    def _hash_keys(self) -> dict[str, bytes]:
-        return {}
+    def keyed_hash(self, purpose: str, value: str) -> str:
+        return hmac.new(self.derive(f"hash:{purpose}"), value.encode(), hashlib.sha256).hexdigest()
+
+
+class ServerKeys:
+    def __init__(self, secret: bytes, previous: Sequence[bytes] = ()) -> None:
+        self._current = _Secret(secret)
+        self._ring = [self._current, *(_Secret(old) for old in previous)]
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ServerKeys:
+        return cls(settings.secret(), settings.previous_secrets())
+
+    @property
+    def secret_id(self) -> str:
+        return self._current.id
+
+    def derive(self, purpose: str) -> bytes:
+        return self._current.derive(purpose)
+
+    def derive_all(self, purpose: str) -> list[bytes]:
+        """The purpose's key under every secret, current first (to check, never to create)."""
+        return [secret.derive(purpose) for secret in self._ring]
 
     def keyed_hash(self, purpose: str, value: str) -> str:
         """HMAC-SHA256 of `value` under the purpose's key, hex; used to store keys and codes."""
-        key = self._hash_keys.get(purpose)
-        if key is None:
-            key = self._hash_keys[purpose] = self.derive(f"hash:{purpose}")
-        return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+        return self._current.keyed_hash(purpose, value)
 
-    @cached_property
-    def _aead(self) -> AESGCM:
-        return AESGCM(self.derive("seal"))
+    def keyed_hashes(self, purpose: str, value: str) -> list[str]:
+        """The keyed hash under every secret, current first: what a stored hash may be."""
+        return [secret.keyed_hash(purpose, value) for secret in self._ring]
 
     def seal(self, plaintext: str, *, context: str) -> str:
         """Encrypt a small secret; `context` (e.g. the row id) binds it to where it is stored."""
         nonce = os.urandom(NONCE_BYTES)
-        return _b64(nonce + self._aead.encrypt(nonce, plaintext.encode(), context.encode()))
+        return _b64(nonce + self._current.aead().encrypt(nonce, plaintext.encode(), context.encode()))
 
     def unseal(self, sealed: str, *, context: str) -> str:
+        return self._unseal(sealed, context)[0]
+
+    def is_current_seal(self, sealed: str, *, context: str) -> bool:
+        return self._unseal(sealed, context)[1]
+
+    def _unseal(self, sealed: str, context: str) -> tuple[str, bool]:
         raw = _unb64(sealed)
-        return self._aead.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode()).decode()
+        for secret in self._ring:
+            try:
+                plain = secret.aead().decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode())
+            except InvalidTag:
+                continue
+            return plain.decode(), secret is self._current
+        raise InvalidTag("sealed with none of the configured secrets")

@@ -54,6 +54,8 @@ class ApiKey(IdMixin, TenantOwned, Base):
     # The first characters of the key, kept so people can tell their keys apart.
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Which server secret made key_hash (a fingerprint); see auth.keys on rotation.
+    secret_id: Mapped[str] = mapped_column(String(16))
     scopes: Mapped[list[str]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime | None]

@@ -51,6 +51,7 @@ async def issue(
         name=name,
         prefix=secret[:SHOWN_PREFIX_LENGTH],
         key_hash=keys.keyed_hash(HASH_PURPOSE, secret),
+        secret_id=keys.secret_id,
         scopes=sorted({str(Scope(s)) for s in scopes}),
         expires_at=utcnow() + timedelta(seconds=expires_in) if expires_in else None,
     )
@@ -112,17 +113,25 @@ def _key_with_tenant() -> Select[ApiKey, Tenant]:
     return (
         select(ApiKey, Tenant)
         .join(Tenant, Tenant.id == ApiKey.tenant_id)
-        .where(ApiKey.key_hash == bindparam("key_hash"))
+        .where(ApiKey.key_hash.in_(bindparam("key_hashes", expanding=True)))
     )
 
 
-async def authenticate(session: AsyncSession, keys: ServerKeys, presented: str) -> tuple[ApiKey, Tenant]:
+@dataclass(frozen=True)
+class Authenticated:
+    api_key: ApiKey
+    tenant: Tenant
+    # Set when the key was hashed under an older server secret: its hash under the current one.
+    rehash: str | None
+
+
+async def authenticate(session: AsyncSession, keys: ServerKeys, presented: str) -> Authenticated:
     """Find the key behind a presented secret, across tenants; it must be live."""
     if not presented.startswith(KEY_PREFIX):
         raise InvalidApiKey()
-    key_hash = keys.keyed_hash(HASH_PURPOSE, presented)
+    candidates = keys.keyed_hashes(HASH_PURPOSE, presented)
     async with cross_tenant(session):
-        row = (await session.execute(_key_with_tenant(), {"key_hash": key_hash})).one_or_none()
+        row = (await session.execute(_key_with_tenant(), {"key_hashes": candidates})).one_or_none()
     if row is None:
         raise InvalidApiKey()
     api_key, tenant = row
@@ -130,7 +139,8 @@ async def authenticate(session: AsyncSession, keys: ServerKeys, presented: str) 
         raise ApiKeyRevoked()
     if api_key.expires_at is not None and api_key.expires_at <= utcnow():
         raise ApiKeyExpired()
-    return api_key, tenant
+    current = api_key.key_hash == candidates[0] and api_key.secret_id == keys.secret_id
+    return Authenticated(api_key, tenant, None if current else candidates[0])
 
 
 def last_use_is_stale(api_key: ApiKey, resolution_seconds: int) -> bool:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...actor import Actor
 from ...audit import service as audit
-from ...db import paginate, scoped, utcnow
+from ...db import bind_tenant, cross_tenant, paginate, scoped, utcnow
 from ...errors import ConcurrencyTokenMismatch
 from ...schemas import Paging, Slice, SortOrder
 from ..errors import ActingMemberUnknown, EmailTaken, MemberNotFound
@@ -36,6 +36,26 @@ def totp_context(member: Member) -> str:
 
 def totp_secret(member: Member, keys: ServerKeys) -> str:
     return keys.unseal(member.totp_secret_sealed, context=totp_context(member))
+
+
+def reseal_if_old(member: Member, keys: ServerKeys, secret: str) -> bool:
+    """Seal the TOTP secret under the current server secret if an older one sealed it."""
+    if keys.is_current_seal(member.totp_secret_sealed, context=totp_context(member)):
+        return False
+    member.totp_secret_sealed = keys.seal(secret, context=totp_context(member))
+    return True
+
+
+async def reseal_all(session: AsyncSession, keys: ServerKeys) -> tuple[int, int]:
+    """`trustroom keys reseal`: every member's TOTP secret under the current secret; (resealed, total)."""
+    resealed = total = 0
+    async with cross_tenant(session):
+        for member in await session.scalars(select(Member).order_by(Member.id)):
+            total += 1
+            await bind_tenant(session, member.tenant_id)
+            resealed += reseal_if_old(member, keys, totp_secret(member, keys))
+        await session.flush()
+    return resealed, total
 
 
 async def add(

@@ -27,7 +27,7 @@ from ...settings import AuthSettings
 from ..keys import ServerKeys
 from ..models import Member, PortalSession
 from . import rate_limits
-from .members import password_hasher, totp_secret
+from .members import password_hasher, reseal_if_old, totp_secret
 
 SESSION_HASH = "portal-session"
 STAGE_TOTP = "totp"
@@ -144,7 +144,7 @@ async def find_session(
             await session.execute(
                 select(PortalSession, Member)
                 .join(Member, Member.id == PortalSession.member_id)
-                .where(PortalSession.token_hash == keys.keyed_hash(SESSION_HASH, token))
+                .where(PortalSession.token_hash.in_(keys.keyed_hashes(SESSION_HASH, token)))
             )
         ).one_or_none()
     if row is None:
@@ -181,11 +181,13 @@ async def check_totp(
     pending, member = found
     if _is_locked(member):
         return Attempt(Outcome.LOCKED, member=member)
-    step = _matching_step(totp_secret(member, keys), code, member.totp_last_step)
+    secret = totp_secret(member, keys)
+    step = _matching_step(secret, code, member.totp_last_step)
     if step is None:
         _register_failure(member, settings)
         return Attempt(Outcome.LOCKED if _is_locked(member) else Outcome.INVALID, member=member)
     member.totp_last_step = step
+    reseal_if_old(member, keys, secret)
     member.failed_attempts = 0
     member.locked_until = None
     first_time = member.totp_enrolled_at is None
@@ -215,5 +217,5 @@ def touch_is_due(portal_session: PortalSession) -> bool:
 async def sign_out(session: AsyncSession, keys: ServerKeys, token: str) -> None:
     async with cross_tenant(session):
         await session.execute(
-            delete(PortalSession).where(PortalSession.token_hash == keys.keyed_hash(SESSION_HASH, token))
+            delete(PortalSession).where(PortalSession.token_hash.in_(keys.keyed_hashes(SESSION_HASH, token)))
         )

@@ -21,27 +21,40 @@ class UsageRecorder:
     def __init__(self) -> None:
         self._api_keys: dict[tuple[UUID, UUID], datetime] = {}
         self._sessions: dict[tuple[UUID, UUID], datetime] = {}
+        self._rehashes: dict[tuple[UUID, UUID], tuple[str, str]] = {}
 
     def api_key_used(self, api_key: ApiKey) -> None:
         self._api_keys[(api_key.tenant_id, api_key.id)] = utcnow()
+
+    def api_key_rehashed(self, api_key: ApiKey, key_hash: str, secret_id: str) -> None:
+        """The key was presented and matched under an older secret: store its current hash."""
+        self._rehashes[(api_key.tenant_id, api_key.id)] = (key_hash, secret_id)
 
     def session_seen(self, portal_session: PortalSession) -> None:
         self._sessions[(portal_session.tenant_id, portal_session.id)] = utcnow()
 
     @property
     def pending(self) -> int:
-        return len(self._api_keys) + len(self._sessions)
+        return len(self._api_keys) + len(self._sessions) + len(self._rehashes)
 
     async def flush(self, database: Database) -> int:
         api_keys, self._api_keys = self._api_keys, {}
         sessions, self._sessions = self._sessions, {}
-        if not api_keys and not sessions:
+        rehashes, self._rehashes = self._rehashes, {}
+        if not api_keys and not sessions and not rehashes:
             return 0
         async with database.session(write=True) as session:
             for (tenant_id, key_id), when in api_keys.items():
                 await bind_tenant(session, tenant_id)
                 await session.execute(
                     update(ApiKey).where(ApiKey.tenant_id == tenant_id, ApiKey.id == key_id).values(last_used_at=when)
+                )
+            for (tenant_id, key_id), (key_hash, secret_id) in rehashes.items():
+                await bind_tenant(session, tenant_id)
+                await session.execute(
+                    update(ApiKey)
+                    .where(ApiKey.tenant_id == tenant_id, ApiKey.id == key_id)
+                    .values(key_hash=key_hash, secret_id=secret_id)
                 )
             for (tenant_id, session_id), when in sessions.items():
                 await bind_tenant(session, tenant_id)
@@ -51,4 +64,4 @@ class UsageRecorder:
                     .values(last_seen_at=when)
                 )
             await session.commit()
-        return len(api_keys) + len(sessions)
+        return len(api_keys) + len(sessions) + len(rehashes)

@@ -1,0 +1,96 @@
+"""Rotating the server secret: what the old secret made keeps working and moves over."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import httpx
+import pyotp
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from trustroom import cli
+from trustroom.app import create_app
+from trustroom.auth.keys import ServerKeys
+from trustroom.auth.models import ApiKey, Member
+from trustroom.db import Database, bind_tenant
+from trustroom.settings import Settings
+
+from ..conftest import TEST_SECRET
+from ..factories import make_member, make_tenant
+
+NEW_SECRET = "the-next-server-secret-0123456789-abcdefghij"
+
+
+def rotated(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={"secret_key": SecretStr(NEW_SECRET), "previous_secret_keys": [SecretStr(TEST_SECRET)]}
+    )
+
+
+async def cli_json(monkeypatch: pytest.MonkeyPatch, settings: Settings, capsys: Any, *argv: str) -> dict[str, Any]:
+    monkeypatch.setenv("TRUSTROOM_DATABASE_URL", settings.resolved_database_url)
+    monkeypatch.setenv("TRUSTROOM_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("TRUSTROOM_SECRET_KEY", NEW_SECRET)
+    monkeypatch.setenv("TRUSTROOM_PREVIOUS_SECRET_KEYS", json.dumps([TEST_SECRET]))
+    assert await asyncio.to_thread(cli.run, [*argv, "--json"]) == 0
+    result: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return result
+
+
+async def test_api_keys_and_totp_secrets_survive_and_move_to_the_new_secret(
+    settings: Settings,
+    database: Database,
+    keys: ServerKeys,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    tenant = await make_tenant(database, keys)
+    member = await make_member(database, keys, tenant.id)
+    new_settings = rotated(settings)
+    new_keys = ServerKeys.from_settings(new_settings)
+
+    before = await cli_json(monkeypatch, settings, capsys, "keys", "status")
+    assert before["currentSecretId"] == new_keys.secret_id
+    assert before["apiKeysOnOlderSecrets"] >= 1 and before["totpSecretsOnOlderSecrets"] >= 1
+
+    app = create_app(new_settings, run_worker_in_process=False)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+        assert (await client.get("/api/v1/members", headers=tenant.headers)).status_code == 200
+        await app.state.usage.flush(app.state.database)
+    await app.state.database.dispose()
+    async with database.session(write=False) as session:
+        await bind_tenant(session, tenant.id)
+        stored = await session.scalar(select(ApiKey).where(ApiKey.id == tenant.api_key_id))
+    assert stored is not None and stored.secret_id == new_keys.secret_id
+    assert stored.key_hash == new_keys.keyed_hash("api-key", tenant.api_key)
+
+    resealed = await cli_json(monkeypatch, settings, capsys, "keys", "reseal")
+    assert resealed["resealed"] >= 1
+    async with database.session(write=False) as session:
+        await bind_tenant(session, tenant.id)
+        sealed = await session.scalar(select(Member.totp_secret_sealed).where(Member.id == member.member.id))
+    assert sealed is not None
+    only_new = ServerKeys(NEW_SECRET.encode())
+    context = f"member-totp:{member.member.id}"
+    assert only_new.unseal(sealed, context=context) == member.totp_secret
+    assert pyotp.TOTP(member.totp_secret).now()
+
+    # Once nothing depends on it, the old secret can go: the moved key still works.
+    only_new_settings = new_settings.model_copy(update={"previous_secret_keys": []})
+    app = create_app(only_new_settings, run_worker_in_process=False)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
+        assert (await client.get("/api/v1/members", headers=tenant.headers)).status_code == 200
+    await app.state.database.dispose()
+
+
+def test_short_previous_secrets_are_refused(settings: Settings) -> None:
+    from trustroom.settings import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="PREVIOUS_SECRET_KEYS"):
+        settings.model_copy(update={"previous_secret_keys": [SecretStr("short")]}).previous_secrets()
