@@ -23,6 +23,8 @@ from sqlalchemy import select, text
 from trustroom.auth.keys import ServerKeys
 from trustroom.db import Base, Database, bind_tenant, cross_tenant
 from trustroom.http import API_PREFIX, endpoints
+from trustroom.jobs import service as jobs_service
+from trustroom.jobs import tasks as jobs_tasks
 
 from .factories import TenantFixture, make_api_key, make_member
 
@@ -38,9 +40,17 @@ async def _member(database: Database, keys: ServerKeys, tenant: TenantFixture) -
     return str((await make_member(database, keys, tenant.id)).member.id)
 
 
+async def _job(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
+    async with database.session() as session:
+        job = await jobs_service.enqueue(session, jobs_tasks.PURGE_FINISHED, tenant_id=tenant.id)
+        await session.commit()
+    return str(job.id)
+
+
 RESOURCE_FACTORIES: dict[str, Factory] = {
     "api_key_id": _api_key,
     "member_id": _member,
+    "job_id": _job,
 }
 
 

@@ -27,6 +27,7 @@ from .auth.service.usage import UsageRecorder
 from .db import Database
 from .errors import AppError
 from .http import API_PREFIX
+from .jobs import routes as jobs_routes
 from .metrics import Metrics
 from .settings import Settings
 from .worker import run_worker
@@ -85,7 +86,7 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     app.state.usage = UsageRecorder()
 
     _install_error_handlers(app)
-    for router in (auth_routes.api_key_router, auth_routes.member_router, audit_routes.router):
+    for router in (auth_routes.api_key_router, auth_routes.member_router, audit_routes.router, jobs_routes.router):
         app.include_router(router)
     app.include_router(auth_pages.router)
     app.include_router(_operations_router())

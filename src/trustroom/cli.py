@@ -233,7 +233,7 @@ def serve(settings: Settings, host: str, port: int, with_worker: bool) -> None:
     uvicorn.run(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=20, proxy_headers=False)
 
 
-def worker(settings: Settings) -> None:
+def worker(settings: Settings, concurrency: int | None = None) -> None:
     settings.secret()
     logs.configure(settings.log_level, as_json=settings.log_json)
 
@@ -242,7 +242,7 @@ def worker(settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await run_worker(settings, stop)
+        await run_worker(settings, stop, concurrency=concurrency)
 
     asyncio.run(main())
 
@@ -257,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--no-worker", action="store_true", help="do not run the worker in this process")
-    sub.add_parser("worker", parents=[common], help="run the background worker")
+    p = sub.add_parser("worker", parents=[common], help="run the background worker")
+    p.add_argument("--concurrency", type=int, metavar="N", help="jobs run at once (default: setting)")
     sub.add_parser("migrate", parents=[common], help="upgrade the database schema")
     sub.add_parser("demo", parents=[common], help="seed (idempotently) a demo tenant and print its credentials")
     tenant = sub.add_parser("tenant", parents=[common]).add_subparsers(dest="action", required=True)
@@ -303,7 +304,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings, out: Output) -> int:
         case "serve", _:
             serve(settings, args.host, args.port, with_worker=not args.no_worker)
         case "worker", _:
-            worker(settings)
+            worker(settings, args.concurrency)
         case "migrate", _:
             migrate(settings)
             out.emit({"migrated": True}, "database is up to date")

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
@@ -246,12 +246,17 @@ class Database:
             _configure_sqlite(self.engine)
         if not event.contains(TenantSession, "after_begin", _set_tenant_on_begin):
             event.listen(TenantSession, "after_begin", _set_tenant_on_begin)
+            event.listen(TenantSession, "after_commit", _wake_job_listeners)
+        # Called after a commit that enqueued jobs: in-process workers wake at once.
+        self.job_listeners: list[Callable[[], None]] = []
         self.reader = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=TenantSession)
         writer_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else self.engine
         self.writer = async_sessionmaker(writer_engine, expire_on_commit=False, sync_session_class=TenantSession)
 
     def session(self, *, write: bool = True) -> AsyncSession:
-        return (self.writer if write else self.reader)()
+        session = (self.writer if write else self.reader)()
+        session.info["job_listeners"] = self.job_listeners
+        return session
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -275,6 +280,12 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 class TenantSession(Session):
     """A session that re-applies its tenant binding at the start of every transaction."""
+
+
+def _wake_job_listeners(session: Session) -> None:
+    if session.info.pop("jobs_enqueued", False):
+        for listener in session.info.get("job_listeners", ()):
+            listener()
 
 
 def _set_tenant_on_begin(session: Session, _transaction: SessionTransaction, connection: Connection) -> None:

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     log_json: bool = Field(True, description="Log one JSON object per line.")
     run_worker_in_process: bool = Field(True, description="`serve` also runs the worker unless --no-worker.")
     worker_poll_seconds: float = Field(5.0, gt=0, description="Worker's polling interval for due work.")
+    worker_concurrency: int = Field(4, ge=1, le=256, description="Jobs one worker runs at once.")
+    worker_shutdown_grace_seconds: float = Field(
+        20.0, ge=0, description="On shutdown, how long running jobs may finish before they are given back."
+    )
+    job_retention_seconds: int = Field(7 * 86400, ge=60, description="How long finished jobs stay readable.")
     auth: AuthSettings = AuthSettings()
 
     @field_validator("default_language", mode="before")

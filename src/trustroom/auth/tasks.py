@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db import IdempotencyRecord, cross_tenant, utcnow
+from ..jobs.service import JobContext, Task
 from ..settings import Settings
 from .models import PortalSession, RateLimitWindow
 
@@ -28,3 +30,10 @@ async def purge_expired(session: AsyncSession, settings: Settings) -> int:
             result = await session.execute(stmt)
             removed += getattr(result, "rowcount", 0) or 0
     return removed
+
+
+async def _purge(ctx: JobContext) -> dict[str, Any]:
+    return {"removed": await purge_expired(ctx.session, ctx.settings)}
+
+
+PURGE_EXPIRED = Task("auth.purge_expired", _purge, max_attempts=3)

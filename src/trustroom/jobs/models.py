@@ -1,0 +1,54 @@
+"""The jobs table."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..db import Base, IdMixin, utcnow
+
+
+class JobStatus(StrEnum):
+    PENDING = "pending"
+    LEASED = "leased"
+    SUCCEEDED = "succeeded"
+    DEAD = "dead"
+
+
+CLAIMABLE = (JobStatus.PENDING, JobStatus.LEASED)
+
+
+class Job(IdMixin, Base):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        # The claim reads only live rows, oldest due first.
+        Index(
+            "ix_jobs_claimable",
+            "visible_at",
+            "id",
+            postgresql_where=text("status IN ('pending', 'leased')"),
+            sqlite_where=text("status IN ('pending', 'leased')"),
+        ),
+    )
+
+    # Jobs of the platform itself (schedules, sweeps) belong to no tenant.
+    tenant_id: Mapped[UUID | None] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    task: Mapped[str] = mapped_column(String(100))
+    args: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(16), default=JobStatus.PENDING)
+    # Not before (pending) or lease end (leased): one column serves both, like SQS.
+    visible_at: Mapped[datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(default=0)
+    max_attempts: Mapped[int]
+    leased_by: Mapped[str | None] = mapped_column(String(64))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    progress: Mapped[dict[str, Any] | None]
+    result: Mapped[dict[str, Any] | None]
+    dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None]

@@ -1,0 +1,178 @@
+"""The worker engine: schedules, claims, runs and finishes jobs with bounded concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+import psycopg
+
+from ..db import Database, bind_tenant, utcnow
+from ..metrics import Metrics
+from ..settings import Settings
+from . import service
+from .models import JobStatus
+from .service import Claimed, JobContext, Registry, Schedule, Task
+
+log = logging.getLogger("trustroom.jobs")
+
+
+class Runner:
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        tasks: Sequence[Task],
+        schedules: Sequence[Schedule] = (),
+        *,
+        metrics: Metrics | None = None,
+        concurrency: int | None = None,
+    ) -> None:
+        self.database = database
+        self.settings = settings
+        self.registry = Registry.of([*tasks, *(s.task for s in schedules if s.task not in tasks)])
+        self.schedules = schedules
+        self.metrics = metrics or Metrics()
+        self.concurrency = concurrency or settings.worker_concurrency
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.lease_seconds = max((t.lease_seconds for t in self.registry.tasks.values()), default=60.0)
+        self.wake = asyncio.Event()
+        self.running: dict[asyncio.Task[None], Claimed] = {}
+        self._ticks: dict[str, int] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Work until `stop` is set; then finish or give back what is running."""
+        self.database.job_listeners.append(self.wake.set)
+        listener = asyncio.create_task(self._listen()) if not self.database.is_sqlite else None
+        log.info("worker started", extra={"worker": self.worker_id, "tasks": sorted(self.registry.tasks)})
+        try:
+            while not stop.is_set():
+                await self._step(stop)
+        finally:
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
+            await self._drain()
+            self.database.job_listeners.remove(self.wake.set)
+            log.info("worker stopped", extra={"worker": self.worker_id})
+
+    async def _step(self, stop: asyncio.Event) -> None:
+        self.wake.clear()
+        try:
+            await self._fire_schedules(utcnow())
+            free = self.concurrency - len(self.running)
+            claimed = await self._claim(free) if free > 0 else []
+        except Exception:
+            log.exception("could not schedule or claim jobs", extra={"worker": self.worker_id})
+            claimed = []
+        for job in claimed:
+            self.running[asyncio.create_task(self._execute(job))] = job
+        if claimed and len(claimed) == free:
+            return  # there may be more due right away
+        waiters = [asyncio.create_task(self.wake.wait()), asyncio.create_task(stop.wait())]
+        await asyncio.wait(
+            [*waiters, *self.running], timeout=self.settings.worker_poll_seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+        for waiter in waiters:
+            waiter.cancel()
+        for done in [task for task in self.running if task.done()]:
+            del self.running[done]
+
+    async def _fire_schedules(self, now: datetime) -> None:
+        for schedule in self.schedules:
+            tick = schedule.tick(now)
+            if self._ticks.get(schedule.task.name) == tick:
+                continue
+            await service.with_session(self.database, partial(service.schedule_tick, schedule=schedule, now=now))
+            self._ticks[schedule.task.name] = tick
+
+    async def _claim(self, limit: int) -> list[Claimed]:
+        claimed: list[Claimed] = await service.with_session(
+            self.database,
+            partial(service.claim, worker=self.worker_id, limit=limit, lease_seconds=self.lease_seconds),
+        )
+        return claimed
+
+    async def _execute(self, job: Claimed) -> None:
+        started = time.perf_counter()
+        task = self.registry.tasks.get(job.task)
+        try:
+            if task is None:
+                raise LookupError(f"no task is named {job.task!r} in this worker")
+            outcome = await self._run(job, task)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            log.warning(
+                "job failed", extra={"job": str(job.id), "task": job.task, "attempt": job.attempts}, exc_info=True
+            )
+            failure = partial(
+                service.fail, job=job, worker=self.worker_id, task=task, error=service.describe_error(error)
+            )
+            status = await service.with_session(self.database, failure)
+            outcome = "dead" if status is JobStatus.DEAD else "retrying"
+        self.metrics.observe_job(job.task, outcome, time.perf_counter() - started)
+
+    async def _run(self, job: Claimed, task: Task) -> str:
+        async with self.database.session(write=True) as session:
+            if job.tenant_id is not None:
+                await bind_tenant(session, job.tenant_id)
+            context = JobContext(
+                session=session,
+                settings=self.settings,
+                job_id=job.id,
+                tenant_id=job.tenant_id,
+                attempt=job.attempts,
+                report_progress=lambda progress: self._progress(job, task, progress),
+            )
+            result = await task.run(context, **job.args)
+            if not await service.succeed(session, job, self.worker_id, result):
+                await session.rollback()
+                log.warning("lease lost; result dropped", extra={"job": str(job.id), "task": job.task})
+                return "lease_lost"
+            await session.commit()
+        return "succeeded"
+
+    async def _progress(self, job: Claimed, task: Task, progress: dict[str, Any]) -> None:
+        # A short transaction of its own; report progress before the task writes through
+        # its own session (on SQLite that session holds the single write lock).
+        await service.with_session(
+            self.database,
+            partial(service.extend_lease, job=job, worker=self.worker_id, progress=progress, lease=task.lease_seconds),
+        )
+
+    async def _drain(self) -> None:
+        """On shutdown: let running jobs finish within the grace period, give back the rest."""
+        if not self.running:
+            return
+        _, pending = await asyncio.wait(self.running, timeout=self.settings.worker_shutdown_grace_seconds)
+        for task in pending:
+            task.cancel()
+        for task in pending:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            job = self.running[task]
+            await service.with_session(self.database, partial(service.release, job=job, worker=self.worker_id))
+            log.info("job given back at shutdown", extra={"job": str(job.id), "task": job.task})
+        self.running.clear()
+
+    async def _listen(self) -> None:
+        """PostgreSQL LISTEN/NOTIFY wake-up; polling stays the backstop if this fails."""
+        url = self.database.url.replace("postgresql+psycopg://", "postgresql://", 1)
+        try:
+            async with await psycopg.AsyncConnection.connect(url, autocommit=True) as connection:
+                await connection.execute(f"LISTEN {service.NOTIFY_CHANNEL}")
+                async for _ in connection.notifies():
+                    self.wake.set()
+        except (OSError, psycopg.Error):
+            log.exception("LISTEN failed; relying on polling", extra={"worker": self.worker_id})

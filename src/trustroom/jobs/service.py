@@ -1,0 +1,278 @@
+"""Enqueueing, claiming and finishing jobs; every statement the runner needs."""
+
+from __future__ import annotations
+
+import json
+import random
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import delete, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..actor import Actor
+from ..db import Database, bind_tenant, cross_tenant, scoped, utcnow, uuid7
+from ..settings import Settings
+from .errors import JobNotFound
+from .models import CLAIMABLE, Job, JobStatus
+
+NOTIFY_CHANNEL = "trustroom_jobs"
+ERROR_EXCERPT = 4000
+MAX_BACKOFF_SECONDS = 3600.0
+
+
+@dataclass
+class JobContext:
+    """What a task gets: the job's own transaction, the settings, and a progress reporter."""
+
+    session: AsyncSession
+    settings: Settings
+    job_id: UUID
+    tenant_id: UUID | None
+    attempt: int
+    report_progress: Callable[[dict[str, Any]], Awaitable[None]]
+
+
+TaskFunction = Callable[..., Awaitable[dict[str, Any] | None]]
+
+
+@dataclass(frozen=True)
+class Task:
+    """A unit of background work under a stable name; `run(ctx, **args)` returns the result."""
+
+    name: str
+    run: TaskFunction
+    max_attempts: int = 5
+    lease_seconds: float = 60.0
+    # Seconds before each retry; the last value repeats. None: exponential from 2 s.
+    retry_delays: Sequence[float] | None = None
+
+    def retry_delay(self, attempt: int) -> float:
+        if self.retry_delays:
+            base = self.retry_delays[min(attempt - 1, len(self.retry_delays) - 1)]
+        else:
+            base = min(MAX_BACKOFF_SECONDS, 2.0**attempt)
+        return base * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not a secret
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Run `task` once every `every_seconds` (ticks aligned to the Unix epoch)."""
+
+    task: Task
+    every_seconds: int
+
+    def tick(self, now: datetime) -> int:
+        return int(now.timestamp()) // self.every_seconds
+
+    def dedupe_key(self, tick: int) -> str:
+        return f"schedule:{self.task.name}:{tick}"
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: UUID
+    task: str
+    args: dict[str, Any]
+    tenant_id: UUID | None
+    attempts: int
+    max_attempts: int
+
+
+@dataclass
+class Registry:
+    """The tasks a worker can run, by name; built by the composition root."""
+
+    tasks: dict[str, Task] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, tasks: Sequence[Task]) -> Registry:
+        registry = cls()
+        for task in tasks:
+            if task.name in registry.tasks:
+                raise ValueError(f"two tasks are named {task.name}")
+            registry.tasks[task.name] = task
+        return registry
+
+
+def _dialect(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name
+
+
+async def enqueue(
+    session: AsyncSession,
+    task: Task,
+    *,
+    tenant_id: UUID | None = None,
+    run_at: datetime | None = None,
+    **args: Any,
+) -> Job:
+    """Add a job in the caller's transaction; it exists exactly when the transaction commits."""
+    job = Job(
+        id=uuid7(),
+        tenant_id=tenant_id,
+        task=task.name,
+        args=json.loads(json.dumps(args, default=str)),
+        status=JobStatus.PENDING,
+        visible_at=run_at or utcnow(),
+        max_attempts=task.max_attempts,
+    )
+    session.add(job)
+    await session.flush()
+    await _announce(session)
+    return job
+
+
+async def _announce(session: AsyncSession) -> None:
+    # After commit: PostgreSQL delivers the NOTIFY to listening workers; on SQLite the
+    # session's after-commit hook wakes the workers of this process (db.Database).
+    session.info["jobs_enqueued"] = True
+    if _dialect(session) == "postgresql":
+        await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+
+
+async def schedule_tick(session: AsyncSession, schedule: Schedule, now: datetime) -> bool:
+    """Insert this tick's job unless some worker already did; True when this call did."""
+    tick = schedule.tick(now)
+    due = datetime.fromtimestamp(tick * schedule.every_seconds, UTC)
+    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+    stmt = (
+        insert(Job)
+        .values(
+            id=uuid7(),
+            tenant_id=None,
+            task=schedule.task.name,
+            args={},
+            status=JobStatus.PENDING,
+            visible_at=due,
+            attempts=0,
+            max_attempts=schedule.task.max_attempts,
+            dedupe_key=schedule.dedupe_key(tick),
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=[Job.dedupe_key])
+        .returning(Job.id)
+    )
+    async with cross_tenant(session):
+        inserted = (await session.execute(stmt)).first()
+    if inserted is not None:
+        await _announce(session)
+    return inserted is not None
+
+
+async def claim(session: AsyncSession, worker: str, *, limit: int, lease_seconds: float) -> list[Claimed]:
+    """Lease up to `limit` due jobs (pending, or leased with an expired lease) to `worker`."""
+    now = utcnow()
+    due = (
+        select(Job.id)
+        .where(Job.status.in_(CLAIMABLE), Job.visible_at <= now)
+        .order_by(Job.visible_at, Job.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite's writer lock serializes claims
+    )
+    stmt = (
+        update(Job)
+        .where(Job.id.in_(due.scalar_subquery()))
+        .values(
+            status=JobStatus.LEASED,
+            visible_at=now + timedelta(seconds=lease_seconds),
+            attempts=Job.attempts + 1,
+            leased_by=worker,
+        )
+        .returning(Job.id, Job.task, Job.args, Job.tenant_id, Job.attempts, Job.max_attempts)
+        .execution_options(synchronize_session=False)
+    )
+    async with cross_tenant(session):
+        rows = (await session.execute(stmt)).all()
+    return [Claimed(*row) for row in rows]
+
+
+def _fenced(job: Claimed, worker: str) -> Any:
+    return (
+        update(Job)
+        .where(Job.id == job.id, Job.leased_by == worker, Job.attempts == job.attempts)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def _fenced_update(session: AsyncSession, job: Claimed, worker: str, **values: Any) -> bool:
+    if job.tenant_id is not None:
+        await bind_tenant(session, job.tenant_id)
+    async with cross_tenant(session):
+        result = await session.execute(_fenced(job, worker).values(**values))
+    return bool(getattr(result, "rowcount", 0))
+
+
+async def succeed(session: AsyncSession, job: Claimed, worker: str, result: dict[str, Any] | None) -> bool:
+    """Finish in the job's own transaction; False when the lease was lost (roll back then)."""
+    return await _fenced_update(
+        session,
+        job,
+        worker,
+        status=JobStatus.SUCCEEDED,
+        result=json.loads(json.dumps(result, default=str)) if result is not None else None,
+        finished_at=utcnow(),
+        leased_by=None,
+    )
+
+
+def describe_error(error: BaseException) -> str:
+    text_ = "".join(traceback.format_exception_only(type(error), error)).strip()
+    return text_[:ERROR_EXCERPT]
+
+
+async def fail(session: AsyncSession, job: Claimed, worker: str, task: Task | None, error: str) -> JobStatus:
+    """Schedule the retry, or bury the job with its last error when attempts are spent."""
+    if task is None or job.attempts >= job.max_attempts:
+        await _fenced_update(
+            session, job, worker, status=JobStatus.DEAD, last_error=error, finished_at=utcnow(), leased_by=None
+        )
+        return JobStatus.DEAD
+    retry_at = utcnow() + timedelta(seconds=task.retry_delay(job.attempts))
+    await _fenced_update(
+        session, job, worker, status=JobStatus.PENDING, visible_at=retry_at, last_error=error, leased_by=None
+    )
+    return JobStatus.PENDING
+
+
+async def release(session: AsyncSession, job: Claimed, worker: str) -> bool:
+    """Give a job back unfinished (shutdown): due now, and the interrupted try not counted."""
+    return await _fenced_update(
+        session, job, worker, status=JobStatus.PENDING, visible_at=utcnow(), attempts=job.attempts - 1, leased_by=None
+    )
+
+
+async def extend_lease(
+    session: AsyncSession, job: Claimed, worker: str, progress: dict[str, Any], lease: float
+) -> bool:
+    return await _fenced_update(session, job, worker, progress=progress, visible_at=utcnow() + timedelta(seconds=lease))
+
+
+async def get(session: AsyncSession, actor: Actor, job_id: UUID) -> Job:
+    job: Job | None = await session.scalar(scoped(select(Job), actor).where(Job.id == job_id))
+    if job is None:
+        raise JobNotFound()
+    return job
+
+
+async def purge_finished(session: AsyncSession, older_than: timedelta) -> int:
+    """Forget succeeded and dead jobs (and their schedule keys) after a while."""
+    async with cross_tenant(session):
+        result = await session.execute(
+            delete(Job)
+            .where(Job.status.in_((JobStatus.SUCCEEDED, JobStatus.DEAD)), Job.finished_at < utcnow() - older_than)
+            .execution_options(synchronize_session=False)
+        )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def with_session(database: Database, work: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
+    async with database.session(write=True) as session:
+        outcome = await work(session)
+        await session.commit()
+        return outcome

@@ -1,0 +1,230 @@
+"""The job engine against a real database: transactional enqueue, leases, fencing,
+retries, dead jobs, delays, schedules across two workers, wake-up and shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+from sqlalchemy import select, update
+
+from trustroom.db import Database, cross_tenant, utcnow
+from trustroom.jobs import service
+from trustroom.jobs.models import Job, JobStatus
+from trustroom.jobs.runner import Runner
+from trustroom.jobs.service import JobContext, Schedule, Task
+from trustroom.metrics import Metrics
+from trustroom.settings import Settings
+
+from ..factories import TenantFixture
+
+calls: Counter[str] = Counter()
+
+
+async def _echo(ctx: JobContext, **args: Any) -> dict[str, Any]:
+    calls["echo"] += 1
+    await ctx.report_progress({"done": 1, "total": 1})
+    return {"echo": args, "tenant": str(ctx.tenant_id)}
+
+
+async def _flaky(ctx: JobContext, key: str) -> dict[str, Any]:
+    calls[key] += 1
+    if calls[key] < 2:
+        raise RuntimeError(f"first try of {key} fails")
+    return {"tries": calls[key]}
+
+
+async def _broken(ctx: JobContext) -> None:
+    raise ValueError("always broken")
+
+
+async def _slow(ctx: JobContext) -> None:
+    await asyncio.sleep(30)
+
+
+async def _tick(ctx: JobContext) -> None:
+    calls["tick"] += 1
+
+
+ECHO = Task("test.echo", _echo)
+FLAKY = Task("test.flaky", _flaky, retry_delays=(0.05,))
+BROKEN = Task("test.broken", _broken, max_attempts=2, retry_delays=(0.05,))
+SLOW = Task("test.slow", _slow)
+TICK = Task("test.tick", _tick)
+TASKS = (ECHO, FLAKY, BROKEN, SLOW)
+
+
+@pytest.fixture
+def fast(settings: Settings) -> Settings:
+    return settings.model_copy(update={"worker_poll_seconds": 0.05, "worker_shutdown_grace_seconds": 0.2})
+
+
+async def enqueue(database: Database, task: Task, **kwargs: Any) -> UUID:
+    async with database.session() as session:
+        job = await service.enqueue(session, task, **kwargs)
+        await session.commit()
+    return job.id
+
+
+async def job_row(database: Database, job_id: UUID) -> Job:
+    async with database.session(write=False) as session, cross_tenant(session):
+        job = await session.scalar(select(Job).where(Job.id == job_id))
+    assert job is not None
+    return job
+
+
+async def wait_for(check: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def running(fast: Settings, database: Database) -> AsyncIterator[Runner]:
+    runner = Runner(database, fast, TASKS, metrics=Metrics(), concurrency=4)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(runner.run(stop))
+    yield runner
+    stop.set()
+    await asyncio.wait_for(worker, timeout=10)
+
+
+async def finished(database: Database, job_id: UUID) -> bool:
+    return (await job_row(database, job_id)).status in (JobStatus.SUCCEEDED, JobStatus.DEAD)
+
+
+async def test_a_rolled_back_enqueue_leaves_no_job(database: Database) -> None:
+    async with database.session() as session:
+        job = await service.enqueue(session, ECHO, note="never")
+        await session.rollback()
+    async with database.session(write=False) as session, cross_tenant(session):
+        assert await session.scalar(select(Job).where(Job.id == job.id)) is None
+
+
+async def test_a_committed_job_runs_and_is_readable_by_its_tenant(
+    running: Runner, database: Database, client: httpx.AsyncClient, tenant: TenantFixture, other_tenant: TenantFixture
+) -> None:
+    job_id = await enqueue(database, ECHO, tenant_id=tenant.id, note="hello")
+    await wait_for(lambda: finished(database, job_id))
+    job = await job_row(database, job_id)
+    assert job.status == JobStatus.SUCCEEDED and job.attempts == 1
+    assert job.result == {"echo": {"note": "hello"}, "tenant": str(tenant.id)}
+    assert job.progress == {"done": 1, "total": 1}
+
+    shown = await client.get(f"/api/v1/jobs/{job_id}", headers=tenant.headers)
+    assert shown.status_code == 200
+    assert shown.json()["status"] == "succeeded" and shown.json()["result"]["echo"] == {"note": "hello"}
+    assert (await client.get(f"/api/v1/jobs/{job_id}", headers=other_tenant.headers)).status_code == 404
+
+
+async def test_enqueue_wakes_the_worker_in_the_same_process(settings: Settings, database: Database) -> None:
+    slow_poll = settings.model_copy(update={"worker_poll_seconds": 30})
+    runner = Runner(database, slow_poll, TASKS, concurrency=2)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(runner.run(stop))
+    await asyncio.sleep(0.2)  # the worker is now waiting out its 30 s poll
+    job_id = await enqueue(database, ECHO, note="wake")
+    await wait_for(lambda: finished(database, job_id), within=5)
+    stop.set()
+    await asyncio.wait_for(worker, timeout=10)
+
+
+async def test_failures_retry_with_backoff_then_succeed(running: Runner, database: Database) -> None:
+    job_id = await enqueue(database, FLAKY, key="flaky-1")
+    await wait_for(lambda: finished(database, job_id))
+    job = await job_row(database, job_id)
+    assert job.status == JobStatus.SUCCEEDED and job.attempts == 2
+    assert job.last_error is not None and "first try of flaky-1 fails" in job.last_error
+
+
+async def test_spent_attempts_leave_a_dead_job_with_its_last_error(running: Runner, database: Database) -> None:
+    job_id = await enqueue(database, BROKEN)
+    await wait_for(lambda: finished(database, job_id))
+    job = await job_row(database, job_id)
+    assert job.status == JobStatus.DEAD and job.attempts == 2
+    assert job.last_error == "ValueError: always broken"
+    assert running.metrics.jobs.labels("test.broken", "dead")._value.get() == 1
+
+
+async def test_an_unknown_task_is_buried_not_retried(running: Runner, database: Database) -> None:
+    job_id = await enqueue(database, Task("test.nobody-runs-this", _broken, max_attempts=5))
+    await wait_for(lambda: finished(database, job_id))
+    job = await job_row(database, job_id)
+    assert job.status == JobStatus.DEAD and job.attempts == 1 and "no task is named" in (job.last_error or "")
+
+
+async def test_a_delayed_job_waits_for_its_time(database: Database) -> None:
+    later = await enqueue(database, ECHO, run_at=utcnow() + timedelta(hours=1))
+    now = await enqueue(database, ECHO)
+    async with database.session() as session:
+        claimed = await service.claim(session, "w", limit=100, lease_seconds=60)
+        await session.commit()
+    ids = {job.id for job in claimed}
+    assert now in ids and later not in ids
+
+
+async def test_completion_is_fenced_on_the_attempt(database: Database) -> None:
+    job_id = await enqueue(database, ECHO, run_at=utcnow() - timedelta(days=400))
+
+    async def claim(worker: str) -> service.Claimed:
+        async with database.session() as session:
+            [claimed] = [c for c in await service.claim(session, worker, limit=50, lease_seconds=60) if c.id == job_id]
+            await session.commit()
+        return claimed
+
+    first = await claim("worker-a")
+    async with database.session() as session, cross_tenant(session):  # worker A's lease runs out
+        await session.execute(update(Job).where(Job.id == job_id).values(visible_at=utcnow() - timedelta(seconds=1)))
+        await session.commit()
+    second = await claim("worker-b")
+    assert (first.attempts, second.attempts) == (1, 2)
+
+    async with database.session() as session:
+        assert await service.succeed(session, first, "worker-a", {"by": "a"}) is False
+        await session.rollback()
+    async with database.session() as session:
+        assert await service.succeed(session, second, "worker-b", {"by": "b"}) is True
+        await session.commit()
+    assert (await job_row(database, job_id)).result == {"by": "b"}
+
+
+async def test_schedules_fire_once_per_tick_with_two_workers(fast: Settings) -> None:
+    schedule = Schedule(TICK, every_seconds=1)
+    calls["tick"] = 0
+    databases = [Database(fast.resolved_database_url) for _ in range(2)]
+    runners = [Runner(db, fast, (), (schedule,), concurrency=2) for db in databases]
+    stop = asyncio.Event()
+    workers = [asyncio.create_task(runner.run(stop)) for runner in runners]
+    await asyncio.sleep(3.5)
+    stop.set()
+    await asyncio.gather(*workers)
+    async with databases[0].session(write=False) as session, cross_tenant(session):
+        keys = list(await session.scalars(select(Job.dedupe_key).where(Job.task == TICK.name)))
+    for db in databases:
+        await db.dispose()
+    assert 3 <= len(keys) <= 5
+    assert len(set(keys)) == len(keys)
+    assert calls["tick"] == len(keys)
+
+
+async def test_shutdown_gives_back_what_did_not_finish(fast: Settings, database: Database) -> None:
+    runner = Runner(database, fast, TASKS, concurrency=1)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(runner.run(stop))
+    job_id = await enqueue(database, SLOW)
+    await wait_for(lambda: _leased(database, job_id))
+    stop.set()
+    await asyncio.wait_for(worker, timeout=10)
+    job = await job_row(database, job_id)
+    assert job.status == JobStatus.PENDING and job.attempts == 0 and job.leased_by is None
+
+
+async def _leased(database: Database, job_id: UUID) -> bool:
+    return (await job_row(database, job_id)).status == JobStatus.LEASED
