@@ -20,6 +20,7 @@ from . import __doc__ as product_summary
 from . import http, logs, web
 from .audit import routes as audit_routes
 from .auth import deps as auth_deps
+from .auth import events as auth_events
 from .auth import pages as auth_pages
 from .auth import routes as auth_routes
 from .auth.keys import ServerKeys
@@ -28,6 +29,7 @@ from .db import Database
 from .errors import AppError
 from .http import API_PREFIX
 from .jobs import routes as jobs_routes
+from .jobs.catalogue import Catalogue
 from .metrics import Metrics
 from .settings import Settings
 from .worker import run_worker
@@ -43,6 +45,7 @@ def _docs_assets() -> Path:
 
 
 PAGE_PREFIXES = ("/portal", "/x/")
+EVENT_TYPES = auth_events.TYPES
 
 
 def create_app(settings: Settings | None = None, *, run_worker_in_process: bool | None = None) -> FastAPI:
@@ -84,9 +87,11 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     app.state.authenticator = auth_deps.authenticate_api_request
     app.state.metrics = metrics
     app.state.usage = UsageRecorder()
+    app.state.catalogue = Catalogue(EVENT_TYPES)
 
     _install_error_handlers(app)
-    for router in (auth_routes.api_key_router, auth_routes.member_router, audit_routes.router, jobs_routes.router):
+    routers = (auth_routes.api_key_router, auth_routes.member_router, audit_routes.router)
+    for router in (*routers, jobs_routes.router, jobs_routes.events_router):
         app.include_router(router)
     app.include_router(auth_pages.router)
     app.include_router(_operations_router())

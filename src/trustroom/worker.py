@@ -13,11 +13,17 @@ from .auth import tasks as auth_tasks
 from .db import Database
 from .jobs import tasks as jobs_tasks
 from .jobs.runner import Runner
-from .jobs.service import Schedule, Task
+from .jobs.service import Schedule, Subscriber, Task, dispatch_task
 from .metrics import Metrics
 from .settings import Settings
 
-TASKS: tuple[Task, ...] = (auth_tasks.PURGE_EXPIRED, jobs_tasks.PURGE_FINISHED)
+# Handed every event by the dispatch job; the webhook fan-out subscribes here.
+SUBSCRIBERS: tuple[Subscriber, ...] = ()
+TASKS: tuple[Task, ...] = (
+    auth_tasks.PURGE_EXPIRED,
+    jobs_tasks.PURGE_FINISHED,
+    dispatch_task(SUBSCRIBERS),
+)
 SCHEDULES: tuple[Schedule, ...] = (
     Schedule(auth_tasks.PURGE_EXPIRED, every_seconds=300),
     Schedule(jobs_tasks.PURGE_FINISHED, every_seconds=3600),

@@ -52,3 +52,25 @@ class Job(IdMixin, Base):
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
+
+
+class Event(IdMixin, Base):
+    """An outbox row: something happened in a tenant; dispatched to subscribers by a job."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_tenant_id_occurred_at", "tenant_id", "occurred_at"),)
+
+    tenant_id: Mapped[UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    type: Mapped[str] = mapped_column(String(100))
+    occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
+    data: Mapped[dict[str, Any]]
+    dispatched_at: Mapped[datetime | None]
+
+    @property
+    def event_id(self) -> str:
+        """The id receivers see (Standard Webhooks `webhook-id`), stable across retries."""
+        return f"msg_{self.id.hex}"
+
+    def envelope(self) -> dict[str, Any]:
+        timestamp = self.occurred_at.isoformat().replace("+00:00", "Z")
+        return {"type": self.type, "timestamp": timestamp, "data": self.data}

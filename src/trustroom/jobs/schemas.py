@@ -24,3 +24,9 @@ class JobRead(Schema):
     created_at: datetime
     visible_at: datetime = Field(description="When a pending job is due, or a leased job's lease ends.")
     finished_at: datetime | None
+
+
+class EventTypeRead(Schema):
+    type: str = Field(examples=["member.created"])
+    description: str = Field(examples=["A member was added."])
+    data_schema: dict[str, Any] = Field(description="JSON Schema (2020-12) of the event's `data`.")

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from pydantic import BaseModel
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,8 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..actor import Actor
 from ..db import Database, bind_tenant, cross_tenant, scoped, utcnow, uuid7
 from ..settings import Settings
+from .catalogue import EventType
 from .errors import JobNotFound
-from .models import CLAIMABLE, Job, JobStatus
+from .models import CLAIMABLE, Event, Job, JobStatus
 
 NOTIFY_CHANNEL = "trustroom_jobs"
 ERROR_EXCERPT = 4000
@@ -134,6 +136,48 @@ async def _announce(session: AsyncSession) -> None:
     session.info["jobs_enqueued"] = True
     if _dialect(session) == "postgresql":
         await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+
+
+DISPATCH_TASK = "events.dispatch"
+DISPATCH_ATTEMPTS = 20
+Subscriber = Callable[[JobContext, Event], Awaitable[None]]
+
+
+async def emit(
+    session: AsyncSession, event_type: EventType, data: BaseModel | dict[str, Any], *, tenant_id: UUID
+) -> Event:
+    """Record an event in the caller's transaction, with the job that dispatches it."""
+    event = Event(id=uuid7(), tenant_id=tenant_id, type=event_type.name, data=event_type.payload(data))
+    session.add(event)
+    session.add(
+        Job(
+            id=uuid7(),
+            tenant_id=tenant_id,
+            task=DISPATCH_TASK,
+            args={"event_id": str(event.id)},
+            status=JobStatus.PENDING,
+            visible_at=utcnow(),
+            max_attempts=DISPATCH_ATTEMPTS,
+        )
+    )
+    await session.flush()
+    await _announce(session)
+    return event
+
+
+def dispatch_task(subscribers: Sequence[Subscriber]) -> Task:
+    """The task that hands each event to every subscriber (e.g. the webhook fan-out)."""
+
+    async def dispatch(ctx: JobContext, event_id: str) -> dict[str, Any]:
+        event = await ctx.session.scalar(select(Event).where(Event.id == UUID(event_id)))
+        if event is None:  # its tenant was deleted meanwhile
+            return {"dispatched": False}
+        for subscriber in subscribers:
+            await subscriber(ctx, event)
+        event.dispatched_at = utcnow()
+        return {"dispatched": True, "subscribers": len(subscribers)}
+
+    return Task(DISPATCH_TASK, dispatch, max_attempts=DISPATCH_ATTEMPTS, retry_delays=(1, 5, 30, 120, 600))
 
 
 async def schedule_tick(session: AsyncSession, schedule: Schedule, now: datetime) -> bool:

@@ -15,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ...actor import Actor, Scope
 from ...audit import service as audit
 from ...db import cross_tenant, paginate, scoped, utcnow
+from ...jobs import service as jobs
 from ...schemas import Paging, Slice, SortOrder
+from .. import events
 from ..errors import ApiKeyExpired, ApiKeyNotFound, ApiKeyRevoked, InvalidApiKey, ScopeNotGrantable
 from ..keys import ServerKeys
 from ..models import ApiKey, Tenant
@@ -83,6 +85,8 @@ async def create(
         target_id=issued.api_key.id,
         data={"name": name, "scopes": wanted, "expiresIn": expires_in},
     )
+    event = {"api_key_id": issued.api_key.id, "name": name, "scopes": wanted}
+    await jobs.emit(session, events.API_KEY_CREATED, event, tenant_id=actor.tenant_id)
     return issued
 
 
@@ -103,6 +107,7 @@ async def revoke(session: AsyncSession, actor: Actor, api_key_id: UUID) -> ApiKe
     if api_key.revoked_at is None:
         api_key.revoked_at = utcnow()
         await audit.record(session, actor, "auth.api_key.revoked", target_type="api_key", target_id=api_key.id)
+        await jobs.emit(session, events.API_KEY_REVOKED, {"api_key_id": api_key.id}, tenant_id=actor.tenant_id)
     return api_key
 
 

@@ -15,7 +15,9 @@ from ...actor import Actor
 from ...audit import service as audit
 from ...db import bind_tenant, cross_tenant, paginate, scoped, utcnow
 from ...errors import ConcurrencyTokenMismatch
+from ...jobs import service as jobs
 from ...schemas import Paging, Slice, SortOrder
+from .. import events
 from ..errors import ActingMemberUnknown, EmailTaken, MemberNotFound
 from ..keys import ServerKeys
 from ..models import Member, Role
@@ -108,6 +110,8 @@ async def create(
         target_id=new.member.id,
         data={"role": str(role)},
     )
+    event = {"member_id": new.member.id, "role": str(role)}
+    await jobs.emit(session, events.MEMBER_CREATED, event, tenant_id=actor.tenant_id)
     return new
 
 
@@ -150,6 +154,8 @@ async def update(
         await audit.record(
             session, actor, "auth.member.updated", target_type="member", target_id=member.id, data=changes
         )
+        event = {"member_id": member.id, "role": str(member.role), "changed": sorted(changes)}
+        await jobs.emit(session, events.MEMBER_UPDATED, event, tenant_id=actor.tenant_id)
     return member
 
 

@@ -1,0 +1,31 @@
+"""Events of the auth domain: thin payloads, ids and what changed."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from pydantic import Field
+
+from ..errors import N_
+from ..jobs.catalogue import EventType
+from ..schemas import Schema
+
+
+class ApiKeyChanged(Schema):
+    api_key_id: UUID
+    name: str | None = Field(None, description="Set on creation.")
+    scopes: list[str] | None = Field(None, description="Set on creation.")
+
+
+class MemberChanged(Schema):
+    member_id: UUID
+    role: str | None = Field(None, description="The role, when it was set or changed.")
+    changed: list[str] = Field(default_factory=list, description="Fields that changed (on update).")
+
+
+API_KEY_CREATED = EventType("api_key.created", ApiKeyChanged, N_("An API key was created."))
+API_KEY_REVOKED = EventType("api_key.revoked", ApiKeyChanged, N_("An API key was revoked."))
+MEMBER_CREATED = EventType("member.created", MemberChanged, N_("A member was added."))
+MEMBER_UPDATED = EventType("member.updated", MemberChanged, N_("A member's name, role or status changed."))
+
+TYPES = (API_KEY_CREATED, API_KEY_REVOKED, MEMBER_CREATED, MEMBER_UPDATED)

@@ -1,0 +1,111 @@
+"""Events: declared once with a schema, recorded in the caller's transaction, dispatched
+to subscribers by a job, published in the catalogue."""
+
+from __future__ import annotations
+
+import asyncio
+from uuid import UUID
+
+import httpx
+import jsonschema
+import pytest
+from sqlalchemy import select
+
+from trustroom.auth import events as auth_events
+from trustroom.db import Database, cross_tenant
+from trustroom.jobs import service
+from trustroom.jobs.models import Event, Job, JobStatus
+from trustroom.jobs.runner import Runner
+from trustroom.jobs.service import JobContext
+from trustroom.settings import Settings
+
+from ..factories import TenantFixture
+
+
+async def events_of(database: Database, tenant_id: UUID) -> list[Event]:
+    async with database.session(write=False) as session, cross_tenant(session):
+        rows = await session.scalars(select(Event).where(Event.tenant_id == tenant_id).order_by(Event.id))
+        return list(rows)
+
+
+async def test_a_rolled_back_change_emits_nothing(database: Database, tenant: TenantFixture) -> None:
+    async with database.session() as session:
+        event = await service.emit(
+            session, auth_events.MEMBER_CREATED, {"member_id": tenant.api_key_id}, tenant_id=tenant.id
+        )
+        await session.rollback()
+    assert await events_of(database, tenant.id) == []
+    async with database.session(write=False) as session, cross_tenant(session):
+        jobs = await session.scalars(select(Job).where(Job.args["event_id"].as_string() == str(event.id)))
+        assert list(jobs) == []
+
+
+async def test_api_changes_emit_thin_events_that_match_their_schema(
+    client: httpx.AsyncClient, database: Database, tenant: TenantFixture
+) -> None:
+    created = await client.post(
+        "/api/v1/members", json={"email": "events@bank.example", "role": "advisor"}, headers=tenant.headers
+    )
+    member_id = created.json()["id"]
+    await client.patch(f"/api/v1/members/{member_id}", json={"role": "reviewer"}, headers=tenant.headers)
+    key = await client.post("/api/v1/api-keys", json={"name": "x", "scopes": ["jobs:read"]}, headers=tenant.headers)
+    await client.delete(f"/api/v1/api-keys/{key.json()['id']}", headers=tenant.headers)
+
+    events = await events_of(database, tenant.id)
+    assert [e.type for e in events] == ["member.created", "member.updated", "api_key.created", "api_key.revoked"]
+    assert events[0].data == {"memberId": member_id, "role": "advisor", "changed": []}
+    assert events[1].data["changed"] == ["role"]
+    assert "events@bank.example" not in str([e.data for e in events])  # ids, not personal data
+    catalogue = {t.name: t for t in auth_events.TYPES}
+    for event in events:
+        jsonschema.validate(event.data, catalogue[event.type].json_schema())
+        envelope = event.envelope()
+        assert set(envelope) == {"type", "timestamp", "data"} and envelope["timestamp"].endswith("Z")
+        assert event.event_id.startswith("msg_")
+
+
+async def test_the_dispatch_job_hands_each_event_to_every_subscriber(
+    settings: Settings, database: Database, tenant: TenantFixture
+) -> None:
+    seen: list[tuple[str, str]] = []
+
+    async def subscriber(ctx: JobContext, event: Event) -> None:
+        seen.append((event.type, event.event_id))
+
+    fast = settings.model_copy(update={"worker_poll_seconds": 0.05})
+    runner = Runner(database, fast, (service.dispatch_task((subscriber,)),))
+    async with database.session() as session:
+        event = await service.emit(
+            session, auth_events.API_KEY_REVOKED, {"api_key_id": tenant.api_key_id}, tenant_id=tenant.id
+        )
+        await session.commit()
+    stop = asyncio.Event()
+    worker = asyncio.create_task(runner.run(stop))
+    for _ in range(200):
+        if (event.type, event.event_id) in seen:
+            break
+        await asyncio.sleep(0.02)
+    stop.set()
+    await asyncio.wait_for(worker, timeout=10)
+    assert (event.type, event.event_id) in seen
+    [stored] = [e for e in await events_of(database, tenant.id) if e.id == event.id]
+    assert stored.dispatched_at is not None
+    async with database.session(write=False) as session, cross_tenant(session):
+        job = await session.scalar(select(Job).where(Job.task == "events.dispatch", Job.tenant_id == tenant.id))
+    assert job is not None and job.status == JobStatus.SUCCEEDED
+
+
+@pytest.mark.parametrize(
+    ("language", "text"), [("en", "A member was added."), ("de", "Ein Mitglied wurde hinzugefügt.")]
+)
+async def test_the_catalogue_lists_every_type_with_its_schema(
+    client: httpx.AsyncClient, tenant: TenantFixture, language: str, text: str
+) -> None:
+    response = await client.get("/api/v1/events", params={"language": language}, headers=tenant.headers)
+    assert response.status_code == 200
+    listed = {item["type"]: item for item in response.json()}
+    assert set(listed) >= {"member.created", "member.updated", "api_key.created", "api_key.revoked"}
+    assert listed["member.created"]["description"] == text
+    schema = listed["member.created"]["dataSchema"]
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert "memberId" in schema["properties"]
