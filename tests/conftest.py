@@ -22,9 +22,9 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from trustroom.app import create_app
-from trustroom.auth.keys import ServerKeys
 from trustroom.cli import migrate
 from trustroom.db import Database
+from trustroom.keys import ServerKeys
 from trustroom.settings import Settings
 
 from .factories import TenantFixture, make_tenant

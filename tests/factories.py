@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from trustroom.audit import service as audit
-from trustroom.auth.keys import ServerKeys
 from trustroom.auth.models import ALL_SCOPES, Role
 from trustroom.auth.service import api_keys, members, tenants
 from trustroom.auth.service.members import NewMember
 from trustroom.db import Database, bind_tenant
+from trustroom.keys import ServerKeys
 
 _numbers = itertools.count(1)
 

@@ -6,8 +6,8 @@ import httpx
 import pytest
 
 from trustroom import i18n
-from trustroom.auth.keys import ServerKeys
 from trustroom.db import Database
+from trustroom.keys import ServerKeys
 
 from .factories import TenantFixture, make_tenant
 

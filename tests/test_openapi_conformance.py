@@ -33,8 +33,8 @@ from hypothesis import strategies as st
 from schemathesis.python import asgi
 
 from trustroom.app import create_app
-from trustroom.auth.keys import ServerKeys
 from trustroom.db import Database
+from trustroom.keys import ServerKeys
 from trustroom.settings import Settings
 
 from .factories import TenantFixture, make_tenant

@@ -20,11 +20,11 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, text
 
-from trustroom.auth.keys import ServerKeys
 from trustroom.db import Base, Database, bind_tenant, cross_tenant
 from trustroom.http import API_PREFIX, endpoints
 from trustroom.jobs import service as jobs_service
 from trustroom.jobs import tasks as jobs_tasks
+from trustroom.keys import ServerKeys
 
 from .factories import TenantFixture, make_api_key, make_member
 

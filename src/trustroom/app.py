@@ -23,13 +23,13 @@ from .auth import deps as auth_deps
 from .auth import events as auth_events
 from .auth import pages as auth_pages
 from .auth import routes as auth_routes
-from .auth.keys import ServerKeys
 from .auth.service.usage import UsageRecorder
 from .db import Database
 from .errors import AppError
 from .http import API_PREFIX
 from .jobs import routes as jobs_routes
 from .jobs.catalogue import Catalogue
+from .keys import ServerKeys
 from .metrics import Metrics
 from .settings import Settings
 from .worker import run_worker

@@ -23,11 +23,11 @@ from sqlalchemy import func, select
 
 from . import logs
 from .audit import service as audit
-from .auth.keys import ServerKeys
 from .auth.models import ALL_SCOPES, ApiKey, Member, Role, Tenant
 from .auth.service import api_keys, members, tenants
 from .db import Database, bind_tenant, cross_tenant, utcnow
 from .errors import AppError
+from .keys import ServerKeys
 from .settings import ConfigurationError, Settings
 from .worker import run_worker
 

@@ -13,8 +13,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from trustroom import cli
-from trustroom.auth.keys import ServerKeys
 from trustroom.db import Database, append_only_sql, bind_tenant
+from trustroom.keys import ServerKeys
 from trustroom.settings import Settings
 
 from ..conftest import TEST_SECRET

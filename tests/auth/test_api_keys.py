@@ -6,9 +6,9 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import select, text
 
-from trustroom.auth.keys import ServerKeys
 from trustroom.auth.models import ApiKey
 from trustroom.db import Database, bind_tenant
+from trustroom.keys import ServerKeys
 
 from ..factories import TenantFixture, make_api_key
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import httpx
 
-from trustroom.auth.keys import ServerKeys
 from trustroom.auth.models import Role
 from trustroom.db import Database
+from trustroom.keys import ServerKeys
 
 from ..factories import TenantFixture, make_api_key, make_member
 

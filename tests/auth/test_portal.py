@@ -11,9 +11,9 @@ import pytest
 from fastapi import FastAPI
 
 from trustroom.app import create_app
-from trustroom.auth.keys import ServerKeys
 from trustroom.auth.service.members import NewMember
 from trustroom.db import Database
+from trustroom.keys import ServerKeys
 from trustroom.settings import Settings
 
 from ..factories import TenantFixture, make_member

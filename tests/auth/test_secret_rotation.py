@@ -14,9 +14,9 @@ from sqlalchemy import select
 
 from trustroom import cli
 from trustroom.app import create_app
-from trustroom.auth.keys import ServerKeys
 from trustroom.auth.models import ApiKey, Member
 from trustroom.db import Database, bind_tenant
+from trustroom.keys import ServerKeys
 from trustroom.settings import Settings
 
 from ..conftest import TEST_SECRET

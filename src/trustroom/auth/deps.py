@@ -11,10 +11,10 @@ from .. import i18n
 from ..actor import Actor, ActorKind, Scope
 from ..db import bind_tenant
 from ..http import SessionDep
+from ..keys import ServerKeys
 from ..logs import correlation_id
 from ..settings import Settings
 from .errors import ActingMemberNotAllowed, InvalidApiKey
-from .keys import ServerKeys
 from .models import Member, PortalSession
 from .service import api_keys, members, portal
 from .service.usage import UsageRecorder

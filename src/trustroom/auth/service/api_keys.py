@@ -16,10 +16,10 @@ from ...actor import Actor, Scope
 from ...audit import service as audit
 from ...db import cross_tenant, paginate, scoped, utcnow
 from ...jobs import service as jobs
+from ...keys import ServerKeys
 from ...schemas import Paging, Slice, SortOrder
 from .. import events
 from ..errors import ApiKeyExpired, ApiKeyNotFound, ApiKeyRevoked, InvalidApiKey, ScopeNotGrantable
-from ..keys import ServerKeys
 from ..models import ApiKey, Tenant
 
 KEY_PREFIX = "trk_"

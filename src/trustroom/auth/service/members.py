@@ -16,10 +16,10 @@ from ...audit import service as audit
 from ...db import bind_tenant, cross_tenant, paginate, scoped, utcnow
 from ...errors import ConcurrencyTokenMismatch
 from ...jobs import service as jobs
+from ...keys import ServerKeys
 from ...schemas import Paging, Slice, SortOrder
 from .. import events
 from ..errors import ActingMemberUnknown, EmailTaken, MemberNotFound
-from ..keys import ServerKeys
 from ..models import Member, Role
 
 password_hasher = PasswordHasher()  # argon2id with the library's current recommended cost

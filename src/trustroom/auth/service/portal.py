@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ...actor import Actor, ActorKind
 from ...audit import service as audit
 from ...db import bind_tenant, cross_tenant, utcnow
+from ...keys import ServerKeys
 from ...logs import correlation_id
 from ...settings import AuthSettings
-from ..keys import ServerKeys
 from ..models import Member, PortalSession
 from . import rate_limits
 from .members import password_hasher, reseal_if_old, totp_secret
