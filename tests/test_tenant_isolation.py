@@ -20,11 +20,15 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, text
 
+from trustroom.auth.service import tenants
 from trustroom.db import Base, Database, bind_tenant, cross_tenant
 from trustroom.http import API_PREFIX, endpoints
 from trustroom.jobs import service as jobs_service
 from trustroom.jobs import tasks as jobs_tasks
 from trustroom.keys import ServerKeys
+from trustroom.settings import WebhookSettings
+from trustroom.webhooks import service as webhooks_service
+from trustroom.webhooks.schemas import EndpointCreate
 
 from .factories import TenantFixture, make_api_key, make_member
 
@@ -47,10 +51,21 @@ async def _job(database: Database, keys: ServerKeys, tenant: TenantFixture) -> s
     return str(job.id)
 
 
+async def _endpoint(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
+    actor = tenants.operator(tenant.id)
+    body = EndpointCreate(url="https://owner.bank.example/hooks", headers={"X-Owner": "a"})
+    async with database.session() as session:
+        await bind_tenant(session, tenant.id)
+        endpoint, _ = await webhooks_service.create(session, actor, keys, WebhookSettings(), {"member.created"}, body)
+        await session.commit()
+    return str(endpoint.id)
+
+
 RESOURCE_FACTORIES: dict[str, Factory] = {
     "api_key_id": _api_key,
     "member_id": _member,
     "job_id": _job,
+    "endpoint_id": _endpoint,
 }
 
 

@@ -32,6 +32,7 @@ from .jobs.catalogue import Catalogue
 from .keys import ServerKeys
 from .metrics import Metrics
 from .settings import Settings
+from .webhooks import routes as webhooks_routes
 from .worker import run_worker
 
 VERSION = "0.1.0"
@@ -91,7 +92,7 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
 
     _install_error_handlers(app)
     routers = (auth_routes.api_key_router, auth_routes.member_router, audit_routes.router)
-    for router in (*routers, jobs_routes.router, jobs_routes.events_router):
+    for router in (*routers, jobs_routes.router, jobs_routes.events_router, webhooks_routes.router):
         app.include_router(router)
     app.include_router(auth_pages.router)
     app.include_router(_operations_router())

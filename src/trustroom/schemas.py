@@ -8,7 +8,16 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    Strict,
+    StringConstraints,
+)
 from pydantic.alias_generators import to_camel
 
 T = TypeVar("T")
@@ -19,6 +28,9 @@ MAX_PAGE_SIZE = 200
 # PostgreSQL refuses NUL in text; refusing it at the edge gives a clean 422, not a 500,
 # and the pattern tells clients so in the OpenAPI schema.
 Text = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
+# Numbers and flags exactly as JSON types them: no 0 for false, no 1.0 or "1" for 1.
+Int = int  # JSON Schema counts 862.0 as an integer, so a whole float is accepted
+Bool = Annotated[bool, Strict()]
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 

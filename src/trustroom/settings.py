@@ -43,6 +43,19 @@ class AuthSettings(BaseModel):
     idempotency_ttl_seconds: int = Field(86400, ge=60, description="How long an Idempotency-Key is remembered.")
 
 
+class WebhookSettings(BaseModel):
+    """Where webhooks may go."""
+
+    allow_http: bool = Field(False, description="Accept http:// endpoint URLs (default: https only).")
+    allowed_networks: list[str] = Field(
+        default_factory=list,
+        description="CIDR networks that may receive webhooks although private, loopback or link-local (JSON list).",
+    )
+    secret_rotation_overlap_seconds: int = Field(
+        86400, ge=0, description="How long a rotated-out signing secret still signs deliveries."
+    )
+
+
 class Settings(BaseSettings):
     """All of Trustroom's configuration; see README, section Configuration."""
 
@@ -69,6 +82,7 @@ class Settings(BaseSettings):
     )
     job_retention_seconds: int = Field(7 * 86400, ge=60, description="How long finished jobs stay readable.")
     auth: AuthSettings = AuthSettings()
+    webhooks: WebhookSettings = WebhookSettings()
 
     @field_validator("default_language", mode="before")
     @classmethod

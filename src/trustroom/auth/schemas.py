@@ -9,7 +9,7 @@ from uuid import UUID
 from pydantic import EmailStr, Field
 
 from ..actor import Scope
-from ..schemas import InputSchema, Schema, Text
+from ..schemas import Bool, InputSchema, Int, Schema, Text
 from .models import Role
 
 EXAMPLE_ID = "0190b5a0-6c1e-7a3b-9c2d-3e4f5a6b7c8d"
@@ -18,7 +18,7 @@ EXAMPLE_ID = "0190b5a0-6c1e-7a3b-9c2d-3e4f5a6b7c8d"
 class ApiKeyCreate(InputSchema):
     name: Annotated[Text, Field(min_length=1, max_length=200, examples=["CRM integration"])]
     scopes: list[Scope] = Field(min_length=1, examples=[["contacts:read", "contacts:write"]])
-    expires_in: int | None = Field(
+    expires_in: Int | None = Field(
         None, ge=60, le=10 * 365 * 86400, description="Seconds until the key stops working; none = never."
     )
 
@@ -50,7 +50,7 @@ class MemberCreate(InputSchema):
 class MemberUpdate(InputSchema):
     display_name: Annotated[Text | None, Field(min_length=1, max_length=200)] = None
     role: Role | None = None
-    disabled: bool | None = None
+    disabled: Bool | None = None
     concurrency_token: str | None = Field(None, description="From the last read; or send If-Match.")
 
 

@@ -1,0 +1,44 @@
+"""Webhook endpoints and their signing secrets."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..db import Base, IdMixin, TenantOwned, Timestamps, utcnow
+
+
+class WebhookEndpoint(IdMixin, TenantOwned, Timestamps, Base):
+    __tablename__ = "webhook_endpoints"
+
+    url: Mapped[str] = mapped_column(String(2000))
+    description: Mapped[str] = mapped_column(String(1000), default="")
+    # Event type names this endpoint wants; empty means every type.
+    event_types: Mapped[list[str]]
+    enabled: Mapped[bool] = mapped_column(default=True)
+    disabled_reason: Mapped[str | None] = mapped_column(String(200))
+    rate_limit: Mapped[int | None] = mapped_column(doc="Deliveries per second at most; none = unlimited.")
+    # Custom headers as sealed JSON: they often carry credentials of the receiver.
+    headers_sealed: Mapped[str | None] = mapped_column(Text)
+    header_names: Mapped[list[str]]
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy reads it once
+
+    @property
+    def concurrency_token(self) -> str:
+        return str(self.version)
+
+
+class WebhookSecret(IdMixin, TenantOwned, Base):
+    """A signing secret; the current one has no end, a rotated-out one ends after the overlap."""
+
+    __tablename__ = "webhook_secrets"
+
+    endpoint_id: Mapped[UUID] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"), index=True)
+    secret_sealed: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]

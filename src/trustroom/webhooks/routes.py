@@ -1,0 +1,135 @@
+"""JSON API: /api/v1/webhook-endpoints and their signing secrets."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Header, Request, Response
+
+from ..actor import Actor, Scope
+from ..errors import ConcurrencyTokenMismatch
+from ..http import (
+    API_PREFIX,
+    IDEMPOTENCY_ERRORS,
+    IDEMPOTENT,
+    ApiRoute,
+    PagingDep,
+    SessionDep,
+    error_responses,
+    require,
+)
+from ..keys import ServerKeys
+from ..schemas import Page, Slice
+from ..settings import WebhookSettings
+from . import service
+from .errors import (
+    EndpointNotFound,
+    HeaderNotAllowed,
+    UnknownEventType,
+    UrlAddressNotAllowed,
+    UrlInvalid,
+    UrlSchemeNotAllowed,
+)
+from .models import WebhookEndpoint
+from .schemas import EndpointCreate, EndpointCreated, EndpointRead, EndpointUpdate, SecretRead
+
+router = APIRouter(
+    prefix=f"{API_PREFIX}/webhook-endpoints",
+    tags=["webhooks"],
+    route_class=ApiRoute,
+    responses=error_responses(EndpointNotFound),
+)
+WebhooksRead = Annotated[Actor, require(Scope.WEBHOOKS_READ)]
+WebhooksWrite = Annotated[Actor, require(Scope.WEBHOOKS_WRITE)]
+INPUT_ERRORS = (UrlInvalid, UrlSchemeNotAllowed, UrlAddressNotAllowed, UnknownEventType, HeaderNotAllowed)
+
+
+def _keys(request: Request) -> ServerKeys:
+    keys: ServerKeys = request.app.state.keys
+    return keys
+
+
+def _settings(request: Request) -> WebhookSettings:
+    settings: WebhookSettings = request.app.state.settings.webhooks
+    return settings
+
+
+def _known_types(request: Request) -> frozenset[str]:
+    return frozenset(request.app.state.catalogue.types)
+
+
+Keys = Annotated[ServerKeys, Depends(_keys)]
+Settings = Annotated[WebhookSettings, Depends(_settings)]
+KnownTypes = Annotated[frozenset[str], Depends(_known_types)]
+
+
+@router.get("", response_model=Page[EndpointRead])
+async def list_webhook_endpoints(session: SessionDep, actor: WebhooksRead, paging: PagingDep) -> Slice[WebhookEndpoint]:
+    """List the tenant's webhook endpoints."""
+    return await service.list_endpoints(session, actor, paging)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=EndpointCreated,
+    dependencies=[IDEMPOTENT],
+    responses=error_responses(*INPUT_ERRORS, *IDEMPOTENCY_ERRORS),
+)
+async def create_webhook_endpoint(
+    body: EndpointCreate, session: SessionDep, actor: WebhooksWrite, keys: Keys, settings: Settings, known: KnownTypes
+) -> EndpointCreated:
+    """Create an endpoint; its signing secret is in the answer (and at …/{id}/secret)."""
+    endpoint, secret = await service.create(session, actor, keys, settings, known, body)
+    return EndpointCreated.model_validate({**EndpointRead.model_validate(endpoint).model_dump(), "secret": secret})
+
+
+@router.get("/{endpoint_id}", response_model=EndpointRead)
+async def get_webhook_endpoint(
+    endpoint_id: UUID, session: SessionDep, actor: WebhooksRead, response: Response
+) -> WebhookEndpoint:
+    """One endpoint (custom header values are never shown)."""
+    endpoint = await service.get(session, actor, endpoint_id)
+    response.headers["ETag"] = f'"{endpoint.concurrency_token}"'
+    return endpoint
+
+
+@router.patch(
+    "/{endpoint_id}", response_model=EndpointRead, responses=error_responses(*INPUT_ERRORS, ConcurrencyTokenMismatch)
+)
+async def update_webhook_endpoint(
+    endpoint_id: UUID,
+    body: EndpointUpdate,
+    session: SessionDep,
+    actor: WebhooksWrite,
+    keys: Keys,
+    settings: Settings,
+    known: KnownTypes,
+    if_match: Annotated[str | None, Header(description="The concurrencyToken / ETag last read.")] = None,
+) -> WebhookEndpoint:
+    """Change the URL, description, event filter, rate limit or headers; enable or disable."""
+    token = body.concurrency_token or (if_match.strip('"') if if_match else None)
+    return await service.update_endpoint(
+        session, actor, keys, settings, known, endpoint_id, body, concurrency_token=token
+    )
+
+
+@router.delete("/{endpoint_id}", status_code=204, response_class=Response)
+async def delete_webhook_endpoint(endpoint_id: UUID, session: SessionDep, actor: WebhooksWrite) -> None:
+    """Delete an endpoint and its secrets; nothing more is delivered to it."""
+    await service.delete(session, actor, endpoint_id)
+
+
+@router.get("/{endpoint_id}/secret", response_model=SecretRead)
+async def get_webhook_secret(endpoint_id: UUID, session: SessionDep, actor: WebhooksWrite, keys: Keys) -> SecretRead:
+    """The current signing secret (needs webhooks:write: it lets its holder forge deliveries)."""
+    return SecretRead(key=await service.current_secret(session, actor, keys, endpoint_id))
+
+
+@router.post("/{endpoint_id}/secret/rotate", response_model=SecretRead)
+async def rotate_webhook_secret(
+    endpoint_id: UUID, session: SessionDep, actor: WebhooksWrite, keys: Keys, settings: Settings
+) -> SecretRead:
+    """A new signing secret; the previous one keeps signing deliveries for 24 hours."""
+    return SecretRead(key=await service.rotate_secret(session, actor, keys, settings, endpoint_id))

@@ -1,0 +1,249 @@
+"""Creating, changing and removing webhook endpoints; their signing secrets."""
+
+from __future__ import annotations
+
+import base64
+import ipaddress
+import json
+import secrets
+from collections.abc import Collection
+from datetime import timedelta
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..actor import Actor
+from ..audit import service as audit
+from ..db import paginate, scoped, utcnow
+from ..errors import ConcurrencyTokenMismatch
+from ..keys import ServerKeys
+from ..schemas import Paging, Slice, SortOrder
+from ..settings import WebhookSettings
+from .errors import (
+    EndpointNotFound,
+    HeaderNotAllowed,
+    UnknownEventType,
+    UrlAddressNotAllowed,
+    UrlInvalid,
+    UrlSchemeNotAllowed,
+)
+from .models import WebhookEndpoint, WebhookSecret
+from .schemas import EndpointCreate, EndpointUpdate
+
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
+SECRET_BYTES = 32
+# Set by the delivery itself; a custom header may not replace them.
+RESERVED_HEADERS = frozenset(
+    {"content-type", "content-length", "host", "user-agent", "webhook-id", "webhook-timestamp", "webhook-signature"}
+)
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
+
+
+def address_allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address, settings: WebhookSettings) -> bool:
+    """Public addresses always; private, loopback and link-local ones only inside an allowed network."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    internal = (
+        address.is_private or address.is_loopback or address.is_link_local or address.is_reserved
+        or address.is_multicast or address.is_unspecified
+    )  # fmt: skip
+    return not internal or any(address in ipaddress.ip_network(net, strict=False) for net in settings.allowed_networks)
+
+
+def check_url(url: str, settings: WebhookSettings) -> str:
+    """Refuse URLs that cannot or may not receive webhooks (the resolved address is checked at delivery)."""
+    parts = urlsplit(url)
+    if not parts.hostname or parts.username or parts.password or parts.scheme not in ("http", "https"):
+        raise UrlInvalid()
+    if parts.scheme == "http" and not settings.allow_http:
+        raise UrlSchemeNotAllowed()
+    try:
+        literal = ipaddress.ip_address(parts.hostname)
+    except ValueError:
+        return url  # a name; resolved and checked when delivering
+    if not address_allowed(literal, settings):
+        raise UrlAddressNotAllowed()
+    return url
+
+
+def _check_event_types(event_types: list[str], known: Collection[str]) -> list[str]:
+    for name in event_types:
+        if name not in known:
+            raise UnknownEventType(event_type=name)
+    return sorted(set(event_types))
+
+
+def _seal_headers(endpoint: WebhookEndpoint, headers: dict[str, str], keys: ServerKeys) -> None:
+    for name in headers:
+        if name.lower() in RESERVED_HEADERS:
+            raise HeaderNotAllowed(header=name)
+    endpoint.header_names = sorted(headers)
+    endpoint.headers_sealed = (
+        keys.seal(json.dumps(headers), context=f"webhook-headers:{endpoint.id}") if headers else None
+    )
+
+
+def custom_headers(endpoint: WebhookEndpoint, keys: ServerKeys) -> dict[str, str]:
+    if not endpoint.headers_sealed:
+        return {}
+    headers: dict[str, str] = json.loads(keys.unseal(endpoint.headers_sealed, context=f"webhook-headers:{endpoint.id}"))
+    return headers
+
+
+async def _add_secret(session: AsyncSession, endpoint: WebhookEndpoint, keys: ServerKeys) -> str:
+    secret = new_secret()
+    row = WebhookSecret(tenant_id=endpoint.tenant_id, endpoint_id=endpoint.id, secret_sealed="")
+    session.add(row)
+    await session.flush()
+    row.secret_sealed = keys.seal(secret, context=f"webhook-secret:{row.id}")
+    return secret
+
+
+async def create(
+    session: AsyncSession,
+    actor: Actor,
+    keys: ServerKeys,
+    settings: WebhookSettings,
+    known_types: Collection[str],
+    data: EndpointCreate,
+) -> tuple[WebhookEndpoint, str]:
+    endpoint = WebhookEndpoint(
+        tenant_id=actor.tenant_id,
+        url=check_url(data.url, settings),
+        description=data.description,
+        event_types=_check_event_types(data.event_types, known_types),
+        enabled=data.enabled,
+        rate_limit=data.rate_limit,
+        header_names=[],
+    )
+    session.add(endpoint)
+    await session.flush()
+    _seal_headers(endpoint, data.headers or {}, keys)
+    secret = await _add_secret(session, endpoint, keys)
+    await session.flush()
+    await audit.record(
+        session,
+        actor,
+        "webhooks.endpoint.created",
+        target_type="webhook_endpoint",
+        target_id=endpoint.id,
+        data={"url": endpoint.url, "eventTypes": endpoint.event_types, "headers": endpoint.header_names},
+    )
+    return endpoint, secret
+
+
+async def get(session: AsyncSession, actor: Actor, endpoint_id: UUID) -> WebhookEndpoint:
+    endpoint: WebhookEndpoint | None = await session.scalar(
+        scoped(select(WebhookEndpoint), actor).where(WebhookEndpoint.id == endpoint_id)
+    )
+    if endpoint is None:
+        raise EndpointNotFound()
+    return endpoint
+
+
+async def list_endpoints(session: AsyncSession, actor: Actor, paging: Paging) -> Slice[WebhookEndpoint]:
+    order = WebhookEndpoint.id.asc() if paging.sort_order is SortOrder.ASCENDING else WebhookEndpoint.id.desc()
+    return await paginate(session, scoped(select(WebhookEndpoint), actor), paging, order)
+
+
+async def update_endpoint(
+    session: AsyncSession,
+    actor: Actor,
+    keys: ServerKeys,
+    settings: WebhookSettings,
+    known_types: Collection[str],
+    endpoint_id: UUID,
+    data: EndpointUpdate,
+    *,
+    concurrency_token: str | None,
+) -> WebhookEndpoint:
+    endpoint = await get(session, actor, endpoint_id)
+    if concurrency_token is not None and concurrency_token != endpoint.concurrency_token:
+        raise ConcurrencyTokenMismatch()
+    changed: list[str] = []
+    if data.url is not None and data.url != endpoint.url:
+        endpoint.url = check_url(data.url, settings)
+        changed.append("url")
+    if data.description is not None and data.description != endpoint.description:
+        endpoint.description = data.description
+        changed.append("description")
+    if data.event_types is not None:
+        endpoint.event_types = _check_event_types(data.event_types, known_types)
+        changed.append("eventTypes")
+    if data.enabled is not None and data.enabled != endpoint.enabled:
+        endpoint.enabled = data.enabled
+        endpoint.disabled_reason = None if data.enabled else "disabled by the tenant"
+        changed.append("enabled")
+    if "rate_limit" in data.model_fields_set and data.rate_limit != endpoint.rate_limit:
+        endpoint.rate_limit = data.rate_limit
+        changed.append("rateLimit")
+    if data.headers is not None:
+        _seal_headers(endpoint, data.headers, keys)
+        changed.append("headers")
+    if changed:
+        await session.flush()
+        await audit.record(
+            session,
+            actor,
+            "webhooks.endpoint.updated",
+            target_type="webhook_endpoint",
+            target_id=endpoint.id,
+            data={"changed": changed},
+        )
+    return endpoint
+
+
+async def delete(session: AsyncSession, actor: Actor, endpoint_id: UUID) -> None:
+    endpoint = await get(session, actor, endpoint_id)
+    await session.delete(endpoint)
+    await audit.record(
+        session, actor, "webhooks.endpoint.deleted", target_type="webhook_endpoint", target_id=endpoint_id
+    )
+
+
+async def active_secrets(session: AsyncSession, endpoint: WebhookEndpoint, keys: ServerKeys) -> list[str]:
+    """Every secret that signs deliveries now: the current one first, then those in their overlap."""
+    rows = await session.scalars(
+        select(WebhookSecret)
+        .where(
+            WebhookSecret.tenant_id == endpoint.tenant_id,
+            WebhookSecret.endpoint_id == endpoint.id,
+            (WebhookSecret.expires_at.is_(None)) | (WebhookSecret.expires_at > utcnow()),
+        )
+        .order_by(WebhookSecret.expires_at.is_not(None), WebhookSecret.id.desc())
+    )
+    return [keys.unseal(row.secret_sealed, context=f"webhook-secret:{row.id}") for row in rows]
+
+
+async def current_secret(session: AsyncSession, actor: Actor, keys: ServerKeys, endpoint_id: UUID) -> str:
+    endpoint = await get(session, actor, endpoint_id)
+    return (await active_secrets(session, endpoint, keys))[0]
+
+
+async def rotate_secret(
+    session: AsyncSession, actor: Actor, keys: ServerKeys, settings: WebhookSettings, endpoint_id: UUID
+) -> str:
+    """A new current secret; the old one keeps signing for the overlap, then ends."""
+    endpoint = await get(session, actor, endpoint_id)
+    overlap_end = utcnow() + timedelta(seconds=settings.secret_rotation_overlap_seconds)
+    await session.execute(
+        update(WebhookSecret)
+        .where(
+            WebhookSecret.tenant_id == endpoint.tenant_id,
+            WebhookSecret.endpoint_id == endpoint.id,
+            WebhookSecret.expires_at.is_(None),
+        )
+        .values(expires_at=overlap_end)
+        .execution_options(synchronize_session=False)
+    )
+    secret = await _add_secret(session, endpoint, keys)
+    await session.flush()
+    await audit.record(
+        session, actor, "webhooks.endpoint.secret_rotated", target_type="webhook_endpoint", target_id=endpoint.id
+    )
+    return secret
