@@ -31,8 +31,8 @@ from .errors import (
 )
 from .models import WebhookEndpoint, WebhookSecret
 from .schemas import EndpointCreate, EndpointUpdate
+from .signing import SECRET_PREFIX
 
-SECRET_PREFIX = "whsec_"  # noqa: S105 - the Standard Webhooks prefix, not a secret
 SECRET_BYTES = 32
 # Set by the delivery itself; a custom header may not replace them.
 RESERVED_HEADERS = frozenset(
