@@ -14,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
+from trustroom.auth.models import RateLimitWindow
 from trustroom.db import Database, cross_tenant, utcnow
 from trustroom.jobs import service
 from trustroom.jobs.models import Job, JobStatus
@@ -48,6 +49,14 @@ async def _slow(ctx: JobContext) -> None:
     await asyncio.sleep(30)
 
 
+async def _polite(ctx: JobContext, key: str) -> dict[str, Any]:
+    # Writes a row on every attempt; the first asks to be run again, keeping its row.
+    ctx.session.add(RateLimitWindow(key=f"{key}:{ctx.attempt}", window_start=utcnow(), count=ctx.attempt))
+    if ctx.attempt == 1:
+        ctx.retry_later("receiver busy", after=0.05)
+    return {"attempt": ctx.attempt}
+
+
 async def _tick(ctx: JobContext) -> None:
     calls["tick"] += 1
 
@@ -57,7 +66,8 @@ FLAKY = Task("test.flaky", _flaky, retry_delays=(0.05,))
 BROKEN = Task("test.broken", _broken, max_attempts=2, retry_delays=(0.05,))
 SLOW = Task("test.slow", _slow)
 TICK = Task("test.tick", _tick)
-TASKS = (ECHO, FLAKY, BROKEN, SLOW)
+POLITE = Task("test.polite", _polite)
+TASKS = (ECHO, FLAKY, BROKEN, SLOW, POLITE)
 
 
 @pytest.fixture
@@ -142,6 +152,16 @@ async def test_failures_retry_with_backoff_then_succeed(running: Runner, databas
     job = await job_row(database, job_id)
     assert job.status == JobStatus.SUCCEEDED and job.attempts == 2
     assert job.last_error is not None and "first try of flaky-1 fails" in job.last_error
+
+
+async def test_retry_later_keeps_what_the_attempt_wrote(running: Runner, database: Database) -> None:
+    job_id = await enqueue(database, POLITE, key="polite-1")
+    await wait_for(lambda: finished(database, job_id))
+    job = await job_row(database, job_id)
+    assert job.status == JobStatus.SUCCEEDED and job.attempts == 2 and job.last_error == "receiver busy"
+    async with database.session(write=False) as session:
+        keys = set(await session.scalars(select(RateLimitWindow.key).where(RateLimitWindow.key.like("polite-1:%"))))
+    assert keys == {"polite-1:1", "polite-1:2"}
 
 
 async def test_spent_attempts_leave_a_dead_job_with_its_last_error(running: Runner, database: Database) -> None:

@@ -129,6 +129,7 @@ class Runner:
                 await bind_tenant(session, job.tenant_id)
             context = JobContext(
                 session=session,
+                database=self.database,
                 settings=self.settings,
                 job_id=job.id,
                 tenant_id=job.tenant_id,
@@ -136,12 +137,19 @@ class Runner:
                 report_progress=lambda progress: self._progress(job, task, progress),
             )
             result = await task.run(context, **job.args)
-            if not await service.succeed(session, job, self.worker_id, result):
+            if context.retry is not None:
+                reason, after = context.retry
+                status = await service.fail(session, job, self.worker_id, task, reason, delay=after)
+                outcome = {JobStatus.DEAD: "dead", JobStatus.PENDING: "retrying", None: "lease_lost"}[status]
+            else:
+                done = await service.succeed(session, job, self.worker_id, result)
+                outcome = "succeeded" if done else "lease_lost"
+            if outcome == "lease_lost":
                 await session.rollback()
                 log.warning("lease lost; result dropped", extra={"job": str(job.id), "task": job.task})
-                return "lease_lost"
+                return outcome
             await session.commit()
-        return "succeeded"
+        return outcome
 
     async def _progress(self, job: Claimed, task: Task, progress: dict[str, Any]) -> None:
         # A short transaction of its own; report progress before the task writes through

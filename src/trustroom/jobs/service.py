@@ -30,14 +30,25 @@ MAX_BACKOFF_SECONDS = 3600.0
 
 @dataclass
 class JobContext:
-    """What a task gets: the job's own transaction, the settings, and a progress reporter."""
+    """What a task gets: the job's own transaction, the settings, and a progress reporter.
+
+    `database` opens other short sessions, e.g. to read before slow outside work without
+    holding the job's transaction (on SQLite: the write lock) open meanwhile.
+    """
 
     session: AsyncSession
+    database: Database
     settings: Settings
     job_id: UUID
     tenant_id: UUID | None
     attempt: int
     report_progress: Callable[[dict[str, Any]], Awaitable[None]]
+    retry: tuple[str, float | None] | None = None
+
+    def retry_later(self, reason: str, *, after: float | None = None) -> None:
+        """Commit what the task wrote, but run the job again (after `after` seconds, or by
+        the task's schedule); unlike raising, the task's writes (e.g. an attempt log) stay."""
+        self.retry = (reason, after)
 
 
 TaskFunction = Callable[..., Awaitable[dict[str, Any] | None]]
@@ -270,18 +281,23 @@ def describe_error(error: BaseException) -> str:
     return text_[:ERROR_EXCERPT]
 
 
-async def fail(session: AsyncSession, job: Claimed, worker: str, task: Task | None, error: str) -> JobStatus:
-    """Schedule the retry, or bury the job with its last error when attempts are spent."""
+async def fail(
+    session: AsyncSession, job: Claimed, worker: str, task: Task | None, error: str, *, delay: float | None = None
+) -> JobStatus | None:
+    """Schedule the retry, or bury the job with its last error when attempts are spent.
+
+    None when the lease was lost meanwhile (the newer attempt owns the job).
+    """
     if task is None or job.attempts >= job.max_attempts:
-        await _fenced_update(
+        done = await _fenced_update(
             session, job, worker, status=JobStatus.DEAD, last_error=error, finished_at=utcnow(), leased_by=None
         )
-        return JobStatus.DEAD
-    retry_at = utcnow() + timedelta(seconds=task.retry_delay(job.attempts))
-    await _fenced_update(
+        return JobStatus.DEAD if done else None
+    retry_at = utcnow() + timedelta(seconds=task.retry_delay(job.attempts) if delay is None else delay)
+    done = await _fenced_update(
         session, job, worker, status=JobStatus.PENDING, visible_at=retry_at, last_error=error, leased_by=None
     )
-    return JobStatus.PENDING
+    return JobStatus.PENDING if done else None
 
 
 async def release(session: AsyncSession, job: Claimed, worker: str) -> bool:
