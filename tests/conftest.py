@@ -34,7 +34,7 @@ TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
 
 @contextmanager
-def _scratch_postgres(url: str) -> Iterator[str]:
+def scratch_postgres(url: str) -> Iterator[str]:
     """A database of this run's own beside the given one, so parallel runs never collide."""
     name = f"trustroom_test_{os.getpid()}_{secrets.token_hex(4)}"
     with psycopg.connect(url, autocommit=True) as connection:
@@ -56,7 +56,7 @@ def database_url(data_dir: Path) -> Iterator[str]:
     """A freshly migrated database for this test run."""
     with ExitStack() as stack:
         if ON_POSTGRES:
-            url = stack.enter_context(_scratch_postgres(os.environ["TRUSTROOM_TEST_POSTGRES_URL"]))
+            url = stack.enter_context(scratch_postgres(os.environ["TRUSTROOM_TEST_POSTGRES_URL"]))
         else:
             url = f"sqlite:///{data_dir / 'test.db'}"
         migrate(Settings(data_dir=data_dir, database_url=url, secret_key=SecretStr(TEST_SECRET)))

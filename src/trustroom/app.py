@@ -32,6 +32,7 @@ from .jobs.catalogue import Catalogue
 from .keys import ServerKeys
 from .metrics import Metrics
 from .settings import Settings
+from .webhooks import events as webhooks_events
 from .webhooks import routes as webhooks_routes
 from .worker import run_worker
 
@@ -46,7 +47,7 @@ def _docs_assets() -> Path:
 
 
 PAGE_PREFIXES = ("/portal", "/x/")
-EVENT_TYPES = auth_events.TYPES
+EVENT_TYPES = (*auth_events.TYPES, *webhooks_events.TYPES)
 
 
 def create_app(settings: Settings | None = None, *, run_worker_in_process: bool | None = None) -> FastAPI:

@@ -54,6 +54,10 @@ class WebhookSettings(BaseModel):
     secret_rotation_overlap_seconds: int = Field(
         86400, ge=0, description="How long a rotated-out signing secret still signs deliveries."
     )
+    timeout_seconds: float = Field(15.0, gt=0, description="How long one delivery attempt may take.")
+    disable_after_failing_seconds: int = Field(
+        5 * 86400, ge=60, description="Disable an endpoint after failing continuously this long."
+    )
 
 
 class Settings(BaseSettings):

@@ -16,13 +16,15 @@ from .jobs.runner import Runner
 from .jobs.service import Schedule, Subscriber, Task, dispatch_task
 from .metrics import Metrics
 from .settings import Settings
+from .webhooks import tasks as webhooks_tasks
 
 # Handed every event by the dispatch job; the webhook fan-out subscribes here.
-SUBSCRIBERS: tuple[Subscriber, ...] = ()
+SUBSCRIBERS: tuple[Subscriber, ...] = (webhooks_tasks.fan_out,)
 TASKS: tuple[Task, ...] = (
     auth_tasks.PURGE_EXPIRED,
     jobs_tasks.PURGE_FINISHED,
     dispatch_task(SUBSCRIBERS),
+    webhooks_tasks.DELIVER,
 )
 SCHEDULES: tuple[Schedule, ...] = (
     Schedule(auth_tasks.PURGE_EXPIRED, every_seconds=300),

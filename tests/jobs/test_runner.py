@@ -53,7 +53,7 @@ async def _polite(ctx: JobContext, key: str) -> dict[str, Any]:
     # Writes a row on every attempt; the first asks to be run again, keeping its row.
     ctx.session.add(RateLimitWindow(key=f"{key}:{ctx.attempt}", window_start=utcnow(), count=ctx.attempt))
     if ctx.attempt == 1:
-        ctx.retry_later("receiver busy", after=0.05)
+        ctx.retry_later("receiver busy")
     return {"attempt": ctx.attempt}
 
 
@@ -66,7 +66,7 @@ FLAKY = Task("test.flaky", _flaky, retry_delays=(0.05,))
 BROKEN = Task("test.broken", _broken, max_attempts=2, retry_delays=(0.05,))
 SLOW = Task("test.slow", _slow)
 TICK = Task("test.tick", _tick)
-POLITE = Task("test.polite", _polite)
+POLITE = Task("test.polite", _polite, retry_delays=(0.05,))
 TASKS = (ECHO, FLAKY, BROKEN, SLOW, POLITE)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 
 from ..db import Database, bind_tenant, utcnow
+from ..keys import ServerKeys
 from ..metrics import Metrics
 from ..settings import Settings
 from . import service
@@ -45,6 +46,7 @@ class Runner:
         self.concurrency = concurrency or settings.worker_concurrency
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.lease_seconds = max((t.lease_seconds for t in self.registry.tasks.values()), default=60.0)
+        self.keys = ServerKeys.from_settings(settings)
         self.wake = asyncio.Event()
         self.running: dict[asyncio.Task[None], Claimed] = {}
         self._ticks: dict[str, int] = {}
@@ -131,6 +133,7 @@ class Runner:
                 session=session,
                 database=self.database,
                 settings=self.settings,
+                keys=self.keys,
                 job_id=job.id,
                 tenant_id=job.tenant_id,
                 attempt=job.attempts,

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..actor import Actor
 from ..db import Database, bind_tenant, cross_tenant, scoped, utcnow, uuid7
+from ..keys import ServerKeys
 from ..settings import Settings
 from .catalogue import EventType
 from .errors import JobNotFound
@@ -39,16 +40,17 @@ class JobContext:
     session: AsyncSession
     database: Database
     settings: Settings
+    keys: ServerKeys
     job_id: UUID
     tenant_id: UUID | None
     attempt: int
     report_progress: Callable[[dict[str, Any]], Awaitable[None]]
     retry: tuple[str, float | None] | None = None
 
-    def retry_later(self, reason: str, *, after: float | None = None) -> None:
-        """Commit what the task wrote, but run the job again (after `after` seconds, or by
-        the task's schedule); unlike raising, the task's writes (e.g. an attempt log) stay."""
-        self.retry = (reason, after)
+    def retry_later(self, reason: str, *, at_least: float | None = None) -> None:
+        """Commit what the task wrote, but run the job again by the task's schedule (not
+        sooner than `at_least` seconds); unlike raising, the task's writes (an attempt log) stay."""
+        self.retry = (reason, at_least)
 
 
 TaskFunction = Callable[..., Awaitable[dict[str, Any] | None]]
@@ -293,7 +295,7 @@ async def fail(
             session, job, worker, status=JobStatus.DEAD, last_error=error, finished_at=utcnow(), leased_by=None
         )
         return JobStatus.DEAD if done else None
-    retry_at = utcnow() + timedelta(seconds=task.retry_delay(job.attempts) if delay is None else delay)
+    retry_at = utcnow() + timedelta(seconds=max(task.retry_delay(job.attempts), delay or 0.0))
     done = await _fenced_update(
         session, job, worker, status=JobStatus.PENDING, visible_at=retry_at, last_error=error, leased_by=None
     )

@@ -1,0 +1,25 @@
+"""Events of the webhooks domain."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from pydantic import Field
+
+from ..errors import N_
+from ..jobs.catalogue import EventType
+from ..schemas import Schema
+
+
+class EndpointDisabled(Schema):
+    endpoint_id: UUID
+    reason: str = Field(examples=["gone (410)", "failing since 2026-11-17T09:00:00Z"])
+
+
+ENDPOINT_DISABLED = EventType(
+    "webhook.endpoint.disabled",
+    EndpointDisabled,
+    N_("A webhook endpoint was disabled: it answered 410 or kept failing for days."),
+)
+
+TYPES = (ENDPOINT_DISABLED,)

@@ -1,0 +1,161 @@
+"""The webhook fan-out (a subscriber of every event) and the delivery task."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ..db import bind_tenant, utcnow, uuid7
+from ..jobs import service as jobs
+from ..jobs.models import Event
+from ..jobs.service import JobContext, Task
+from . import delivery, events, service, signing
+from .models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+
+# Immediate, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (each ±20 % by the job engine).
+RETRY_DELAYS = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+
+
+async def fan_out(ctx: JobContext, event: Event) -> None:
+    """One delivery, and one delivery job, per enabled endpoint that wants this event type."""
+    endpoints = await ctx.session.scalars(
+        select(WebhookEndpoint).where(WebhookEndpoint.tenant_id == event.tenant_id, WebhookEndpoint.enabled)
+    )
+    insert = postgresql.insert if ctx.session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    for endpoint in endpoints:
+        if endpoint.event_types and event.type not in endpoint.event_types:
+            continue
+        # A retried dispatch finds its deliveries made already: nothing is sent twice.
+        made = await ctx.session.execute(
+            insert(WebhookDelivery)
+            .values(
+                id=uuid7(),
+                tenant_id=event.tenant_id,
+                event_id=event.id,
+                endpoint_id=endpoint.id,
+                status=DeliveryStatus.PENDING,
+                attempts=0,
+                created_at=utcnow(),
+            )
+            .on_conflict_do_nothing(index_elements=["event_id", "endpoint_id"])
+            .returning(WebhookDelivery.id)
+        )
+        delivery_id = made.scalar()
+        if delivery_id is not None:
+            await jobs.enqueue(ctx.session, DELIVER, tenant_id=event.tenant_id, delivery_id=str(delivery_id))
+
+
+async def _deliver(ctx: JobContext, delivery_id: str) -> dict[str, Any]:
+    # Read what is needed in a short read transaction, so no write lock is held over HTTP.
+    async with ctx.database.session(write=False) as read:
+        assert ctx.tenant_id is not None
+        await bind_tenant(read, ctx.tenant_id)
+        row = (
+            await read.execute(
+                select(WebhookDelivery, WebhookEndpoint, Event)
+                .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+                .join(Event, Event.id == WebhookDelivery.event_id)
+                .where(WebhookDelivery.tenant_id == ctx.tenant_id, WebhookDelivery.id == UUID(delivery_id))
+            )
+        ).one_or_none()
+        if row is None:
+            return {"skipped": "deleted"}
+        target, endpoint, event = row
+        if target.status != DeliveryStatus.PENDING:
+            return {"skipped": target.status}
+        if not endpoint.enabled:
+            await _set_delivery(ctx, target.id, status=DeliveryStatus.CANCELLED)
+            return {"skipped": "endpoint disabled"}
+        secrets = await service.active_secrets(read, endpoint, ctx.keys)
+        custom = service.custom_headers(endpoint, ctx.keys)
+
+    body = json.dumps(event.envelope(), separators=(",", ":"), ensure_ascii=False).encode()
+    headers = {**custom, **signing.headers(secrets, event.event_id, int(time.time()), body)}
+    started_at = utcnow()
+    outcome = await delivery.post(endpoint.url, headers, body, ctx.settings.webhooks)
+
+    ctx.session.add(
+        WebhookAttempt(
+            tenant_id=target.tenant_id,
+            delivery_id=target.id,
+            attempt=ctx.attempt,
+            started_at=started_at,
+            duration_ms=outcome.duration_ms,
+            status_code=outcome.status_code,
+            error=outcome.error,
+            response_excerpt=outcome.excerpt,
+        )
+    )
+    if outcome.delivered:
+        await _set_delivery(ctx, target.id, status=DeliveryStatus.DELIVERED, delivered_at=utcnow(), code=outcome)
+        await _set_endpoint(ctx, endpoint.id, failing_since=None)
+        return {"delivered": True, "statusCode": outcome.status_code}
+    if outcome.status_code == 410:
+        await _set_delivery(ctx, target.id, status=DeliveryStatus.FAILED, code=outcome)
+        await _disable(ctx, endpoint, "gone (410)")
+        return {"delivered": False, "statusCode": 410}
+    failing_since = endpoint.failing_since or started_at
+    await _set_endpoint(ctx, endpoint.id, failing_since=failing_since)
+    limit = timedelta(seconds=ctx.settings.webhooks.disable_after_failing_seconds)
+    if utcnow() - failing_since >= limit:
+        await _set_delivery(ctx, target.id, status=DeliveryStatus.FAILED, code=outcome)
+        await _disable(ctx, endpoint, f"failing since {failing_since.isoformat()}")
+        return {"delivered": False}
+    final = ctx.attempt >= MAX_ATTEMPTS
+    await _set_delivery(ctx, target.id, status=DeliveryStatus.FAILED if final else None, code=outcome)
+    reason = outcome.error or f"answered {outcome.status_code}"
+    if not final:
+        ctx.retry_later(reason, at_least=outcome.retry_after)
+    return {"delivered": False, "statusCode": outcome.status_code, "error": reason}
+
+
+async def _set_delivery(
+    ctx: JobContext,
+    delivery_id: UUID,
+    *,
+    status: DeliveryStatus | None,
+    delivered_at: Any = None,
+    code: delivery.Outcome | None = None,
+) -> None:
+    values: dict[str, Any] = {"attempts": ctx.attempt}
+    if status is not None:
+        values["status"] = status
+    if delivered_at is not None:
+        values["delivered_at"] = delivered_at
+    if code is not None:
+        values["last_status_code"] = code.status_code
+    await ctx.session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.tenant_id == ctx.tenant_id, WebhookDelivery.id == delivery_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def _set_endpoint(ctx: JobContext, endpoint_id: UUID, **values: Any) -> None:
+    await ctx.session.execute(
+        update(WebhookEndpoint)
+        .where(WebhookEndpoint.tenant_id == ctx.tenant_id, WebhookEndpoint.id == endpoint_id)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def _disable(ctx: JobContext, endpoint: WebhookEndpoint, reason: str) -> None:
+    await _set_endpoint(ctx, endpoint.id, enabled=False, disabled_reason=reason)
+    await jobs.emit(
+        ctx.session,
+        events.ENDPOINT_DISABLED,
+        {"endpoint_id": endpoint.id, "reason": reason},
+        tenant_id=endpoint.tenant_id,
+    )
+
+
+DELIVER = Task("webhooks.deliver", _deliver, max_attempts=MAX_ATTEMPTS, retry_delays=RETRY_DELAYS, lease_seconds=60.0)
