@@ -236,3 +236,34 @@ async def test_private_addresses_are_refused_at_delivery_time(local: Settings) -
     outcome = await delivery.post("http://10.0.0.7/hooks", {}, b"{}", local.webhooks)
     assert outcome.status_code is None and "may not receive webhooks" in (outcome.error or "")
     assert delivery.retry_after_seconds("120") == 120.0 and delivery.retry_after_seconds("soon") is None
+
+
+def test_the_retry_schedule_fills_every_attempt() -> None:
+    assert len(tasks.RETRY_DELAYS) + 1 == tasks.MAX_ATTEMPTS
+    assert tasks.RETRY_DELAYS == (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
+
+
+async def test_the_test_button_sends_an_example_event_to_that_endpoint_only(
+    local: Settings, world: tuple[Database, ServerKeys, TenantFixture, httpx.AsyncClient]
+) -> None:
+    database, keys, tenant, client = world
+    receiver = Receiver([])
+    other = Receiver([])
+    try:
+        endpoint, secret = await add_endpoint(database, keys, local, tenant, receiver.url)
+        await add_endpoint(database, keys, local, tenant, other.url)
+        sent = await client.post(f"/api/v1/webhook-endpoints/{endpoint.id}/test", headers=tenant.headers)
+        assert sent.status_code == 202
+
+        async def arrived() -> bool:
+            return bool(receiver.received)
+
+        await run_until(database, local, arrived)
+    finally:
+        receiver.close()
+        other.close()
+    [(headers, body)] = receiver.received
+    payload = Webhook(secret).verify(body, headers)
+    assert payload["type"] == "webhook.test" and payload["data"]["endpointId"] == str(endpoint.id)
+    assert headers["webhook-id"] == sent.json()["eventId"]
+    assert other.received == []

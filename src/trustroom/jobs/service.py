@@ -76,6 +76,14 @@ class Task:
 
 
 @dataclass(frozen=True)
+class TaskRef:
+    """Enough of a task to enqueue it, for code that must not import the task's module."""
+
+    name: str
+    max_attempts: int = 5
+
+
+@dataclass(frozen=True)
 class Schedule:
     """Run `task` once every `every_seconds` (ticks aligned to the Unix epoch)."""
 
@@ -121,7 +129,7 @@ def _dialect(session: AsyncSession) -> str:
 
 async def enqueue(
     session: AsyncSession,
-    task: Task,
+    task: Task | TaskRef,
     *,
     tenant_id: UUID | None = None,
     run_at: datetime | None = None,
@@ -157,11 +165,22 @@ Subscriber = Callable[[JobContext, Event], Awaitable[None]]
 
 
 async def emit(
-    session: AsyncSession, event_type: EventType, data: BaseModel | dict[str, Any], *, tenant_id: UUID
+    session: AsyncSession,
+    event_type: EventType,
+    data: BaseModel | dict[str, Any],
+    *,
+    tenant_id: UUID,
+    dispatch: bool = True,
 ) -> Event:
-    """Record an event in the caller's transaction, with the job that dispatches it."""
+    """Record an event in the caller's transaction, with the job that dispatches it.
+
+    `dispatch=False` records it for one addressee only (e.g. an endpoint's test event).
+    """
     event = Event(id=uuid7(), tenant_id=tenant_id, type=event_type.name, data=event_type.payload(data))
     session.add(event)
+    if not dispatch:
+        await session.flush()
+        return event
     session.add(
         Job(
             id=uuid7(),

@@ -22,4 +22,12 @@ ENDPOINT_DISABLED = EventType(
     N_("A webhook endpoint was disabled: it answered 410 or kept failing for days."),
 )
 
-TYPES = (ENDPOINT_DISABLED,)
+
+class TestMessage(Schema):
+    endpoint_id: UUID
+    message: str
+
+
+TEST = EventType("webhook.test", TestMessage, N_("An example event, sent on request to one endpoint."))
+
+TYPES = (ENDPOINT_DISABLED, TEST)

@@ -32,7 +32,7 @@ from .errors import (
     UrlSchemeNotAllowed,
 )
 from .models import WebhookEndpoint
-from .schemas import EndpointCreate, EndpointCreated, EndpointRead, EndpointUpdate, SecretRead
+from .schemas import EndpointCreate, EndpointCreated, EndpointRead, EndpointUpdate, SecretRead, TestSent
 
 router = APIRouter(
     prefix=f"{API_PREFIX}/webhook-endpoints",
@@ -133,3 +133,10 @@ async def rotate_webhook_secret(
 ) -> SecretRead:
     """A new signing secret; the previous one keeps signing deliveries for 24 hours."""
     return SecretRead(key=await service.rotate_secret(session, actor, keys, settings, endpoint_id))
+
+
+@router.post("/{endpoint_id}/test", status_code=202, response_model=TestSent)
+async def test_webhook_endpoint(endpoint_id: UUID, session: SessionDep, actor: WebhooksWrite) -> TestSent:
+    """Send an example event (`webhook.test`) to this endpoint; it is delivered like any other."""
+    event = await service.send_test(session, actor, endpoint_id)
+    return TestSent(event_id=event.event_id)

@@ -74,3 +74,7 @@ class SecretRead(Schema):
 
 class EndpointCreated(EndpointRead):
     secret: str = Field(description="The signing secret, also readable at …/{id}/secret.")
+
+
+class TestSent(Schema):
+    event_id: str = Field(description="The `webhook-id` the test delivery carries.", examples=["msg_0190b5a06c1e7a3b"])

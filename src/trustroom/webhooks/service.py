@@ -12,15 +12,20 @@ from urllib.parse import urlsplit
 from uuid import UUID
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..actor import Actor
 from ..audit import service as audit
-from ..db import paginate, scoped, utcnow
+from ..db import paginate, scoped, utcnow, uuid7
 from ..errors import ConcurrencyTokenMismatch
+from ..jobs import service as jobs
+from ..jobs.models import Event
+from ..jobs.service import TaskRef
 from ..keys import ServerKeys
 from ..schemas import Paging, Slice, SortOrder
 from ..settings import WebhookSettings
+from . import events
 from .errors import (
     EndpointNotFound,
     HeaderNotAllowed,
@@ -29,7 +34,7 @@ from .errors import (
     UrlInvalid,
     UrlSchemeNotAllowed,
 )
-from .models import WebhookEndpoint, WebhookSecret
+from .models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookSecret
 from .schemas import EndpointCreate, EndpointUpdate
 from .signing import SECRET_PREFIX
 
@@ -247,3 +252,41 @@ async def rotate_secret(
         session, actor, "webhooks.endpoint.secret_rotated", target_type="webhook_endpoint", target_id=endpoint.id
     )
     return secret
+
+
+DELIVERY = TaskRef("webhooks.deliver", max_attempts=8)
+
+
+async def queue_delivery(session: AsyncSession, event: Event, endpoint: WebhookEndpoint) -> UUID | None:
+    """A delivery of `event` to `endpoint` and its job; None if one exists (a retried dispatch)."""
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    made = await session.execute(
+        insert(WebhookDelivery)
+        .values(
+            id=uuid7(),
+            tenant_id=event.tenant_id,
+            event_id=event.id,
+            endpoint_id=endpoint.id,
+            status=DeliveryStatus.PENDING,
+            attempts=0,
+            created_at=utcnow(),
+        )
+        .on_conflict_do_nothing(index_elements=["event_id", "endpoint_id"])
+        .returning(WebhookDelivery.id)
+    )
+    delivery_id: UUID | None = made.scalar()
+    if delivery_id is not None:
+        await jobs.enqueue(session, DELIVERY, tenant_id=event.tenant_id, delivery_id=str(delivery_id))
+    return delivery_id
+
+
+async def send_test(session: AsyncSession, actor: Actor, endpoint_id: UUID) -> Event:
+    """An example event (`webhook.test`) for this endpoint only, delivered like any other."""
+    endpoint = await get(session, actor, endpoint_id)
+    data = {"endpoint_id": endpoint.id, "message": "This is a test event from Trustroom."}
+    event = await jobs.emit(session, events.TEST, data, tenant_id=actor.tenant_id, dispatch=False)
+    await queue_delivery(session, event, endpoint)
+    await audit.record(
+        session, actor, "webhooks.endpoint.tested", target_type="webhook_endpoint", target_id=endpoint.id
+    )
+    return event

@@ -9,9 +9,8 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
-from ..db import bind_tenant, utcnow, uuid7
+from ..db import bind_tenant, utcnow
 from ..jobs import service as jobs
 from ..jobs.models import Event
 from ..jobs.service import JobContext, Task
@@ -20,7 +19,8 @@ from .models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndp
 
 # Immediate, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (each ±20 % by the job engine).
 RETRY_DELAYS = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
-MAX_ATTEMPTS = len(RETRY_DELAYS) + 1
+MAX_ATTEMPTS = service.DELIVERY.max_attempts
+assert len(RETRY_DELAYS) + 1 == MAX_ATTEMPTS
 
 
 async def fan_out(ctx: JobContext, event: Event) -> None:
@@ -28,28 +28,9 @@ async def fan_out(ctx: JobContext, event: Event) -> None:
     endpoints = await ctx.session.scalars(
         select(WebhookEndpoint).where(WebhookEndpoint.tenant_id == event.tenant_id, WebhookEndpoint.enabled)
     )
-    insert = postgresql.insert if ctx.session.get_bind().dialect.name == "postgresql" else sqlite.insert
     for endpoint in endpoints:
-        if endpoint.event_types and event.type not in endpoint.event_types:
-            continue
-        # A retried dispatch finds its deliveries made already: nothing is sent twice.
-        made = await ctx.session.execute(
-            insert(WebhookDelivery)
-            .values(
-                id=uuid7(),
-                tenant_id=event.tenant_id,
-                event_id=event.id,
-                endpoint_id=endpoint.id,
-                status=DeliveryStatus.PENDING,
-                attempts=0,
-                created_at=utcnow(),
-            )
-            .on_conflict_do_nothing(index_elements=["event_id", "endpoint_id"])
-            .returning(WebhookDelivery.id)
-        )
-        delivery_id = made.scalar()
-        if delivery_id is not None:
-            await jobs.enqueue(ctx.session, DELIVER, tenant_id=event.tenant_id, delivery_id=str(delivery_id))
+        if not endpoint.event_types or event.type in endpoint.event_types:
+            await service.queue_delivery(ctx.session, event, endpoint)
 
 
 async def _deliver(ctx: JobContext, delivery_id: str) -> dict[str, Any]:
@@ -158,4 +139,6 @@ async def _disable(ctx: JobContext, endpoint: WebhookEndpoint, reason: str) -> N
     )
 
 
-DELIVER = Task("webhooks.deliver", _deliver, max_attempts=MAX_ATTEMPTS, retry_delays=RETRY_DELAYS, lease_seconds=60.0)
+DELIVER = Task(
+    service.DELIVERY.name, _deliver, max_attempts=MAX_ATTEMPTS, retry_delays=RETRY_DELAYS, lease_seconds=60.0
+)
