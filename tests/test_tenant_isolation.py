@@ -14,12 +14,14 @@ import json
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select, text
 
+from trustroom.auth import events as auth_events
 from trustroom.auth.service import tenants
 from trustroom.db import Base, Database, bind_tenant, cross_tenant
 from trustroom.http import API_PREFIX, endpoints
@@ -28,6 +30,7 @@ from trustroom.jobs import tasks as jobs_tasks
 from trustroom.keys import ServerKeys
 from trustroom.settings import WebhookSettings
 from trustroom.webhooks import service as webhooks_service
+from trustroom.webhooks.models import WebhookEndpoint
 from trustroom.webhooks.schemas import EndpointCreate
 
 from .factories import TenantFixture, make_api_key, make_member
@@ -61,11 +64,26 @@ async def _endpoint(database: Database, keys: ServerKeys, tenant: TenantFixture)
     return str(endpoint.id)
 
 
+async def _message(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
+    endpoint_id = UUID(await _endpoint(database, keys, tenant))
+    async with database.session() as session:
+        await bind_tenant(session, tenant.id)
+        event = await jobs_service.emit(
+            session, auth_events.MEMBER_CREATED, {"member_id": tenant.api_key_id}, tenant_id=tenant.id, dispatch=False
+        )
+        endpoint = await session.get(WebhookEndpoint, endpoint_id)
+        assert endpoint is not None
+        delivery_id = await webhooks_service.queue_delivery(session, event, endpoint)
+        await session.commit()
+    return str(delivery_id)
+
+
 RESOURCE_FACTORIES: dict[str, Factory] = {
     "api_key_id": _api_key,
     "member_id": _member,
     "job_id": _job,
     "endpoint_id": _endpoint,
+    "message_id": _message,
 }
 
 

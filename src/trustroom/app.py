@@ -93,7 +93,8 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
 
     _install_error_handlers(app)
     routers = (auth_routes.api_key_router, auth_routes.member_router, audit_routes.router)
-    for router in (*routers, jobs_routes.router, jobs_routes.events_router, webhooks_routes.router):
+    platform = (jobs_routes.router, jobs_routes.events_router, webhooks_routes.router, webhooks_routes.messages)
+    for router in (*routers, *platform):
         app.include_router(router)
     app.include_router(auth_pages.router)
     app.include_router(_operations_router())

@@ -134,7 +134,7 @@ class IdempotencyRecord(IdMixin, TenantOwned, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
 
-Stmt = TypeVar("Stmt", Select[Any], Update, Delete)
+Stmt = TypeVar("Stmt", Select[*tuple[Any, ...]], Update, Delete)
 
 
 def _tables(clause: FromClause) -> list[Table]:

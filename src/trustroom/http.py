@@ -197,6 +197,7 @@ def error_responses(*extra: type[AppError]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` for problem bodies: the common ones plus a route's own errors."""
     by_status: dict[int, list[type[AppError]]] = {}
     common: tuple[type[AppError], ...] = (
+        errors.BadRequest,
         errors.ValidationFailed,
         errors.Unauthorized,
         errors.Forbidden,

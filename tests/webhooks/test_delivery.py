@@ -16,6 +16,7 @@ from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
@@ -267,3 +268,56 @@ async def test_the_test_button_sends_an_example_event_to_that_endpoint_only(
     assert payload["type"] == "webhook.test" and payload["data"]["endpointId"] == str(endpoint.id)
     assert headers["webhook-id"] == sent.json()["eventId"]
     assert other.received == []
+
+
+async def test_messages_show_attempts_and_can_be_resent_and_recovered(
+    local: Settings, world: tuple[Database, ServerKeys, TenantFixture, httpx.AsyncClient]
+) -> None:
+    database, keys, tenant, client = world
+    receiver = Receiver([(503, 0.0)] * len(tasks.RETRY_DELAYS) + [(500, 0.0), (200, 0.0), (200, 0.0)])
+    try:
+        endpoint, secret = await add_endpoint(database, keys, local, tenant, receiver.url)
+        await create_member(client, tenant)
+
+        async def failed() -> bool:
+            delivery, _ = await delivery_of(database, tenant)
+            return delivery is not None and delivery.status == DeliveryStatus.FAILED
+
+        await run_until(database, local, failed)
+        listing = (
+            await client.get("/api/v1/webhook-messages", params={"status": "failed"}, headers=tenant.headers)
+        ).json()
+        [message] = listing["items"]
+        assert message["eventType"] == "member.created" and message["attempts"] == tasks.MAX_ATTEMPTS
+        detail = (await client.get(f"/api/v1/webhook-messages/{message['id']}", headers=tenant.headers)).json()
+        assert [a["statusCode"] for a in detail["attemptLog"]] == [503] * len(tasks.RETRY_DELAYS) + [500]
+        assert detail["payload"]["type"] == "member.created" and detail["eventId"] == message["eventId"]
+
+        resent = await client.post(f"/api/v1/webhook-messages/{message['id']}/resend", headers=tenant.headers)
+        assert resent.status_code == 202
+
+        async def delivered() -> bool:
+            delivery, _ = await delivery_of(database, tenant)
+            return delivery is not None and delivery.status == DeliveryStatus.DELIVERED
+
+        await run_until(database, local, delivered)
+        detail = (await client.get(f"/api/v1/webhook-messages/{message['id']}", headers=tenant.headers)).json()
+        assert detail["attemptLog"][-1]["trigger"] == "manual" and detail["attemptLog"][-1]["statusCode"] == 200
+
+        # Recover finds nothing failed any more; fail it again by hand and it is re-queued.
+        async with database.session() as session:
+            await bind_tenant(session, tenant.id)
+            row = await session.get(WebhookDelivery, UUID(message["id"]))
+            assert row is not None
+            row.status = DeliveryStatus.FAILED
+            await session.commit()
+        recovered = await client.post(
+            f"/api/v1/webhook-endpoints/{endpoint.id}/recover",
+            json={"since": "2000-01-01T00:00:00Z"},
+            headers=tenant.headers,
+        )
+        assert recovered.json() == {"requeued": 1}
+        await run_until(database, local, delivered)
+    finally:
+        receiver.close()
+    assert all(Webhook(secret).verify(body, headers) for headers, body in receiver.received[-2:])

@@ -33,3 +33,8 @@ class UnknownEventType(BadRequest):
 class HeaderNotAllowed(BadRequest):
     sub_code = "HeaderNotAllowed"
     message = N_("The header %(header)s cannot be set on webhook deliveries.")
+
+
+class MessageNotFound(NotFound):
+    sub_code = "WebhookMessageNotFound"
+    message = N_("There is no webhook message with this id.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from ..actor import Actor, Scope
 from ..errors import ConcurrencyTokenMismatch
@@ -20,19 +20,31 @@ from ..http import (
     require,
 )
 from ..keys import ServerKeys
-from ..schemas import Page, Slice
+from ..schemas import Page, Slice, Text
 from ..settings import WebhookSettings
 from . import service
 from .errors import (
     EndpointNotFound,
     HeaderNotAllowed,
+    MessageNotFound,
     UnknownEventType,
     UrlAddressNotAllowed,
     UrlInvalid,
     UrlSchemeNotAllowed,
 )
-from .models import WebhookEndpoint
-from .schemas import EndpointCreate, EndpointCreated, EndpointRead, EndpointUpdate, SecretRead, TestSent
+from .models import DeliveryStatus, WebhookEndpoint
+from .schemas import (
+    EndpointCreate,
+    EndpointCreated,
+    EndpointRead,
+    EndpointUpdate,
+    MessageDetail,
+    MessageRead,
+    RecoverRequest,
+    RecoverResult,
+    SecretRead,
+    TestSent,
+)
 
 router = APIRouter(
     prefix=f"{API_PREFIX}/webhook-endpoints",
@@ -140,3 +152,46 @@ async def test_webhook_endpoint(endpoint_id: UUID, session: SessionDep, actor: W
     """Send an example event (`webhook.test`) to this endpoint; it is delivered like any other."""
     event = await service.send_test(session, actor, endpoint_id)
     return TestSent(event_id=event.event_id)
+
+
+@router.post("/{endpoint_id}/recover", response_model=RecoverResult, responses=error_responses(*IDEMPOTENCY_ERRORS))
+async def recover_webhook_endpoint(
+    endpoint_id: UUID, body: RecoverRequest, session: SessionDep, actor: WebhooksWrite
+) -> RecoverResult:
+    """Put every failed message of this endpoint since a time back on the retry schedule."""
+    return RecoverResult(requeued=await service.recover(session, actor, endpoint_id, body.since))
+
+
+messages = APIRouter(
+    prefix=f"{API_PREFIX}/webhook-messages",
+    tags=["webhooks"],
+    route_class=ApiRoute,
+    responses=error_responses(MessageNotFound),
+)
+
+
+@messages.get("", response_model=Page[MessageRead])
+async def list_webhook_messages(
+    session: SessionDep,
+    actor: WebhooksRead,
+    paging: PagingDep,
+    endpoint_id: Annotated[UUID | None, Query(alias="endpointId")] = None,
+    event_type: Annotated[Text | None, Query(alias="eventType", max_length=100)] = None,
+    status: Annotated[DeliveryStatus | None, Query()] = None,
+) -> Slice[MessageRead]:
+    """Messages (one event to one endpoint), newest first; filter by endpoint, type, status."""
+    return await service.list_messages(
+        session, actor, paging, endpoint_id=endpoint_id, event_type=event_type, status=status
+    )
+
+
+@messages.get("/{message_id}", response_model=MessageDetail)
+async def get_webhook_message(message_id: UUID, session: SessionDep, actor: WebhooksRead) -> MessageDetail:
+    """One message with its payload and every attempt (status, duration, answer excerpt)."""
+    return await service.get_message(session, actor, message_id)
+
+
+@messages.post("/{message_id}/resend", status_code=202, response_class=Response)
+async def resend_webhook_message(message_id: UUID, session: SessionDep, actor: WebhooksWrite) -> None:
+    """Send this message to its endpoint once more, now (outside the retry schedule)."""
+    await service.resend(session, actor, message_id)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from pydantic import Field
 
-from ..schemas import Bool, InputSchema, Int, Schema, Text
+from ..schemas import Bool, InputSchema, Int, Schema, Text, Timestamp
 
 Url = Annotated[
     str,
@@ -78,3 +78,43 @@ class EndpointCreated(EndpointRead):
 
 class TestSent(Schema):
     event_id: str = Field(description="The `webhook-id` the test delivery carries.", examples=["msg_0190b5a06c1e7a3b"])
+
+
+class MessageRead(Schema):
+    """One event on its way to one endpoint."""
+
+    id: UUID = Field(description="The message (delivery) id.", examples=["0190b5a0-6c1e-7a3b-9c2d-3e4f5a6b7c8d"])
+    event_id: str = Field(description="The `webhook-id` every attempt carries.", examples=["msg_0190b5a06c1e7a3b"])
+    event_type: str = Field(examples=["member.created"])
+    endpoint_id: UUID
+    status: str = Field(examples=["delivered"], description="pending, delivered, failed or cancelled.")
+    attempts: int
+    last_status_code: int | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+class AttemptRead(Schema):
+    attempt: int
+    started_at: datetime
+    duration_ms: int
+    status_code: int | None
+    error: str | None
+    response_excerpt: str | None = Field(description="The first 4 kB of the receiver's answer.")
+    trigger: str = Field(examples=["scheduled"], description="scheduled, or manual for a resend.")
+
+
+class MessageDetail(MessageRead):
+    payload: dict[str, Any] = Field(description="The body sent: {type, timestamp, data}.")
+    attempt_log: list[AttemptRead]
+
+
+class RecoverRequest(InputSchema):
+    since: Timestamp = Field(
+        description="Re-queue every failed message of the endpoint created since then.",
+        examples=["2026-11-01T00:00:00Z"],
+    )
+
+
+class RecoverResult(Schema):
+    requeued: int

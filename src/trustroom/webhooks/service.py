@@ -7,11 +7,11 @@ import ipaddress
 import json
 import secrets
 from collections.abc import Collection
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,13 +29,14 @@ from . import events
 from .errors import (
     EndpointNotFound,
     HeaderNotAllowed,
+    MessageNotFound,
     UnknownEventType,
     UrlAddressNotAllowed,
     UrlInvalid,
     UrlSchemeNotAllowed,
 )
-from .models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookSecret
-from .schemas import EndpointCreate, EndpointUpdate
+from .models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint, WebhookSecret
+from .schemas import AttemptRead, EndpointCreate, EndpointUpdate, MessageDetail, MessageRead
 from .signing import SECRET_PREFIX
 
 SECRET_BYTES = 32
@@ -290,3 +291,101 @@ async def send_test(session: AsyncSession, actor: Actor, endpoint_id: UUID) -> E
         session, actor, "webhooks.endpoint.tested", target_type="webhook_endpoint", target_id=endpoint.id
     )
     return event
+
+
+def _message(delivery: WebhookDelivery, event: Event) -> MessageRead:
+    return MessageRead(
+        id=delivery.id,
+        event_id=event.event_id,
+        event_type=event.type,
+        endpoint_id=delivery.endpoint_id,
+        status=delivery.status,
+        attempts=delivery.attempts,
+        last_status_code=delivery.last_status_code,
+        created_at=delivery.created_at,
+        delivered_at=delivery.delivered_at,
+    )
+
+
+async def list_messages(
+    session: AsyncSession,
+    actor: Actor,
+    paging: Paging,
+    *,
+    endpoint_id: UUID | None = None,
+    event_type: str | None = None,
+    status: DeliveryStatus | None = None,
+) -> Slice[MessageRead]:
+    stmt = scoped(select(WebhookDelivery, Event), actor).join(Event, Event.id == WebhookDelivery.event_id)
+    if endpoint_id is not None:
+        stmt = stmt.where(WebhookDelivery.endpoint_id == endpoint_id)
+    if event_type is not None:
+        stmt = stmt.where(Event.type == event_type)
+    if status is not None:
+        stmt = stmt.where(WebhookDelivery.status == status)
+    order = WebhookDelivery.id.asc() if paging.sort_order is SortOrder.ASCENDING else WebhookDelivery.id.desc()
+    counted = stmt.add_columns(func.count().over()).order_by(order).offset(paging.offset).limit(paging.page_size)
+    rows = (await session.execute(counted)).all()
+    total = int(rows[0][-1]) if rows else 0
+    return paging.page_of([_message(delivery, event) for delivery, event, _ in rows], total)
+
+
+async def _delivery_with_event(session: AsyncSession, actor: Actor, message_id: UUID) -> tuple[WebhookDelivery, Event]:
+    row = (
+        await session.execute(
+            scoped(select(WebhookDelivery, Event), actor)
+            .join(Event, Event.id == WebhookDelivery.event_id)
+            .where(WebhookDelivery.id == message_id)
+        )
+    ).one_or_none()
+    if row is None:
+        raise MessageNotFound()
+    delivery, event = row
+    return delivery, event
+
+
+async def get_message(session: AsyncSession, actor: Actor, message_id: UUID) -> MessageDetail:
+    delivery, event = await _delivery_with_event(session, actor, message_id)
+    attempts = await session.scalars(
+        scoped(select(WebhookAttempt), actor)
+        .where(WebhookAttempt.delivery_id == delivery.id)
+        .order_by(WebhookAttempt.attempt)
+    )
+    return MessageDetail(
+        **_message(delivery, event).model_dump(),
+        payload=event.envelope(),
+        attempt_log=[AttemptRead.model_validate(attempt) for attempt in attempts],
+    )
+
+
+async def resend(session: AsyncSession, actor: Actor, message_id: UUID) -> None:
+    """One more attempt of this message to its endpoint, now, outside the retry schedule."""
+    delivery, _ = await _delivery_with_event(session, actor, message_id)
+    await jobs.enqueue(session, DELIVERY, tenant_id=actor.tenant_id, delivery_id=str(delivery.id), manual=True)
+    await audit.record(session, actor, "webhooks.message.resent", target_type="webhook_message", target_id=delivery.id)
+
+
+async def recover(session: AsyncSession, actor: Actor, endpoint_id: UUID, since: datetime) -> int:
+    """Put every failed message of the endpoint created since `since` back on the schedule."""
+    endpoint = await get(session, actor, endpoint_id)
+    failed = list(
+        await session.scalars(
+            scoped(select(WebhookDelivery), actor).where(
+                WebhookDelivery.endpoint_id == endpoint.id,
+                WebhookDelivery.status == DeliveryStatus.FAILED,
+                WebhookDelivery.created_at >= since,
+            )
+        )
+    )
+    for delivery in failed:
+        delivery.status = DeliveryStatus.PENDING
+        await jobs.enqueue(session, DELIVERY, tenant_id=actor.tenant_id, delivery_id=str(delivery.id))
+    await audit.record(
+        session,
+        actor,
+        "webhooks.endpoint.recovered",
+        target_type="webhook_endpoint",
+        target_id=endpoint.id,
+        data={"since": since.isoformat(), "requeued": len(failed)},
+    )
+    return len(failed)

@@ -33,7 +33,9 @@ async def fan_out(ctx: JobContext, event: Event) -> None:
             await service.queue_delivery(ctx.session, event, endpoint)
 
 
-async def _deliver(ctx: JobContext, delivery_id: str) -> dict[str, Any]:
+async def _deliver(ctx: JobContext, delivery_id: str, manual: bool = False) -> dict[str, Any]:
+    """One attempt. A manual resend (`manual`) tries once whatever the status, and neither
+    retries nor counts towards disabling the endpoint."""
     # Read what is needed in a short read transaction, so no write lock is held over HTTP.
     async with ctx.database.session(write=False) as read:
         assert ctx.tenant_id is not None
@@ -49,10 +51,12 @@ async def _deliver(ctx: JobContext, delivery_id: str) -> dict[str, Any]:
         if row is None:
             return {"skipped": "deleted"}
         target, endpoint, event = row
-        if target.status != DeliveryStatus.PENDING:
+        if target.status != DeliveryStatus.PENDING and not manual:
             return {"skipped": target.status}
+        if not endpoint.enabled and manual:
+            return {"skipped": "endpoint disabled"}
         if not endpoint.enabled:
-            await _set_delivery(ctx, target.id, status=DeliveryStatus.CANCELLED)
+            await _set_delivery(ctx, target.id, target.attempts, status=DeliveryStatus.CANCELLED)
             return {"skipped": "endpoint disabled"}
         secrets = await service.active_secrets(read, endpoint, ctx.keys)
         custom = service.custom_headers(endpoint, ctx.keys)
@@ -66,31 +70,38 @@ async def _deliver(ctx: JobContext, delivery_id: str) -> dict[str, Any]:
         WebhookAttempt(
             tenant_id=target.tenant_id,
             delivery_id=target.id,
-            attempt=ctx.attempt,
+            attempt=target.attempts + 1,
             started_at=started_at,
             duration_ms=outcome.duration_ms,
             status_code=outcome.status_code,
             error=outcome.error,
             response_excerpt=outcome.excerpt,
+            trigger="manual" if manual else "scheduled",
         )
     )
+    attempts = target.attempts + 1
     if outcome.delivered:
-        await _set_delivery(ctx, target.id, status=DeliveryStatus.DELIVERED, delivered_at=utcnow(), code=outcome)
+        await _set_delivery(
+            ctx, target.id, attempts, status=DeliveryStatus.DELIVERED, delivered_at=utcnow(), code=outcome
+        )
         await _set_endpoint(ctx, endpoint.id, failing_since=None)
         return {"delivered": True, "statusCode": outcome.status_code}
+    if manual:
+        await _set_delivery(ctx, target.id, attempts, status=None, code=outcome)
+        return {"delivered": False, "statusCode": outcome.status_code, "error": outcome.error}
     if outcome.status_code == 410:
-        await _set_delivery(ctx, target.id, status=DeliveryStatus.FAILED, code=outcome)
+        await _set_delivery(ctx, target.id, attempts, status=DeliveryStatus.FAILED, code=outcome)
         await _disable(ctx, endpoint, "gone (410)")
         return {"delivered": False, "statusCode": 410}
     failing_since = endpoint.failing_since or started_at
     await _set_endpoint(ctx, endpoint.id, failing_since=failing_since)
     limit = timedelta(seconds=ctx.settings.webhooks.disable_after_failing_seconds)
     if utcnow() - failing_since >= limit:
-        await _set_delivery(ctx, target.id, status=DeliveryStatus.FAILED, code=outcome)
+        await _set_delivery(ctx, target.id, attempts, status=DeliveryStatus.FAILED, code=outcome)
         await _disable(ctx, endpoint, f"failing since {failing_since.isoformat()}")
         return {"delivered": False}
     final = ctx.attempt >= MAX_ATTEMPTS
-    await _set_delivery(ctx, target.id, status=DeliveryStatus.FAILED if final else None, code=outcome)
+    await _set_delivery(ctx, target.id, attempts, status=DeliveryStatus.FAILED if final else None, code=outcome)
     reason = outcome.error or f"answered {outcome.status_code}"
     if not final:
         ctx.retry_later(reason, at_least=outcome.retry_after)
@@ -100,12 +111,13 @@ async def _deliver(ctx: JobContext, delivery_id: str) -> dict[str, Any]:
 async def _set_delivery(
     ctx: JobContext,
     delivery_id: UUID,
+    attempts: int,
     *,
     status: DeliveryStatus | None,
     delivered_at: Any = None,
     code: delivery.Outcome | None = None,
 ) -> None:
-    values: dict[str, Any] = {"attempts": ctx.attempt}
+    values: dict[str, Any] = {"attempts": attempts}
     if status is not None:
         values["status"] = status
     if delivered_at is not None:
