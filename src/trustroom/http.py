@@ -41,8 +41,10 @@ from . import errors, i18n
 from .actor import Actor
 from .db import Database, IdempotencyRecord, utcnow
 from .errors import N_, AppError, FieldProblem
+from .keys import ServerKeys
 from .logs import correlation_id
 from .schemas import MAX_PAGE, MAX_PAGE_SIZE, Paging, Schema, SortOrder
+from .settings import Settings
 
 log = logging.getLogger("trustroom.http")
 
@@ -223,6 +225,20 @@ def error_responses(*extra: type[AppError]) -> dict[int | str, dict[str, Any]]:
 
 
 # --- sessions and actors ------------------------------------------------------------------
+
+
+def get_keys(request: Request) -> ServerKeys:
+    keys: ServerKeys = request.app.state.keys
+    return keys
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+KeysDep = Annotated[ServerKeys, Depends(get_keys)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def get_database(request: Request) -> Database:

@@ -10,28 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .. import i18n
 from ..actor import Actor, ActorKind, Scope
 from ..db import bind_tenant
-from ..http import SessionDep
-from ..keys import ServerKeys
+from ..http import SessionDep, get_keys, get_settings
 from ..logs import correlation_id
-from ..settings import Settings
 from .errors import ActingMemberNotAllowed, InvalidApiKey
 from .models import Member, PortalSession
 from .service import api_keys, members, portal
 from .service.usage import UsageRecorder
-
-
-def get_keys(request: Request) -> ServerKeys:
-    keys: ServerKeys = request.app.state.keys
-    return keys
-
-
-def get_settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-Keys = Annotated[ServerKeys, Depends(get_keys)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def client_ip(request: Request) -> str:

@@ -10,14 +10,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from .. import i18n
 from ..errors import N_
-from ..http import SessionDep
+from ..http import KeysDep, SessionDep, SettingsDep
 from ..web import Pages, get_pages, language_query
 from .deps import (
     PENDING_COOKIE,
     SESSION_COOKIE,
-    Keys,
     PortalMember,
-    SettingsDep,
     client_ip,
     cookie_name,
 )
@@ -72,7 +70,7 @@ async def login_page(request: Request, pages: PagesDep) -> Response:
 async def submit_password(
     request: Request,
     session: SessionDep,
-    keys: Keys,
+    keys: KeysDep,
     settings: SettingsDep,
     pages: PagesDep,
     email: FormText = "",
@@ -93,7 +91,7 @@ async def submit_password(
 
 
 async def _totp_context(
-    request: Request, session: SessionDep, keys: Keys, settings: SettingsDep
+    request: Request, session: SessionDep, keys: KeysDep, settings: SettingsDep
 ) -> dict[str, Any] | None:
     token = request.cookies.get(cookie_name(request, PENDING_COOKIE))
     found = await portal.find_session(session, keys, settings.auth, token, stage=portal.STAGE_TOTP) if token else None
@@ -124,7 +122,7 @@ async def totp_page(request: Request, pages: PagesDep, context: TotpContext) -> 
 async def submit_totp(
     request: Request,
     session: SessionDep,
-    keys: Keys,
+    keys: KeysDep,
     settings: SettingsDep,
     pages: PagesDep,
     context: TotpContext,
@@ -164,7 +162,7 @@ async def dashboard(request: Request, session: SessionDep, pages: PagesDep, sign
 async def sign_out(
     request: Request,
     session: SessionDep,
-    keys: Keys,
+    keys: KeysDep,
     settings: SettingsDep,
     pages: PagesDep,
     csrf_token: CsrfField = None,

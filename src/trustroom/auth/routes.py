@@ -9,9 +9,18 @@ from fastapi import APIRouter, Header, Response
 
 from ..actor import Actor, Scope
 from ..errors import ConcurrencyTokenMismatch
-from ..http import API_PREFIX, IDEMPOTENCY_ERRORS, IDEMPOTENT, ApiRoute, PagingDep, SessionDep, error_responses, require
+from ..http import (
+    API_PREFIX,
+    IDEMPOTENCY_ERRORS,
+    IDEMPOTENT,
+    ApiRoute,
+    KeysDep,
+    PagingDep,
+    SessionDep,
+    error_responses,
+    require,
+)
 from ..schemas import Page, Slice
-from .deps import Keys
 from .errors import ActingMemberNotAllowed, ActingMemberUnknown, EmailTaken, ScopeNotGrantable
 from .models import ApiKey, Member
 from .schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, MemberCreate, MemberCreated, MemberRead, MemberUpdate
@@ -40,7 +49,7 @@ async def list_api_keys(session: SessionDep, actor: ApiKeysRead, paging: PagingD
     dependencies=[IDEMPOTENT],
     responses=error_responses(ScopeNotGrantable, *IDEMPOTENCY_ERRORS),
 )
-async def create_api_key(body: ApiKeyCreate, session: SessionDep, actor: ApiKeysWrite, keys: Keys) -> ApiKeyCreated:
+async def create_api_key(body: ApiKeyCreate, session: SessionDep, actor: ApiKeysWrite, keys: KeysDep) -> ApiKeyCreated:
     """Create an API key; the secret is in this answer only."""
     issued = await api_keys.create(session, actor, keys, name=body.name, scopes=body.scopes, expires_in=body.expires_in)
     return ApiKeyCreated.model_validate(
@@ -73,7 +82,7 @@ async def list_members(session: SessionDep, actor: MembersRead, paging: PagingDe
     dependencies=[IDEMPOTENT],
     responses=error_responses(EmailTaken, *IDEMPOTENCY_ERRORS),
 )
-async def create_member(body: MemberCreate, session: SessionDep, actor: MembersWrite, keys: Keys) -> MemberCreated:
+async def create_member(body: MemberCreate, session: SessionDep, actor: MembersWrite, keys: KeysDep) -> MemberCreated:
     """Create a member; the initial password and TOTP secret are in this answer only."""
     new = await members.create(
         session, actor, keys, email=str(body.email), role=body.role, display_name=body.display_name

@@ -14,12 +14,13 @@ from ..http import (
     IDEMPOTENCY_ERRORS,
     IDEMPOTENT,
     ApiRoute,
+    KeysDep,
     PagingDep,
     SessionDep,
+    SettingsDep,
     error_responses,
     require,
 )
-from ..keys import ServerKeys
 from ..schemas import Page, Slice, Text
 from ..settings import WebhookSettings
 from . import service
@@ -57,22 +58,15 @@ WebhooksWrite = Annotated[Actor, require(Scope.WEBHOOKS_WRITE)]
 INPUT_ERRORS = (UrlInvalid, UrlSchemeNotAllowed, UrlAddressNotAllowed, UnknownEventType, HeaderNotAllowed)
 
 
-def _keys(request: Request) -> ServerKeys:
-    keys: ServerKeys = request.app.state.keys
-    return keys
-
-
-def _settings(request: Request) -> WebhookSettings:
-    settings: WebhookSettings = request.app.state.settings.webhooks
-    return settings
+def _webhook_settings(settings: SettingsDep) -> WebhookSettings:
+    return settings.webhooks
 
 
 def _known_types(request: Request) -> frozenset[str]:
     return frozenset(request.app.state.catalogue.types)
 
 
-Keys = Annotated[ServerKeys, Depends(_keys)]
-Settings = Annotated[WebhookSettings, Depends(_settings)]
+Settings = Annotated[WebhookSettings, Depends(_webhook_settings)]
 KnownTypes = Annotated[frozenset[str], Depends(_known_types)]
 
 
@@ -90,7 +84,12 @@ async def list_webhook_endpoints(session: SessionDep, actor: WebhooksRead, pagin
     responses=error_responses(*INPUT_ERRORS, *IDEMPOTENCY_ERRORS),
 )
 async def create_webhook_endpoint(
-    body: EndpointCreate, session: SessionDep, actor: WebhooksWrite, keys: Keys, settings: Settings, known: KnownTypes
+    body: EndpointCreate,
+    session: SessionDep,
+    actor: WebhooksWrite,
+    keys: KeysDep,
+    settings: Settings,
+    known: KnownTypes,
 ) -> EndpointCreated:
     """Create an endpoint; its signing secret is in the answer (and at …/{id}/secret)."""
     endpoint, secret = await service.create(session, actor, keys, settings, known, body)
@@ -115,7 +114,7 @@ async def update_webhook_endpoint(
     body: EndpointUpdate,
     session: SessionDep,
     actor: WebhooksWrite,
-    keys: Keys,
+    keys: KeysDep,
     settings: Settings,
     known: KnownTypes,
     if_match: Annotated[str | None, Header(description="The concurrencyToken / ETag last read.")] = None,
@@ -134,14 +133,14 @@ async def delete_webhook_endpoint(endpoint_id: UUID, session: SessionDep, actor:
 
 
 @router.get("/{endpoint_id}/secret", response_model=SecretRead)
-async def get_webhook_secret(endpoint_id: UUID, session: SessionDep, actor: WebhooksWrite, keys: Keys) -> SecretRead:
+async def get_webhook_secret(endpoint_id: UUID, session: SessionDep, actor: WebhooksWrite, keys: KeysDep) -> SecretRead:
     """The current signing secret (needs webhooks:write: it lets its holder forge deliveries)."""
     return SecretRead(key=await service.current_secret(session, actor, keys, endpoint_id))
 
 
 @router.post("/{endpoint_id}/secret/rotate", response_model=SecretRead)
 async def rotate_webhook_secret(
-    endpoint_id: UUID, session: SessionDep, actor: WebhooksWrite, keys: Keys, settings: Settings
+    endpoint_id: UUID, session: SessionDep, actor: WebhooksWrite, keys: KeysDep, settings: Settings
 ) -> SecretRead:
     """A new signing secret; the previous one keeps signing deliveries for 24 hours."""
     return SecretRead(key=await service.rotate_secret(session, actor, keys, settings, endpoint_id))
