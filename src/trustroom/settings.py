@@ -85,6 +85,11 @@ class Settings(BaseSettings):
         20.0, ge=0, description="On shutdown, how long running jobs may finish before they are given back."
     )
     job_retention_seconds: int = Field(7 * 86400, ge=60, description="How long finished jobs stay readable.")
+    event_retention_seconds: int = Field(
+        30 * 86400,
+        ge=2 * 86400,  # longer than the whole webhook retry schedule (about 28 hours)
+        description="How long events (webhook payloads, with their delivery log) are kept.",
+    )
     auth: AuthSettings = AuthSettings()
     webhooks: WebhookSettings = WebhookSettings()
 

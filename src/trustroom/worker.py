@@ -23,12 +23,14 @@ SUBSCRIBERS: tuple[Subscriber, ...] = (webhooks_tasks.fan_out,)
 TASKS: tuple[Task, ...] = (
     auth_tasks.PURGE_EXPIRED,
     jobs_tasks.PURGE_FINISHED,
+    jobs_tasks.PURGE_EVENTS,
     dispatch_task(SUBSCRIBERS),
     webhooks_tasks.DELIVER,
 )
 SCHEDULES: tuple[Schedule, ...] = (
     Schedule(auth_tasks.PURGE_EXPIRED, every_seconds=300),
     Schedule(jobs_tasks.PURGE_FINISHED, every_seconds=3600),
+    Schedule(jobs_tasks.PURGE_EVENTS, every_seconds=3600),
 )
 
 

@@ -4,15 +4,16 @@ to subscribers by a job, published in the catalogue."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from uuid import UUID
 
 import httpx
 import jsonschema
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from trustroom.auth import events as auth_events
-from trustroom.db import Database, cross_tenant
+from trustroom.db import Database, cross_tenant, utcnow
 from trustroom.jobs import service
 from trustroom.jobs.models import Event, Job, JobStatus
 from trustroom.jobs.runner import Runner
@@ -109,3 +110,29 @@ async def test_the_catalogue_lists_every_type_with_its_schema(
     schema = listed["member.created"]["dataSchema"]
     jsonschema.Draft202012Validator.check_schema(schema)
     assert "memberId" in schema["properties"]
+
+
+async def test_old_dispatched_events_are_purged_with_their_deliveries(
+    database: Database, tenant: TenantFixture
+) -> None:
+    async with database.session() as session:
+        old, fresh, undispatched = [
+            await service.emit(
+                session, auth_events.API_KEY_REVOKED, {"api_key_id": tenant.api_key_id}, tenant_id=tenant.id
+            )
+            for _ in range(3)
+        ]
+        async with cross_tenant(session):
+            long_ago = utcnow() - timedelta(days=40)
+            await session.execute(
+                update(Event).where(Event.id == old.id).values(occurred_at=long_ago, dispatched_at=utcnow())
+            )
+            await session.execute(update(Event).where(Event.id == fresh.id).values(dispatched_at=utcnow()))
+            await session.execute(update(Event).where(Event.id == undispatched.id).values(occurred_at=long_ago))
+        await session.commit()
+    async with database.session() as session:
+        removed = await service.purge_events(session, timedelta(days=30))
+        await session.commit()
+    assert removed >= 1
+    left = {e.id for e in await events_of(database, tenant.id)}
+    assert old.id not in left and {fresh.id, undispatched.id} <= left

@@ -352,6 +352,17 @@ async def purge_finished(session: AsyncSession, older_than: timedelta) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
+async def purge_events(session: AsyncSession, older_than: timedelta) -> int:
+    """Forget dispatched events (webhook payloads) and, by cascade, their deliveries."""
+    async with cross_tenant(session):
+        result = await session.execute(
+            delete(Event)
+            .where(Event.dispatched_at.is_not(None), Event.occurred_at < utcnow() - older_than)
+            .execution_options(synchronize_session=False)
+        )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 async def with_session(database: Database, work: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
     async with database.session(write=True) as session:
         outcome = await work(session)
