@@ -101,6 +101,12 @@ class ConcurrencyTokenMismatch(Conflict):
     sub_code = "ConcurrencyTokenMismatch"
     message = N_("The resource was changed by someone else; reload it and try again.")
 
+    @classmethod
+    def check(cls, given: str | None, current: str) -> None:
+        """Refuse a write based on a stale read; no token given means no check."""
+        if given is not None and given != current:
+            raise cls()
+
 
 class PayloadTooLarge(AppError):
     status = 413

@@ -11,7 +11,7 @@ import dataclasses
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import ExitStack
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -147,6 +147,16 @@ async def delivery_of(database: Database, tenant: TenantFixture) -> tuple[Webhoo
     return delivery, attempts
 
 
+def status_is(database: Database, tenant: TenantFixture, status: DeliveryStatus) -> Callable[[], Awaitable[bool]]:
+    """A check for `run_until`: the tenant's delivery has reached `status`."""
+
+    async def check() -> bool:
+        delivery, _ = await delivery_of(database, tenant)
+        return delivery is not None and delivery.status == status
+
+    return check
+
+
 async def create_member(client: httpx.AsyncClient, tenant: TenantFixture) -> str:
     response = await client.post(
         "/api/v1/members", json={"email": "hook@bank.example", "role": "advisor"}, headers=tenant.headers
@@ -165,9 +175,7 @@ async def test_a_500_is_retried_and_both_attempts_carry_the_same_signed_message(
         _, secret = await add_endpoint(database, keys, local, tenant, receiver.url)
         member_id = await create_member(client, tenant)
 
-        async def delivered() -> bool:
-            delivery, _ = await delivery_of(database, tenant)
-            return delivery is not None and delivery.status == DeliveryStatus.DELIVERED
+        delivered = status_is(database, tenant, DeliveryStatus.DELIVERED)
 
         await run_until(database, local, delivered)
     finally:
@@ -191,9 +199,7 @@ async def test_a_receiver_that_sleeps_past_the_timeout_is_retried(
         await add_endpoint(database, keys, local, tenant, receiver.url)
         await create_member(client, tenant)
 
-        async def delivered() -> bool:
-            delivery, _ = await delivery_of(database, tenant)
-            return delivery is not None and delivery.status == DeliveryStatus.DELIVERED
+        delivered = status_is(database, tenant, DeliveryStatus.DELIVERED)
 
         await run_until(database, local, delivered)
     finally:
@@ -212,9 +218,7 @@ async def test_410_disables_the_endpoint_and_says_so(
         endpoint, _ = await add_endpoint(database, keys, local, tenant, receiver.url)
         await create_member(client, tenant)
 
-        async def failed() -> bool:
-            delivery, _ = await delivery_of(database, tenant)
-            return delivery is not None and delivery.status == DeliveryStatus.FAILED
+        failed = status_is(database, tenant, DeliveryStatus.FAILED)
 
         await run_until(database, local, failed)
     finally:
@@ -279,9 +283,7 @@ async def test_messages_show_attempts_and_can_be_resent_and_recovered(
         endpoint, secret = await add_endpoint(database, keys, local, tenant, receiver.url)
         await create_member(client, tenant)
 
-        async def failed() -> bool:
-            delivery, _ = await delivery_of(database, tenant)
-            return delivery is not None and delivery.status == DeliveryStatus.FAILED
+        failed = status_is(database, tenant, DeliveryStatus.FAILED)
 
         await run_until(database, local, failed)
         listing = (
@@ -296,9 +298,7 @@ async def test_messages_show_attempts_and_can_be_resent_and_recovered(
         resent = await client.post(f"/api/v1/webhook-messages/{message['id']}/resend", headers=tenant.headers)
         assert resent.status_code == 202
 
-        async def delivered() -> bool:
-            delivery, _ = await delivery_of(database, tenant)
-            return delivery is not None and delivery.status == DeliveryStatus.DELIVERED
+        delivered = status_is(database, tenant, DeliveryStatus.DELIVERED)
 
         await run_until(database, local, delivered)
         detail = (await client.get(f"/api/v1/webhook-messages/{message['id']}", headers=tenant.headers)).json()

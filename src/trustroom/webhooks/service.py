@@ -169,8 +169,7 @@ async def update_endpoint(
     concurrency_token: str | None,
 ) -> WebhookEndpoint:
     endpoint = await get(session, actor, endpoint_id)
-    if concurrency_token is not None and concurrency_token != endpoint.concurrency_token:
-        raise ConcurrencyTokenMismatch()
+    ConcurrencyTokenMismatch.check(concurrency_token, endpoint.concurrency_token)
     changed: list[str] = []
     if data.url is not None and data.url != endpoint.url:
         endpoint.url = check_url(data.url, settings)

@@ -138,8 +138,7 @@ async def update(
     disabled: bool | None = None,
 ) -> Member:
     member = await get(session, actor, member_id)
-    if concurrency_token is not None and concurrency_token != member.concurrency_token:
-        raise ConcurrencyTokenMismatch()
+    ConcurrencyTokenMismatch.check(concurrency_token, member.concurrency_token)
     changes: dict[str, object] = {}
     if display_name is not None and display_name != member.display_name:
         member.display_name = changes["displayName"] = display_name
