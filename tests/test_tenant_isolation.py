@@ -73,7 +73,7 @@ async def _message(database: Database, keys: ServerKeys, tenant: TenantFixture) 
         )
         endpoint = await session.get(WebhookEndpoint, endpoint_id)
         assert endpoint is not None
-        delivery_id = await webhooks_service.queue_delivery(session, event, endpoint)
+        delivery_id = await webhooks_service.queue_delivery(session, WebhookSettings(), event, endpoint)
         await session.commit()
     return str(delivery_id)
 

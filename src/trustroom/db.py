@@ -250,16 +250,29 @@ class Database:
         # Called after a commit that enqueued jobs: in-process workers wake at once.
         self.job_listeners: list[Callable[[], None]] = []
         self.reader = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=TenantSession)
-        writer_engine = self.engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else self.engine
+        self.write_engine = self.engine
+        if self.is_sqlite:
+            # SQLite has one writer at a time. One write connection per process makes this
+            # process's writers queue for it in asyncio; on separate connections they would
+            # poll SQLite's lock, sleeping up to 100 ms per try, and throughput collapses.
+            self.write_engine = create_async_engine(url, pool_size=1, max_overflow=0, pool_timeout=60, **kwargs)
+            _configure_sqlite(self.write_engine)
+        writer_engine = (
+            self.write_engine.execution_options(sqlite_begin="IMMEDIATE") if self.is_sqlite else self.write_engine
+        )
         self.writer = async_sessionmaker(writer_engine, expire_on_commit=False, sync_session_class=TenantSession)
 
     def session(self, *, write: bool = True) -> AsyncSession:
+        """A read or a write session; on SQLite a task must not open a second write session
+        while its first holds a transaction (it would wait for its own connection)."""
         session = (self.writer if write else self.reader)()
         session.info["job_listeners"] = self.job_listeners
         return session
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self.write_engine is not self.engine:
+            await self.write_engine.dispose()
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

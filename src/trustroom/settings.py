@@ -58,6 +58,9 @@ class WebhookSettings(BaseModel):
     disable_after_failing_seconds: int = Field(
         5 * 86400, ge=60, description="Disable an endpoint after failing continuously this long."
     )
+    endpoint_concurrency: int = Field(
+        4, ge=1, le=256, description="Deliveries in flight to one endpoint at most (a slow one holds no more)."
+    )
 
 
 class Settings(BaseSettings):
@@ -80,7 +83,12 @@ class Settings(BaseSettings):
     log_json: bool = Field(True, description="Log one JSON object per line.")
     run_worker_in_process: bool = Field(True, description="`serve` also runs the worker unless --no-worker.")
     worker_poll_seconds: float = Field(5.0, gt=0, description="Worker's polling interval for due work.")
-    worker_concurrency: int = Field(4, ge=1, le=256, description="Jobs one worker runs at once.")
+    worker_concurrency: int = Field(16, ge=1, le=256, description="Jobs one worker runs at once.")
+    worker_lease_seconds: float = Field(
+        30.0,
+        ge=1,
+        description="A claimed job's lease; renewed while it runs, so a crashed worker's jobs restart after this.",
+    )
     worker_shutdown_grace_seconds: float = Field(
         20.0, ge=0, description="On shutdown, how long running jobs may finish before they are given back."
     )

@@ -8,7 +8,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 import pytest
@@ -248,3 +248,92 @@ async def test_shutdown_gives_back_what_did_not_finish(fast: Settings, database:
 
 async def _leased(database: Database, job_id: UUID) -> bool:
     return (await job_row(database, job_id)).status == JobStatus.LEASED
+
+
+async def test_a_claim_keeps_each_concurrency_key_within_its_limit(database: Database) -> None:
+    key_a, key_b = f"a:{uuid4()}", f"b:{uuid4()}"
+    long_ago = utcnow() - timedelta(days=1000)
+    SECOND = timedelta(seconds=1)  # noqa: N806
+    # Key A's backlog is oldest: it must not crowd out key B or the jobs without a key.
+    a_jobs = [
+        await enqueue(database, ECHO, run_at=long_ago, concurrency_key=key_a, concurrency_limit=2) for _ in range(6)
+    ]
+    b_jobs = [
+        await enqueue(
+            database, ECHO, run_at=long_ago + timedelta(seconds=1), concurrency_key=key_b, concurrency_limit=1
+        )
+        for _ in range(2)
+    ]
+    free = [await enqueue(database, ECHO, run_at=long_ago + 2 * SECOND) for _ in range(3)]
+    ours = {*a_jobs, *b_jobs, *free}
+
+    async def claim(limit: int) -> list[service.Claimed]:
+        async with database.session() as session:
+            claimed = await service.claim(session, "w", limit=limit, lease_seconds=60)
+            await session.commit()
+        return [job for job in claimed if job.id in ours]
+
+    first = {job.id for job in await claim(6)}
+    assert first == {*a_jobs[:2], b_jobs[0], *free}
+    assert await claim(10) == []  # A and B are at their limits
+
+    done = await _as_claimed(database, a_jobs[0])
+    async with database.session() as session:
+        assert await service.succeed(session, done, "w", None)
+        await session.commit()
+    assert [job.id for job in await claim(10)] == [a_jobs[2]]
+
+
+async def _as_claimed(database: Database, job_id: UUID) -> service.Claimed:
+    job = await job_row(database, job_id)
+    return service.Claimed(job.id, job.task, job.args, job.tenant_id, job.attempts, job.max_attempts)
+
+
+async def _deferring(ctx: JobContext) -> dict[str, Any]:
+    if ctx.attempt == 1 and not calls["deferred"]:
+        calls["deferred"] += 1
+        ctx.defer(0.3)
+    return {"attempt": ctx.attempt}
+
+
+DEFERRING = Task("test.deferring", _deferring, max_attempts=1)
+
+
+async def test_a_deferred_job_runs_later_without_spending_an_attempt(fast: Settings, database: Database) -> None:
+    calls["deferred"] = 0
+    runner = Runner(database, fast, (DEFERRING,), concurrency=1)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(runner.run(stop))
+    job_id = await enqueue(database, DEFERRING)
+    await wait_for(lambda: _pending_again(database, job_id))
+    waiting = await job_row(database, job_id)
+    assert waiting.attempts == 0 and waiting.visible_at > utcnow()
+    await wait_for(lambda: finished(database, job_id))
+    stop.set()
+    await asyncio.wait_for(worker, timeout=10)
+    job = await job_row(database, job_id)
+    # max_attempts=1: had the deferral counted, the second run would not have happened.
+    assert job.status == JobStatus.SUCCEEDED and job.result == {"attempt": 1}
+
+
+async def _pending_again(database: Database, job_id: UUID) -> bool:
+    return calls["deferred"] == 1 and (await job_row(database, job_id)).status == JobStatus.PENDING
+
+
+async def test_a_running_job_keeps_its_lease_beyond_the_lease_time(fast: Settings, database: Database) -> None:
+    short = fast.model_copy(update={"worker_lease_seconds": 1.0})
+    runner = Runner(database, short, TASKS, concurrency=1)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(runner.run(stop))
+    job_id = await enqueue(database, SLOW)
+    await wait_for(lambda: _leased(database, job_id))
+    first_lease = (await job_row(database, job_id)).visible_at
+    await asyncio.sleep(2.0)  # twice the lease: only the heartbeat keeps it
+    renewed = await job_row(database, job_id)
+    assert renewed.status == JobStatus.LEASED and renewed.visible_at > first_lease
+    assert renewed.visible_at > utcnow()
+    async with database.session() as session:  # so nobody else can take it meanwhile
+        assert [c.id for c in await service.claim(session, "other", limit=100, lease_seconds=60)].count(job_id) == 0
+        await session.rollback()
+    stop.set()
+    await asyncio.wait_for(worker, timeout=10)

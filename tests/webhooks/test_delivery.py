@@ -1,169 +1,22 @@
-"""Delivery to real HTTP receivers on 127.0.0.1, signatures judged by `standardwebhooks`.
-
-These tests run the job engine over a database of their own, so no other test's events
-(with endpoints on names that would need DNS) are delivered from here.
-"""
+"""Delivery to real HTTP receivers on 127.0.0.1, signatures judged by `standardwebhooks`."""
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
-import os
-import threading
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import ExitStack
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 import httpx
-import pytest
-from pydantic import SecretStr
 from sqlalchemy import select
 from standardwebhooks import Webhook
 
-from trustroom.app import create_app
-from trustroom.auth.service import tenants
-from trustroom.cli import migrate
 from trustroom.db import Database, bind_tenant, cross_tenant
 from trustroom.jobs.models import Event
-from trustroom.jobs.runner import Runner
-from trustroom.jobs.service import dispatch_task
 from trustroom.keys import ServerKeys
 from trustroom.settings import Settings
-from trustroom.webhooks import service, tasks
-from trustroom.webhooks.models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
-from trustroom.webhooks.schemas import EndpointCreate
+from trustroom.webhooks import tasks
+from trustroom.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
-from ..conftest import ON_POSTGRES, TEST_SECRET, scratch_postgres
-from ..factories import TenantFixture, make_tenant
-
-QUICK_DELIVER = dataclasses.replace(tasks.DELIVER, retry_delays=(0.1,) * len(tasks.RETRY_DELAYS))
-
-
-class Receiver:
-    """A real HTTP server that answers from a script and records what it got."""
-
-    def __init__(self, script: list[tuple[int, float]]) -> None:
-        self.script = script
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["content-length"]))
-                receiver.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                status, pause = receiver.script.pop(0) if receiver.script else (200, 0.0)
-                time.sleep(pause)
-                self.send_response(status)
-                self.send_header("content-length", "2")
-                self.end_headers()
-                self.wfile.write(b"ok")
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """Settings over a fresh database, admitting http receivers on 127.0.0.0/8."""
-    data_dir = tmp_path_factory.mktemp("delivery")
-    with ExitStack() as stack:
-        if ON_POSTGRES:
-            url = stack.enter_context(scratch_postgres(os.environ["TRUSTROOM_TEST_POSTGRES_URL"]))
-        else:
-            url = f"sqlite:///{Path(data_dir) / 'delivery.db'}"
-        settings = Settings(
-            data_dir=data_dir,
-            database_url=url,
-            secret_key=SecretStr(TEST_SECRET),
-            run_worker_in_process=False,
-            worker_poll_seconds=0.05,
-            webhooks={"allow_http": True, "allowed_networks": ["127.0.0.0/8"], "timeout_seconds": 0.5},
-        )
-        migrate(settings)
-        yield settings
-
-
-@pytest.fixture
-async def world(local: Settings) -> AsyncIterator[tuple[Database, ServerKeys, TenantFixture, httpx.AsyncClient]]:
-    database = Database(local.resolved_database_url)
-    keys = ServerKeys.from_settings(local)
-    tenant = await make_tenant(database, keys)
-    app = create_app(local, run_worker_in_process=False)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield database, keys, tenant, client
-    await app.state.database.dispose()
-    await database.dispose()
-
-
-async def add_endpoint(
-    database: Database, keys: ServerKeys, settings: Settings, tenant: TenantFixture, url: str
-) -> tuple[WebhookEndpoint, str]:
-    async with database.session() as session:
-        await bind_tenant(session, tenant.id)
-        endpoint, secret = await service.create(
-            session, tenants.operator(tenant.id), keys, settings.webhooks, {"member.created"}, EndpointCreate(url=url)
-        )
-        await session.commit()
-    return endpoint, secret
-
-
-async def run_until(database: Database, settings: Settings, done: Any, within: float = 15.0) -> None:
-    runner = Runner(database, settings, (dispatch_task((tasks.fan_out,)), QUICK_DELIVER), concurrency=4)
-    stop = asyncio.Event()
-    worker = asyncio.create_task(runner.run(stop))
-    deadline = time.monotonic() + within
-    try:
-        while not await done():
-            assert time.monotonic() < deadline, "timed out"
-            await asyncio.sleep(0.05)
-    finally:
-        stop.set()
-        await asyncio.wait_for(worker, timeout=10)
-
-
-async def delivery_of(database: Database, tenant: TenantFixture) -> tuple[WebhookDelivery | None, list[WebhookAttempt]]:
-    async with database.session(write=False) as session:
-        await bind_tenant(session, tenant.id)
-        delivery = await session.scalar(select(WebhookDelivery).where(WebhookDelivery.tenant_id == tenant.id))
-        attempts = list(
-            await session.scalars(
-                select(WebhookAttempt).where(WebhookAttempt.tenant_id == tenant.id).order_by(WebhookAttempt.attempt)
-            )
-        )
-    return delivery, attempts
-
-
-def status_is(database: Database, tenant: TenantFixture, status: DeliveryStatus) -> Callable[[], Awaitable[bool]]:
-    """A check for `run_until`: the tenant's delivery has reached `status`."""
-
-    async def check() -> bool:
-        delivery, _ = await delivery_of(database, tenant)
-        return delivery is not None and delivery.status == status
-
-    return check
-
-
-async def create_member(client: httpx.AsyncClient, tenant: TenantFixture) -> str:
-    response = await client.post(
-        "/api/v1/members", json={"email": "hook@bank.example", "role": "advisor"}, headers=tenant.headers
-    )
-    assert response.status_code == 201
-    member_id: str = response.json()["id"]
-    return member_id
+from ..factories import TenantFixture
+from .conftest import Receiver, add_endpoint, create_member, delivery_of, run_until, status_is
 
 
 async def test_a_500_is_retried_and_both_attempts_carry_the_same_signed_message(
@@ -238,7 +91,8 @@ async def test_410_disables_the_endpoint_and_says_so(
 async def test_private_addresses_are_refused_at_delivery_time(local: Settings) -> None:
     from trustroom.webhooks import delivery
 
-    outcome = await delivery.post("http://10.0.0.7/hooks", {}, b"{}", local.webhooks)
+    async with delivery.ConnectionPool() as pool:
+        outcome = await pool.post("http://10.0.0.7/hooks", {}, b"{}", local.webhooks)
     assert outcome.status_code is None and "may not receive webhooks" in (outcome.error or "")
     assert delivery.retry_after_seconds("120") == 120.0 and delivery.retry_after_seconds("soon") is None
 

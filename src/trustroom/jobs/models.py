@@ -34,6 +34,13 @@ class Job(IdMixin, Base):
             postgresql_where=text("status IN ('pending', 'leased')"),
             sqlite_where=text("status IN ('pending', 'leased')"),
         ),
+        # The claim counts what runs per concurrency key.
+        Index(
+            "ix_jobs_running_concurrency_key",
+            "concurrency_key",
+            postgresql_where=text("status = 'leased'"),
+            sqlite_where=text("status = 'leased'"),
+        ),
     )
 
     # Jobs of the platform itself (schedules, sweeps) belong to no tenant.
@@ -50,6 +57,10 @@ class Job(IdMixin, Base):
     progress: Mapped[dict[str, Any] | None]
     result: Mapped[dict[str, Any] | None]
     dedupe_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # At most `concurrency_limit` leased jobs share a key (e.g. one webhook endpoint), so a
+    # slow receiver holds a bounded share of the workers and never delays the others.
+    concurrency_key: Mapped[str | None] = mapped_column(String(200))
+    concurrency_limit: Mapped[int | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     finished_at: Mapped[datetime | None]
 

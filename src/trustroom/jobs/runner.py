@@ -22,6 +22,7 @@ from ..metrics import Metrics
 from ..settings import Settings
 from . import service
 from .models import JobStatus
+from .resources import Resources
 from .service import Claimed, JobContext, Registry, Schedule, Task
 
 log = logging.getLogger("trustroom.jobs")
@@ -45,7 +46,8 @@ class Runner:
         self.metrics = metrics or Metrics()
         self.concurrency = concurrency or settings.worker_concurrency
         self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.lease_seconds = max((t.lease_seconds for t in self.registry.tasks.values()), default=60.0)
+        self.lease_seconds = settings.worker_lease_seconds
+        self.resources = Resources()
         self.keys = ServerKeys.from_settings(settings)
         self.wake = asyncio.Event()
         self.running: dict[asyncio.Task[None], Claimed] = {}
@@ -54,17 +56,20 @@ class Runner:
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set; then finish or give back what is running."""
         self.database.job_listeners.append(self.wake.set)
-        listener = asyncio.create_task(self._listen()) if not self.database.is_sqlite else None
+        helpers = [asyncio.create_task(self._heartbeat())]
+        if not self.database.is_sqlite:
+            helpers.append(asyncio.create_task(self._listen()))
         log.info("worker started", extra={"worker": self.worker_id, "tasks": sorted(self.registry.tasks)})
         try:
             while not stop.is_set():
                 await self._step(stop)
         finally:
-            if listener is not None:
-                listener.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await listener
             await self._drain()
+            for helper in helpers:
+                helper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await helper
+            await self.resources.aclose()
             self.database.job_listeners.remove(self.wake.set)
             log.info("worker stopped", extra={"worker": self.worker_id})
 
@@ -137,10 +142,14 @@ class Runner:
                 job_id=job.id,
                 tenant_id=job.tenant_id,
                 attempt=job.attempts,
-                report_progress=lambda progress: self._progress(job, task, progress),
+                report_progress=lambda progress: self._progress(job, progress),
+                resources=self.resources,
             )
             result = await task.run(context, **job.args)
-            if context.retry is not None:
+            if context.deferred is not None:
+                given_back = await service.release(session, job, self.worker_id, delay=context.deferred)
+                outcome = "deferred" if given_back else "lease_lost"
+            elif context.retry is not None:
                 reason, after = context.retry
                 status = await service.fail(session, job, self.worker_id, task, reason, delay=after)
                 outcome = {JobStatus.DEAD: "dead", JobStatus.PENDING: "retrying", None: "lease_lost"}[status]
@@ -154,12 +163,12 @@ class Runner:
             await session.commit()
         return outcome
 
-    async def _progress(self, job: Claimed, task: Task, progress: dict[str, Any]) -> None:
+    async def _progress(self, job: Claimed, progress: dict[str, Any]) -> None:
         # A short transaction of its own; report progress before the task writes through
         # its own session (on SQLite that session holds the single write lock).
         await service.with_session(
             self.database,
-            partial(service.extend_lease, job=job, worker=self.worker_id, progress=progress, lease=task.lease_seconds),
+            partial(service.extend_lease, job=job, worker=self.worker_id, progress=progress, lease=self.lease_seconds),
         )
 
     async def _drain(self) -> None:
@@ -176,6 +185,26 @@ class Runner:
             await service.with_session(self.database, partial(service.release, job=job, worker=self.worker_id))
             log.info("job given back at shutdown", extra={"job": str(job.id), "task": job.task})
         self.running.clear()
+
+    async def _heartbeat(self) -> None:
+        """Renew the leases of running jobs every third of a lease, so a job may run longer
+        than its lease while a crashed worker's jobs are taken up within one lease."""
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            if not self.running:
+                continue
+            try:
+                await service.with_session(
+                    self.database,
+                    partial(
+                        service.renew_leases,
+                        jobs=list(self.running.values()),
+                        worker=self.worker_id,
+                        lease=self.lease_seconds,
+                    ),
+                )
+            except Exception:
+                log.exception("could not renew leases", extra={"worker": self.worker_id})
 
     async def _listen(self) -> None:
         """PostgreSQL LISTEN/NOTIFY wake-up; polling stays the backstop if this fails."""

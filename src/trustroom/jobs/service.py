@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel
-from sqlalchemy import delete, select, text, update
+from sqlalchemy import delete, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,6 +23,7 @@ from ..settings import Settings
 from .catalogue import EventType
 from .errors import JobNotFound
 from .models import CLAIMABLE, Event, Job, JobStatus
+from .resources import Resources
 
 NOTIFY_CHANNEL = "trustroom_jobs"
 ERROR_EXCERPT = 4000
@@ -45,12 +46,19 @@ class JobContext:
     tenant_id: UUID | None
     attempt: int
     report_progress: Callable[[dict[str, Any]], Awaitable[None]]
+    resources: Resources
     retry: tuple[str, float | None] | None = None
+    deferred: float | None = None
 
     def retry_later(self, reason: str, *, at_least: float | None = None) -> None:
         """Commit what the task wrote, but run the job again by the task's schedule (not
         sooner than `at_least` seconds); unlike raising, the task's writes (an attempt log) stay."""
         self.retry = (reason, at_least)
+
+    def defer(self, seconds: float) -> None:
+        """Run the job again in `seconds` without counting this try (e.g. rate-limited); the
+        task's writes are kept."""
+        self.deferred = seconds
 
 
 TaskFunction = Callable[..., Awaitable[dict[str, Any] | None]]
@@ -63,7 +71,6 @@ class Task:
     name: str
     run: TaskFunction
     max_attempts: int = 5
-    lease_seconds: float = 60.0
     # Seconds before each retry; the last value repeats. None: exponential from 2 s.
     retry_delays: Sequence[float] | None = None
 
@@ -133,9 +140,14 @@ async def enqueue(
     *,
     tenant_id: UUID | None = None,
     run_at: datetime | None = None,
+    concurrency_key: str | None = None,
+    concurrency_limit: int | None = None,
     **args: Any,
 ) -> Job:
-    """Add a job in the caller's transaction; it exists exactly when the transaction commits."""
+    """Add a job in the caller's transaction; it exists exactly when the transaction commits.
+
+    Jobs with the same `concurrency_key` run at most `concurrency_limit` at once.
+    """
     job = Job(
         id=uuid7(),
         tenant_id=tenant_id,
@@ -144,6 +156,8 @@ async def enqueue(
         status=JobStatus.PENDING,
         visible_at=run_at or utcnow(),
         max_attempts=task.max_attempts,
+        concurrency_key=concurrency_key,
+        concurrency_limit=concurrency_limit if concurrency_key else None,
     )
     session.add(job)
     await session.flush()
@@ -241,31 +255,67 @@ async def schedule_tick(session: AsyncSession, schedule: Schedule, now: datetime
     return inserted is not None
 
 
+CLAIM_ROUNDS = 4
+
+
 async def claim(session: AsyncSession, worker: str, *, limit: int, lease_seconds: float) -> list[Claimed]:
-    """Lease up to `limit` due jobs (pending, or leased with an expired lease) to `worker`."""
+    """Lease up to `limit` due jobs (pending, or leased with an expired lease) to `worker`,
+    oldest first, leaving out jobs whose concurrency key is at its limit."""
     now = utcnow()
-    due = (
-        select(Job.id)
-        .where(Job.status.in_(CLAIMABLE), Job.visible_at <= now)
-        .order_by(Job.visible_at, Job.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite's writer lock serializes claims
-    )
-    stmt = (
-        update(Job)
-        .where(Job.id.in_(due.scalar_subquery()))
-        .values(
-            status=JobStatus.LEASED,
-            visible_at=now + timedelta(seconds=lease_seconds),
-            attempts=Job.attempts + 1,
-            leased_by=worker,
-        )
-        .returning(Job.id, Job.task, Job.args, Job.tenant_id, Job.attempts, Job.max_attempts)
-        .execution_options(synchronize_session=False)
-    )
     async with cross_tenant(session):
+        running = await _running_by_key(session, now)
+        chosen: list[UUID] = []
+        # A key that reaches its limit in one round is left out of the next, so a backlog
+        # of one key at the head of the queue cannot keep the other keys waiting.
+        for _ in range(CLAIM_ROUNDS):
+            wanted = limit - len(chosen)
+            full = [key for key, (count, key_limit) in running.items() if count >= key_limit]
+            due = (
+                select(Job.id, Job.concurrency_key, Job.concurrency_limit)
+                .where(Job.status.in_(CLAIMABLE), Job.visible_at <= now, Job.id.not_in(chosen))
+                .order_by(Job.visible_at, Job.id)
+                .limit(wanted)
+                .with_for_update(skip_locked=True)  # PostgreSQL; SQLite's writer lock serializes claims
+            )
+            if full:
+                due = due.where(or_(Job.concurrency_key.is_(None), Job.concurrency_key.not_in(full)))
+            candidates = (await session.execute(due)).all()
+            for job_id, key, key_limit in candidates:
+                if key is not None:
+                    count, _ = running.get(key, (0, key_limit or 1))
+                    if count >= (key_limit or 1):
+                        continue
+                    running[key] = (count + 1, key_limit or 1)
+                chosen.append(job_id)
+            if len(candidates) < wanted or len(chosen) >= limit:
+                break
+        if not chosen:
+            return []
+        stmt = (
+            update(Job)
+            .where(Job.id.in_(chosen))
+            .values(
+                status=JobStatus.LEASED,
+                visible_at=now + timedelta(seconds=lease_seconds),
+                attempts=Job.attempts + 1,
+                leased_by=worker,
+            )
+            .returning(Job.id, Job.task, Job.args, Job.tenant_id, Job.attempts, Job.max_attempts)
+            .execution_options(synchronize_session=False)
+        )
         rows = (await session.execute(stmt)).all()
-    return [Claimed(*row) for row in rows]
+    by_id = {row[0]: Claimed(*row) for row in rows}
+    return [by_id[job_id] for job_id in chosen]
+
+
+async def _running_by_key(session: AsyncSession, now: datetime) -> dict[str, tuple[int, int]]:
+    """(jobs under a live lease, limit) per concurrency key."""
+    rows = await session.execute(
+        select(Job.concurrency_key, func.count(), func.max(Job.concurrency_limit))
+        .where(Job.status == JobStatus.LEASED, Job.concurrency_key.is_not(None), Job.visible_at > now)
+        .group_by(Job.concurrency_key)
+    )
+    return {key: (count, key_limit or 1) for key, count, key_limit in rows if key is not None}
 
 
 def _fenced(job: Claimed, worker: str) -> Any:
@@ -321,11 +371,29 @@ async def fail(
     return JobStatus.PENDING if done else None
 
 
-async def release(session: AsyncSession, job: Claimed, worker: str) -> bool:
-    """Give a job back unfinished (shutdown): due now, and the interrupted try not counted."""
+async def release(session: AsyncSession, job: Claimed, worker: str, *, delay: float = 0.0) -> bool:
+    """Give a job back unfinished (shutdown, deferral): due after `delay`, this try not counted."""
     return await _fenced_update(
-        session, job, worker, status=JobStatus.PENDING, visible_at=utcnow(), attempts=job.attempts - 1, leased_by=None
+        session,
+        job,
+        worker,
+        status=JobStatus.PENDING,
+        visible_at=utcnow() + timedelta(seconds=delay),
+        attempts=job.attempts - 1,
+        leased_by=None,
     )
+
+
+async def renew_leases(session: AsyncSession, jobs: Sequence[Claimed], worker: str, lease: float) -> int:
+    """The worker's heartbeat: extend the leases of the jobs it still runs."""
+    async with cross_tenant(session):
+        result = await session.execute(
+            update(Job)
+            .where(Job.id.in_([job.id for job in jobs]), Job.leased_by == worker, Job.status == JobStatus.LEASED)
+            .values(visible_at=utcnow() + timedelta(seconds=lease))
+            .execution_options(synchronize_session=False)
+        )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def extend_lease(

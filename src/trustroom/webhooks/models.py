@@ -24,6 +24,8 @@ class WebhookEndpoint(IdMixin, TenantOwned, Timestamps, Base):
     # Start of the current run of failed attempts; None after any success.
     failing_since: Mapped[datetime | None]
     rate_limit: Mapped[int | None] = mapped_column(doc="Deliveries per second at most; none = unlimited.")
+    # The rate limit's theoretical arrival time (GCRA): the next free sending slot.
+    next_send_at: Mapped[datetime | None]
     # Custom headers as sealed JSON: they often carry credentials of the receiver.
     headers_sealed: Mapped[str | None] = mapped_column(Text)
     header_names: Mapped[list[str]]

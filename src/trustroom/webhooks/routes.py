@@ -147,18 +147,20 @@ async def rotate_webhook_secret(
 
 
 @router.post("/{endpoint_id}/test", status_code=202, response_model=TestSent)
-async def test_webhook_endpoint(endpoint_id: UUID, session: SessionDep, actor: WebhooksWrite) -> TestSent:
+async def test_webhook_endpoint(
+    endpoint_id: UUID, session: SessionDep, actor: WebhooksWrite, settings: Settings
+) -> TestSent:
     """Send an example event (`webhook.test`) to this endpoint; it is delivered like any other."""
-    event = await service.send_test(session, actor, endpoint_id)
+    event = await service.send_test(session, actor, settings, endpoint_id)
     return TestSent(event_id=event.event_id)
 
 
 @router.post("/{endpoint_id}/recover", response_model=RecoverResult, responses=error_responses(*IDEMPOTENCY_ERRORS))
 async def recover_webhook_endpoint(
-    endpoint_id: UUID, body: RecoverRequest, session: SessionDep, actor: WebhooksWrite
+    endpoint_id: UUID, body: RecoverRequest, session: SessionDep, actor: WebhooksWrite, settings: Settings
 ) -> RecoverResult:
     """Put every failed message of this endpoint since a time back on the retry schedule."""
-    return RecoverResult(requeued=await service.recover(session, actor, endpoint_id, body.since))
+    return RecoverResult(requeued=await service.recover(session, actor, settings, endpoint_id, body.since))
 
 
 messages = APIRouter(
@@ -191,6 +193,8 @@ async def get_webhook_message(message_id: UUID, session: SessionDep, actor: Webh
 
 
 @messages.post("/{message_id}/resend", status_code=202, response_class=Response)
-async def resend_webhook_message(message_id: UUID, session: SessionDep, actor: WebhooksWrite) -> None:
+async def resend_webhook_message(
+    message_id: UUID, session: SessionDep, actor: WebhooksWrite, settings: Settings
+) -> None:
     """Send this message to its endpoint once more, now (outside the retry schedule)."""
-    await service.resend(session, actor, message_id)
+    await service.resend(session, actor, settings, message_id)

@@ -8,6 +8,7 @@ import json
 import secrets
 from collections.abc import Collection
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
@@ -257,35 +258,62 @@ async def rotate_secret(
 DELIVERY = TaskRef("webhooks.deliver", max_attempts=8)
 
 
-async def queue_delivery(session: AsyncSession, event: Event, endpoint: WebhookEndpoint) -> UUID | None:
+async def enqueue_delivery(
+    session: AsyncSession,
+    settings: WebhookSettings,
+    *,
+    tenant_id: UUID,
+    endpoint_id: UUID,
+    delivery_id: UUID,
+    manual: bool = False,
+) -> None:
+    """The job of one delivery attempt; at most `endpoint_concurrency` run per endpoint."""
+    extra: dict[str, Any] = {"manual": True} if manual else {}
+    await jobs.enqueue(
+        session,
+        DELIVERY,
+        tenant_id=tenant_id,
+        concurrency_key=f"webhook-endpoint:{endpoint_id}",
+        concurrency_limit=settings.endpoint_concurrency,
+        delivery_id=str(delivery_id),
+        **extra,
+    )
+
+
+async def queue_delivery(
+    session: AsyncSession, settings: WebhookSettings, event: Event, endpoint: WebhookEndpoint
+) -> UUID | None:
     """A delivery of `event` to `endpoint` and its job; None if one exists (a retried dispatch)."""
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    values = {
+        "id": uuid7(),
+        "tenant_id": event.tenant_id,
+        "event_id": event.id,
+        "endpoint_id": endpoint.id,
+        "status": DeliveryStatus.PENDING,
+        "attempts": 0,
+        "created_at": utcnow(),
+    }
     made = await session.execute(
         insert(WebhookDelivery)
-        .values(
-            id=uuid7(),
-            tenant_id=event.tenant_id,
-            event_id=event.id,
-            endpoint_id=endpoint.id,
-            status=DeliveryStatus.PENDING,
-            attempts=0,
-            created_at=utcnow(),
-        )
+        .values(**values)
         .on_conflict_do_nothing(index_elements=["event_id", "endpoint_id"])
         .returning(WebhookDelivery.id)
     )
     delivery_id: UUID | None = made.scalar()
     if delivery_id is not None:
-        await jobs.enqueue(session, DELIVERY, tenant_id=event.tenant_id, delivery_id=str(delivery_id))
+        await enqueue_delivery(
+            session, settings, tenant_id=event.tenant_id, endpoint_id=endpoint.id, delivery_id=delivery_id
+        )
     return delivery_id
 
 
-async def send_test(session: AsyncSession, actor: Actor, endpoint_id: UUID) -> Event:
+async def send_test(session: AsyncSession, actor: Actor, settings: WebhookSettings, endpoint_id: UUID) -> Event:
     """An example event (`webhook.test`) for this endpoint only, delivered like any other."""
     endpoint = await get(session, actor, endpoint_id)
     data = {"endpoint_id": endpoint.id, "message": "This is a test event from Trustroom."}
     event = await jobs.emit(session, events.TEST, data, tenant_id=actor.tenant_id, dispatch=False)
-    await queue_delivery(session, event, endpoint)
+    await queue_delivery(session, settings, event, endpoint)
     await audit.record(
         session, actor, "webhooks.endpoint.tested", target_type="webhook_endpoint", target_id=endpoint.id
     )
@@ -357,14 +385,23 @@ async def get_message(session: AsyncSession, actor: Actor, message_id: UUID) -> 
     )
 
 
-async def resend(session: AsyncSession, actor: Actor, message_id: UUID) -> None:
+async def resend(session: AsyncSession, actor: Actor, settings: WebhookSettings, message_id: UUID) -> None:
     """One more attempt of this message to its endpoint, now, outside the retry schedule."""
     delivery, _ = await _delivery_with_event(session, actor, message_id)
-    await jobs.enqueue(session, DELIVERY, tenant_id=actor.tenant_id, delivery_id=str(delivery.id), manual=True)
+    await enqueue_delivery(
+        session,
+        settings,
+        tenant_id=delivery.tenant_id,
+        endpoint_id=delivery.endpoint_id,
+        delivery_id=delivery.id,
+        manual=True,
+    )
     await audit.record(session, actor, "webhooks.message.resent", target_type="webhook_message", target_id=delivery.id)
 
 
-async def recover(session: AsyncSession, actor: Actor, endpoint_id: UUID, since: datetime) -> int:
+async def recover(
+    session: AsyncSession, actor: Actor, settings: WebhookSettings, endpoint_id: UUID, since: datetime
+) -> int:
     """Put every failed message of the endpoint created since `since` back on the schedule."""
     endpoint = await get(session, actor, endpoint_id)
     failed = list(
@@ -378,7 +415,9 @@ async def recover(session: AsyncSession, actor: Actor, endpoint_id: UUID, since:
     )
     for delivery in failed:
         delivery.status = DeliveryStatus.PENDING
-        await jobs.enqueue(session, DELIVERY, tenant_id=actor.tenant_id, delivery_id=str(delivery.id))
+        await enqueue_delivery(
+            session, settings, tenant_id=delivery.tenant_id, endpoint_id=endpoint.id, delivery_id=delivery.id
+        )
     await audit.record(
         session,
         actor,
