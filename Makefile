@@ -44,6 +44,7 @@ check: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/api_overhead.py
+	$(BIN)/python benchmarks/webhooks.py
 
 # Re-extract translatable messages and merge them into the DE/EN/FR/IT catalogs.
 messages: $(STAMP)

@@ -12,19 +12,19 @@ import asyncio
 from .auth import tasks as auth_tasks
 from .db import Database
 from .jobs import tasks as jobs_tasks
+from .jobs.dispatcher import Subscriber
 from .jobs.runner import Runner
-from .jobs.service import Schedule, Subscriber, Task, dispatch_task
+from .jobs.service import Schedule, Task
 from .metrics import Metrics
 from .settings import Settings
 from .webhooks import tasks as webhooks_tasks
 
-# Handed every event by the dispatch job; the webhook fan-out subscribes here.
+# Handed every committed event by the dispatcher; the webhook fan-out subscribes here.
 SUBSCRIBERS: tuple[Subscriber, ...] = (webhooks_tasks.fan_out,)
 TASKS: tuple[Task, ...] = (
     auth_tasks.PURGE_EXPIRED,
     jobs_tasks.PURGE_FINISHED,
     jobs_tasks.PURGE_EVENTS,
-    dispatch_task(SUBSCRIBERS),
     webhooks_tasks.DELIVER,
 )
 SCHEDULES: tuple[Schedule, ...] = (
@@ -43,10 +43,13 @@ async def run_worker(
     concurrency: int | None = None,
     tasks: tuple[Task, ...] = TASKS,
     schedules: tuple[Schedule, ...] = SCHEDULES,
+    subscribers: tuple[Subscriber, ...] = SUBSCRIBERS,
 ) -> None:
     own_database = database is None
     database = database or Database(settings.resolved_database_url)
-    runner = Runner(database, settings, tasks, schedules, metrics=metrics, concurrency=concurrency)
+    runner = Runner(
+        database, settings, tasks, schedules, subscribers=subscribers, metrics=metrics, concurrency=concurrency
+    )
     try:
         await runner.run(stop)
     finally:

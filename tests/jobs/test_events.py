@@ -1,23 +1,26 @@
-"""Events: declared once with a schema, recorded in the caller's transaction, dispatched
-to subscribers by a job, published in the catalogue."""
+"""Events: declared once with a schema, recorded in the caller's transaction, handed to
+subscribers by the dispatcher once committed, published in the catalogue."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import httpx
 import jsonschema
 import pytest
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from trustroom.auth import events as auth_events
 from trustroom.db import Database, cross_tenant, utcnow
 from trustroom.jobs import service
-from trustroom.jobs.models import Event, Job, JobStatus
+from trustroom.jobs.dispatcher import Dispatcher
+from trustroom.jobs.models import Event
 from trustroom.jobs.runner import Runner
-from trustroom.jobs.service import JobContext
+from trustroom.metrics import Metrics
 from trustroom.settings import Settings
 
 from ..factories import TenantFixture
@@ -35,10 +38,7 @@ async def test_a_rolled_back_change_emits_nothing(database: Database, tenant: Te
             session, auth_events.MEMBER_CREATED, {"member_id": tenant.api_key_id}, tenant_id=tenant.id
         )
         await session.rollback()
-    assert await events_of(database, tenant.id) == []
-    async with database.session(write=False) as session, cross_tenant(session):
-        jobs = await session.scalars(select(Job).where(Job.args["event_id"].as_string() == str(event.id)))
-        assert list(jobs) == []
+    assert event.id not in {e.id for e in await events_of(database, tenant.id)}
 
 
 async def test_api_changes_emit_thin_events_that_match_their_schema(
@@ -65,16 +65,16 @@ async def test_api_changes_emit_thin_events_that_match_their_schema(
         assert event.event_id.startswith("msg_")
 
 
-async def test_the_dispatch_job_hands_each_event_to_every_subscriber(
+async def test_the_dispatcher_hands_each_committed_event_to_every_subscriber(
     settings: Settings, database: Database, tenant: TenantFixture
 ) -> None:
     seen: list[tuple[str, str]] = []
 
-    async def subscriber(ctx: JobContext, event: Event) -> None:
-        seen.append((event.type, event.event_id))
+    async def subscriber(session: AsyncSession, settings: Settings, batch: Sequence[Event]) -> None:
+        seen.extend((event.type, event.event_id) for event in batch)
 
     fast = settings.model_copy(update={"worker_poll_seconds": 0.05})
-    runner = Runner(database, fast, (service.dispatch_task((subscriber,)),))
+    runner = Runner(database, fast, (), subscribers=(subscriber,))
     async with database.session() as session:
         event = await service.emit(
             session, auth_events.API_KEY_REVOKED, {"api_key_id": tenant.api_key_id}, tenant_id=tenant.id
@@ -88,12 +88,35 @@ async def test_the_dispatch_job_hands_each_event_to_every_subscriber(
         await asyncio.sleep(0.02)
     stop.set()
     await asyncio.wait_for(worker, timeout=10)
-    assert (event.type, event.event_id) in seen
+    assert seen.count((event.type, event.event_id)) == 1
     [stored] = [e for e in await events_of(database, tenant.id) if e.id == event.id]
     assert stored.dispatched_at is not None
-    async with database.session(write=False) as session, cross_tenant(session):
-        job = await session.scalar(select(Job).where(Job.task == "events.dispatch", Job.tenant_id == tenant.id))
-    assert job is not None and job.status == JobStatus.SUCCEEDED
+
+
+async def test_an_event_that_cannot_be_dispatched_is_set_aside_without_holding_up_others(
+    settings: Settings, database: Database, tenant: TenantFixture
+) -> None:
+    async with database.session() as session:
+        bad, good = [
+            await service.emit(session, auth_events.MEMBER_CREATED, {"member_id": uuid4()}, tenant_id=tenant.id)
+            for _ in range(2)
+        ]
+        await session.commit()
+    seen: list[UUID] = []
+
+    async def picky(session: AsyncSession, settings: Settings, batch: Sequence[Event]) -> None:
+        if any(event.id == bad.id for event in batch):
+            raise RuntimeError("cannot handle this one")
+        seen.extend(event.id for event in batch)
+
+    dispatcher = Dispatcher(database, settings, (picky,), Metrics())
+    while await dispatcher.dispatch_batch():
+        pass
+    stored = {e.id: e for e in await events_of(database, tenant.id)}
+    assert good.id in seen and bad.id not in seen
+    assert stored[good.id].dispatched_at is not None
+    assert stored[bad.id].dispatched_at is None and stored[bad.id].dispatch_after is not None
+    assert stored[bad.id].dispatch_after > utcnow()  # tried again later, not lost
 
 
 @pytest.mark.parametrize(

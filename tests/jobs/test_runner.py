@@ -146,6 +146,24 @@ async def test_enqueue_wakes_the_worker_in_the_same_process(settings: Settings, 
     await asyncio.wait_for(worker, timeout=10)
 
 
+async def test_a_job_committed_elsewhere_wakes_the_worker(settings: Settings, database: Database) -> None:
+    # Another Database is another process's connection pool: no in-process hook reaches the
+    # worker, only PostgreSQL NOTIFY or, on SQLite, the watch on `PRAGMA data_version`.
+    slow_poll = settings.model_copy(update={"worker_poll_seconds": 30})
+    runner = Runner(database, slow_poll, TASKS, concurrency=2)
+    stop = asyncio.Event()
+    worker = asyncio.create_task(runner.run(stop))
+    await asyncio.sleep(0.3)  # the worker is now waiting out its 30 s poll
+    elsewhere = Database(settings.resolved_database_url)
+    try:
+        job_id = await enqueue(elsewhere, ECHO, note="from another process")
+        await wait_for(lambda: finished(database, job_id), within=5)
+    finally:
+        await elsewhere.dispose()
+        stop.set()
+        await asyncio.wait_for(worker, timeout=10)
+
+
 async def test_failures_retry_with_backoff_then_succeed(running: Runner, database: Database) -> None:
     job_id = await enqueue(database, FLAKY, key="flaky-1")
     await wait_for(lambda: finished(database, job_id))

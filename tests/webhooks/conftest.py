@@ -30,7 +30,6 @@ from trustroom.cli import migrate
 from trustroom.db import Database, bind_tenant
 from trustroom.jobs import service as jobs
 from trustroom.jobs.runner import Runner
-from trustroom.jobs.service import dispatch_task
 from trustroom.keys import ServerKeys
 from trustroom.settings import Settings
 from trustroom.webhooks import service, tasks
@@ -151,7 +150,7 @@ async def add_endpoint(
 async def run_until(
     database: Database, settings: Settings, done: Any, within: float = 15.0, concurrency: int = 4
 ) -> None:
-    runner = Runner(database, settings, (dispatch_task((tasks.fan_out,)), QUICK_DELIVER), concurrency=concurrency)
+    runner = Runner(database, settings, (QUICK_DELIVER,), subscribers=(tasks.fan_out,), concurrency=concurrency)
     stop = asyncio.Event()
     worker = asyncio.create_task(runner.run(stop))
     deadline = time.monotonic() + within

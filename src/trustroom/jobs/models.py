@@ -66,16 +66,28 @@ class Job(IdMixin, Base):
 
 
 class Event(IdMixin, Base):
-    """An outbox row: something happened in a tenant; dispatched to subscribers by a job."""
+    """An outbox row: something happened in a tenant; handed to subscribers by the dispatcher."""
 
     __tablename__ = "events"
-    __table_args__ = (Index("ix_events_tenant_id_occurred_at", "tenant_id", "occurred_at"),)
+    __table_args__ = (
+        Index("ix_events_tenant_id_occurred_at", "tenant_id", "occurred_at"),
+        # The dispatcher reads only undispatched events, oldest first.
+        Index(
+            "ix_events_undispatched",
+            "occurred_at",
+            "id",
+            postgresql_where=text("dispatched_at IS NULL"),
+            sqlite_where=text("dispatched_at IS NULL"),
+        ),
+    )
 
     tenant_id: Mapped[UUID] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     type: Mapped[str] = mapped_column(String(100))
     occurred_at: Mapped[datetime] = mapped_column(default=utcnow)
     data: Mapped[dict[str, Any]]
     dispatched_at: Mapped[datetime | None]
+    # Set when dispatching this event failed: not tried again before then.
+    dispatch_after: Mapped[datetime | None]
 
     @property
     def event_id(self) -> str:

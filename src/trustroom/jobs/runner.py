@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import socket
+import sqlite3
 import time
 import uuid
 from collections.abc import Sequence
@@ -15,17 +16,20 @@ from functools import partial
 from typing import Any
 
 import psycopg
+from sqlalchemy.engine import make_url
 
 from ..db import Database, bind_tenant, utcnow
 from ..keys import ServerKeys
 from ..metrics import Metrics
 from ..settings import Settings
 from . import service
+from .dispatcher import Dispatcher, Subscriber
 from .models import JobStatus
 from .resources import Resources
 from .service import Claimed, JobContext, Registry, Schedule, Task
 
 log = logging.getLogger("trustroom.jobs")
+SQLITE_WATCH_SECONDS = 0.05
 
 
 class Runner:
@@ -36,6 +40,7 @@ class Runner:
         tasks: Sequence[Task],
         schedules: Sequence[Schedule] = (),
         *,
+        subscribers: Sequence[Subscriber] = (),
         metrics: Metrics | None = None,
         concurrency: int | None = None,
     ) -> None:
@@ -50,15 +55,17 @@ class Runner:
         self.resources = Resources()
         self.keys = ServerKeys.from_settings(settings)
         self.wake = asyncio.Event()
+        self.dispatcher = Dispatcher(database, settings, subscribers, self.metrics) if subscribers else None
         self.running: dict[asyncio.Task[None], Claimed] = {}
         self._ticks: dict[str, int] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
         """Work until `stop` is set; then finish or give back what is running."""
-        self.database.job_listeners.append(self.wake.set)
+        self.database.job_listeners.append(self._wake_all)
         helpers = [asyncio.create_task(self._heartbeat())]
-        if not self.database.is_sqlite:
-            helpers.append(asyncio.create_task(self._listen()))
+        helpers.append(asyncio.create_task(self._watch_sqlite() if self.database.is_sqlite else self._listen()))
+        if self.dispatcher is not None:
+            helpers.append(asyncio.create_task(self.dispatcher.run(stop)))
         log.info("worker started", extra={"worker": self.worker_id, "tasks": sorted(self.registry.tasks)})
         try:
             while not stop.is_set():
@@ -70,8 +77,13 @@ class Runner:
                 with contextlib.suppress(asyncio.CancelledError):
                     await helper
             await self.resources.aclose()
-            self.database.job_listeners.remove(self.wake.set)
+            self.database.job_listeners.remove(self._wake_all)
             log.info("worker stopped", extra={"worker": self.worker_id})
+
+    def _wake_all(self) -> None:
+        self.wake.set()
+        if self.dispatcher is not None:
+            self.dispatcher.wake.set()
 
     async def _step(self, stop: asyncio.Event) -> None:
         self.wake.clear()
@@ -206,6 +218,31 @@ class Runner:
             except Exception:
                 log.exception("could not renew leases", extra={"worker": self.worker_id})
 
+    async def _watch_sqlite(self) -> None:
+        """SQLite has no NOTIFY: notice commits of other processes (an API process beside
+        this worker) by `PRAGMA data_version`, which changes whenever another connection
+        commits; polling stays the backstop if this fails."""
+        path = make_url(self.database.url).database
+        if not path:
+            return
+        try:
+            connection = await asyncio.to_thread(sqlite3.connect, path, check_same_thread=False)
+        except sqlite3.Error:
+            log.exception("cannot watch the SQLite database; relying on polling", extra={"worker": self.worker_id})
+            return
+        try:
+            seen = None
+            while True:
+                version = await asyncio.to_thread(lambda: connection.execute("PRAGMA data_version").fetchone()[0])
+                if seen is not None and version != seen:
+                    self._wake_all()
+                seen = version
+                await asyncio.sleep(SQLITE_WATCH_SECONDS)
+        except sqlite3.Error:
+            log.exception("cannot watch the SQLite database; relying on polling", extra={"worker": self.worker_id})
+        finally:
+            connection.close()
+
     async def _listen(self) -> None:
         """PostgreSQL LISTEN/NOTIFY wake-up; polling stays the backstop if this fails."""
         url = self.database.url.replace("postgresql+psycopg://", "postgresql://", 1)
@@ -213,6 +250,6 @@ class Runner:
             async with await psycopg.AsyncConnection.connect(url, autocommit=True) as connection:
                 await connection.execute(f"LISTEN {service.NOTIFY_CHANNEL}")
                 async for _ in connection.notifies():
-                    self.wake.set()
+                    self._wake_all()
         except (OSError, psycopg.Error):
             log.exception("LISTEN failed; relying on polling", extra={"worker": self.worker_id})

@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel
-from sqlalchemy import delete, func, or_, select, text, update
+from sqlalchemy import delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -165,17 +165,49 @@ async def enqueue(
     return job
 
 
+@dataclass(frozen=True)
+class NewJob:
+    """One job of `enqueue_many`."""
+
+    tenant_id: UUID | None
+    args: dict[str, Any]
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
+
+
+async def enqueue_many(session: AsyncSession, task: Task | TaskRef, jobs: Sequence[NewJob]) -> None:
+    """Add many jobs of one task in the caller's transaction, in one statement."""
+    if not jobs:
+        return
+    now = utcnow()
+    await session.execute(
+        insert(Job),
+        [
+            {
+                "id": uuid7(),
+                "tenant_id": job.tenant_id,
+                "task": task.name,
+                "args": job.args,
+                "status": JobStatus.PENDING,
+                "visible_at": now,
+                "attempts": 0,
+                "max_attempts": task.max_attempts,
+                "concurrency_key": job.concurrency_key,
+                "concurrency_limit": job.concurrency_limit if job.concurrency_key else None,
+                "created_at": now,
+            }
+            for job in jobs
+        ],
+    )
+    await _announce(session)
+
+
 async def _announce(session: AsyncSession) -> None:
     # After commit: PostgreSQL delivers the NOTIFY to listening workers; on SQLite the
     # session's after-commit hook wakes the workers of this process (db.Database).
     session.info["jobs_enqueued"] = True
     if _dialect(session) == "postgresql":
         await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
-
-
-DISPATCH_TASK = "events.dispatch"
-DISPATCH_ATTEMPTS = 20
-Subscriber = Callable[[JobContext, Event], Awaitable[None]]
 
 
 async def emit(
@@ -186,44 +218,24 @@ async def emit(
     tenant_id: UUID,
     dispatch: bool = True,
 ) -> Event:
-    """Record an event in the caller's transaction, with the job that dispatches it.
+    """Record an event in the caller's transaction; once committed, the dispatcher hands it
+    to the subscribers (the webhook fan-out).
 
-    `dispatch=False` records it for one addressee only (e.g. an endpoint's test event).
+    `dispatch=False` records it for one addressee only (e.g. an endpoint's test event): the
+    caller delivers it, the dispatcher leaves it alone.
     """
-    event = Event(id=uuid7(), tenant_id=tenant_id, type=event_type.name, data=event_type.payload(data))
-    session.add(event)
-    if not dispatch:
-        await session.flush()
-        return event
-    session.add(
-        Job(
-            id=uuid7(),
-            tenant_id=tenant_id,
-            task=DISPATCH_TASK,
-            args={"event_id": str(event.id)},
-            status=JobStatus.PENDING,
-            visible_at=utcnow(),
-            max_attempts=DISPATCH_ATTEMPTS,
-        )
+    event = Event(
+        id=uuid7(),
+        tenant_id=tenant_id,
+        type=event_type.name,
+        data=event_type.payload(data),
+        dispatched_at=None if dispatch else utcnow(),
     )
+    session.add(event)
     await session.flush()
-    await _announce(session)
+    if dispatch:
+        await _announce(session)
     return event
-
-
-def dispatch_task(subscribers: Sequence[Subscriber]) -> Task:
-    """The task that hands each event to every subscriber (e.g. the webhook fan-out)."""
-
-    async def dispatch(ctx: JobContext, event_id: str) -> dict[str, Any]:
-        event = await ctx.session.scalar(select(Event).where(Event.id == UUID(event_id)))
-        if event is None:  # its tenant was deleted meanwhile
-            return {"dispatched": False}
-        for subscriber in subscribers:
-            await subscriber(ctx, event)
-        event.dispatched_at = utcnow()
-        return {"dispatched": True, "subscribers": len(subscribers)}
-
-    return Task(DISPATCH_TASK, dispatch, max_attempts=DISPATCH_ATTEMPTS, retry_delays=(1, 5, 30, 120, 600))
 
 
 async def schedule_tick(session: AsyncSession, schedule: Schedule, now: datetime) -> bool:

@@ -6,7 +6,7 @@ import base64
 import ipaddress
 import json
 import secrets
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -258,6 +258,21 @@ async def rotate_secret(
 DELIVERY = TaskRef("webhooks.deliver", max_attempts=8)
 
 
+def _delivery_job(
+    settings: WebhookSettings, tenant_id: UUID, endpoint_id: UUID, delivery_id: UUID, *, manual: bool = False
+) -> jobs.NewJob:
+    """The job of one delivery attempt; at most `endpoint_concurrency` run per endpoint."""
+    args: dict[str, Any] = {"delivery_id": str(delivery_id)}
+    if manual:
+        args["manual"] = True
+    return jobs.NewJob(
+        tenant_id=tenant_id,
+        args=args,
+        concurrency_key=f"webhook-endpoint:{endpoint_id}",
+        concurrency_limit=settings.endpoint_concurrency,
+    )
+
+
 async def enqueue_delivery(
     session: AsyncSession,
     settings: WebhookSettings,
@@ -267,45 +282,51 @@ async def enqueue_delivery(
     delivery_id: UUID,
     manual: bool = False,
 ) -> None:
-    """The job of one delivery attempt; at most `endpoint_concurrency` run per endpoint."""
-    extra: dict[str, Any] = {"manual": True} if manual else {}
-    await jobs.enqueue(
-        session,
-        DELIVERY,
-        tenant_id=tenant_id,
-        concurrency_key=f"webhook-endpoint:{endpoint_id}",
-        concurrency_limit=settings.endpoint_concurrency,
-        delivery_id=str(delivery_id),
-        **extra,
+    job = _delivery_job(settings, tenant_id, endpoint_id, delivery_id, manual=manual)
+    await jobs.enqueue_many(session, DELIVERY, [job])
+
+
+async def queue_deliveries(
+    session: AsyncSession, settings: WebhookSettings, pairs: Sequence[tuple[Event, WebhookEndpoint]]
+) -> list[UUID]:
+    """A delivery and its job per (event, endpoint), in a few statements whatever their
+    number; a pair that already has one (a retried dispatch) is left alone."""
+    if not pairs:
+        return []
+    dialect_insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    now = utcnow()
+    rows = [
+        {
+            "id": uuid7(),
+            "tenant_id": event.tenant_id,
+            "event_id": event.id,
+            "endpoint_id": endpoint.id,
+            "status": DeliveryStatus.PENDING,
+            "attempts": 0,
+            "created_at": now,
+        }
+        for event, endpoint in pairs
+    ]
+    made = (
+        await session.execute(
+            dialect_insert(WebhookDelivery)
+            .on_conflict_do_nothing(index_elements=["event_id", "endpoint_id"])
+            .returning(WebhookDelivery.id, WebhookDelivery.tenant_id, WebhookDelivery.endpoint_id),
+            rows,
+        )
+    ).all()
+    await jobs.enqueue_many(
+        session, DELIVERY, [_delivery_job(settings, tenant, endpoint, delivery) for delivery, tenant, endpoint in made]
     )
+    return [delivery for delivery, _, _ in made]
 
 
 async def queue_delivery(
     session: AsyncSession, settings: WebhookSettings, event: Event, endpoint: WebhookEndpoint
 ) -> UUID | None:
-    """A delivery of `event` to `endpoint` and its job; None if one exists (a retried dispatch)."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    values = {
-        "id": uuid7(),
-        "tenant_id": event.tenant_id,
-        "event_id": event.id,
-        "endpoint_id": endpoint.id,
-        "status": DeliveryStatus.PENDING,
-        "attempts": 0,
-        "created_at": utcnow(),
-    }
-    made = await session.execute(
-        insert(WebhookDelivery)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["event_id", "endpoint_id"])
-        .returning(WebhookDelivery.id)
-    )
-    delivery_id: UUID | None = made.scalar()
-    if delivery_id is not None:
-        await enqueue_delivery(
-            session, settings, tenant_id=event.tenant_id, endpoint_id=endpoint.id, delivery_id=delivery_id
-        )
-    return delivery_id
+    """A delivery of `event` to `endpoint` and its job; None if one exists."""
+    made = await queue_deliveries(session, settings, [(event, endpoint)])
+    return made[0] if made else None
 
 
 async def send_test(session: AsyncSession, actor: Actor, settings: WebhookSettings, endpoint_id: UUID) -> Event:

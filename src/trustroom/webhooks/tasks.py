@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db import bind_tenant, utcnow
 from ..jobs import service as jobs
 from ..jobs.models import Event
 from ..jobs.service import JobContext, Task
+from ..settings import Settings
 from . import delivery, events, service, signing
 from .models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
@@ -24,14 +28,24 @@ MAX_ATTEMPTS = service.DELIVERY.max_attempts
 assert len(RETRY_DELAYS) + 1 == MAX_ATTEMPTS
 
 
-async def fan_out(ctx: JobContext, event: Event) -> None:
-    """One delivery, and one delivery job, per enabled endpoint that wants this event type."""
-    endpoints = await ctx.session.scalars(
-        select(WebhookEndpoint).where(WebhookEndpoint.tenant_id == event.tenant_id, WebhookEndpoint.enabled)
-    )
-    for endpoint in endpoints:
-        if not endpoint.event_types or event.type in endpoint.event_types:
-            await service.queue_delivery(ctx.session, ctx.settings.webhooks, event, endpoint)
+async def fan_out(session: AsyncSession, settings: Settings, batch: Sequence[Event]) -> None:
+    """One delivery, and one delivery job, per enabled endpoint that wants each event."""
+    by_tenant: dict[UUID, list[Event]] = defaultdict(list)
+    for event in batch:
+        by_tenant[event.tenant_id].append(event)
+    for tenant_id, tenant_events in by_tenant.items():
+        endpoints = list(
+            await session.scalars(
+                select(WebhookEndpoint).where(WebhookEndpoint.tenant_id == tenant_id, WebhookEndpoint.enabled)
+            )
+        )
+        pairs = [
+            (event, endpoint)
+            for event in tenant_events
+            for endpoint in endpoints
+            if not endpoint.event_types or event.type in endpoint.event_types
+        ]
+        await service.queue_deliveries(session, settings.webhooks, pairs)
 
 
 async def _deliver(ctx: JobContext, delivery_id: str, manual: bool = False) -> dict[str, Any]:
@@ -88,7 +102,8 @@ async def _deliver(ctx: JobContext, delivery_id: str, manual: bool = False) -> d
         await _set_delivery(
             ctx, target.id, attempts, status=DeliveryStatus.DELIVERED, delivered_at=utcnow(), code=outcome
         )
-        await _set_endpoint(ctx, endpoint.id, failing_since=None)
+        if endpoint.failing_since is not None:
+            await _set_endpoint(ctx, endpoint.id, failing_since=None)
         return {"delivered": True, "statusCode": outcome.status_code}
     if manual:
         await _set_delivery(ctx, target.id, attempts, status=None, code=outcome)

@@ -1,0 +1,92 @@
+"""What the benchmarks share: finding the `trustroom` command, free ports, the server's
+environment, stopping processes, and a PostgreSQL database of their own."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+RESERVED_DATABASES = frozenset({"test"})  # the test suite owns it
+
+
+class BenchmarkError(Exception):
+    """The benchmark could not run; the message says why."""
+
+
+def trustroom_command() -> str:
+    for candidate in (PROJECT_ROOT / ".venv" / "bin" / "trustroom", Path(sys.executable).parent / "trustroom"):
+        if candidate.is_file():
+            return str(candidate)
+    found = shutil.which("trustroom")
+    if found is None:
+        raise BenchmarkError("the `trustroom` command is not installed; run `make install`")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def server_environment(data_dir: Path, database_url: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRUSTROOM_")}
+    env.update(TRUSTROOM_DATA_DIR=str(data_dir), TRUSTROOM_DEV="1", TRUSTROOM_LOG_LEVEL="WARNING")
+    if database_url:
+        env["TRUSTROOM_DATABASE_URL"] = database_url
+    return env
+
+
+def tail(path: Path, lines: int = 40) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no server log)"
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=5)
+
+
+def ensure_postgres_database(url: str) -> None:
+    """Create the benchmark's database when missing (never the test suite's)."""
+    parts = urlsplit(url)
+    name = parts.path.lstrip("/")
+    if not name:
+        raise BenchmarkError("--database-url must name a database, e.g. postgresql://postgres@127.0.0.1:5432/bench")
+    if name in RESERVED_DATABASES:
+        raise BenchmarkError(f"the database {name!r} belongs to the test suite; use another, e.g. 'bench'")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise BenchmarkError(f"unexpected database name {name!r}")
+    psql = shutil.which("psql")
+    if psql is None:
+        raise BenchmarkError("psql is needed to create the benchmark database")
+    scheme = "postgresql" if parts.scheme.startswith("postgres") else parts.scheme
+    admin = urlunsplit((scheme, parts.netloc, "/postgres", "", ""))
+    listed = subprocess.run([psql, admin, "-lqtA"], capture_output=True, text=True, timeout=30, check=False)
+    if listed.returncode != 0:
+        raise BenchmarkError(f"cannot reach PostgreSQL at {admin}: {listed.stderr.strip()}")
+    if name not in {line.split("|", 1)[0] for line in listed.stdout.splitlines()}:
+        print(f"creating PostgreSQL database {name}")
+        subprocess.run([psql, admin, "-qc", f'CREATE DATABASE "{name}"'], timeout=60, check=True)
+
+
+def terminate(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)
