@@ -11,5 +11,9 @@ until `max_attempts`, then the job is `dead` with its last error kept. Periodic 
 insert one job per tick under a unique dedupe key, so they fire once per tick however
 many workers run.
 
+Leases are renewed while a job runs (`TRUSTROOM_WORKER_LEASE_SECONDS`); jobs sharing a
+`concurrency_key` run at most `concurrency_limit` at once. Events (`service.emit`) are
+handed to subscribers in batches by each worker's `dispatcher.Dispatcher`.
+
 Life cycle: pending → leased → succeeded | pending (retry) | dead.
 """

@@ -8,5 +8,5 @@ URLs must be https (unless allowed by setting) and may not name private, loopbac
 link-local addresses unless an allowed network admits them; delivery checks the resolved
 address again, since DNS can change.
 
-This domain imports no feature domain: it listens to events through the dispatch job.
+This domain imports no feature domain: the dispatcher hands it every committed event.
 """
