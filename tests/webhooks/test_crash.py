@@ -37,8 +37,11 @@ WORKERS = 2 if ON_POSTGRES else 1
 
 
 def start_worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
+    # Not measured by coverage (which would slow the workers threefold): the killed one
+    # would lose its data anyway, and the same code runs measured in-process elsewhere.
+    inherited = {name: value for name, value in os.environ.items() if not name.startswith("COVERAGE_")}
     env = {
-        **os.environ,
+        **inherited,
         "TRUSTROOM_DATABASE_URL": settings.resolved_database_url,
         "TRUSTROOM_DATA_DIR": str(settings.data_dir),
         "TRUSTROOM_SECRET_KEY": TEST_SECRET,
