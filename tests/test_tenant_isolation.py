@@ -23,7 +23,7 @@ from sqlalchemy import select, text
 
 from trustroom.auth import events as auth_events
 from trustroom.auth.service import tenants
-from trustroom.db import Base, Database, bind_tenant, cross_tenant
+from trustroom.db import BYPASS_SETTING, Base, Database, bind_tenant, cross_tenant
 from trustroom.http import API_PREFIX, endpoints
 from trustroom.jobs import service as jobs_service
 from trustroom.jobs import tasks as jobs_tasks
@@ -208,4 +208,19 @@ async def test_postgres_row_level_security_hides_other_tenants(
         await bind_tenant(session, tenant.id)
         visible = (await session.execute(text("SELECT DISTINCT tenant_id FROM api_keys"))).scalars().all()
         assert [str(v) for v in visible] == [str(tenant.id)]
+        await session.rollback()
+
+
+async def test_a_failing_cross_tenant_block_lifts_its_bypass_and_keeps_its_error(
+    database: Database, tenant: TenantFixture
+) -> None:
+    async with database.session() as session:
+        await bind_tenant(session, tenant.id)
+        with pytest.raises(LookupError, match="inside"):
+            async with cross_tenant(session):
+                raise LookupError("inside")
+        # The transaction goes on, under row-level security again.
+        if database.url.startswith("postgresql"):
+            bypass = await session.scalar(text(f"SELECT current_setting('{BYPASS_SETTING}', true)"))
+            assert bypass == "off"
         await session.rollback()

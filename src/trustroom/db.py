@@ -12,6 +12,7 @@ queue on the lock instead of failing when one upgrades from reading to writing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -182,8 +183,14 @@ async def cross_tenant(session: AsyncSession) -> AsyncIterator[None]:
     await session.execute(_set_config(BYPASS_SETTING, "on"))
     try:
         yield
-    finally:
-        await session.execute(_set_config(BYPASS_SETTING, "off"))
+    except BaseException:
+        # Lift the bypass for a caller that goes on in this transaction; if the transaction
+        # is broken (say, cancelled mid-statement) it can only be rolled back, and the local
+        # setting with it, so the reset may fail but must not hide the original error.
+        with contextlib.suppress(Exception):
+            await session.execute(_set_config(BYPASS_SETTING, "off"))
+        raise
+    await session.execute(_set_config(BYPASS_SETTING, "off"))
 
 
 def _set_config(name: str, value: str) -> Any:

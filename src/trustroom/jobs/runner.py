@@ -64,13 +64,18 @@ class Runner:
         self.database.job_listeners.append(self._wake_all)
         helpers = [asyncio.create_task(self._heartbeat())]
         helpers.append(asyncio.create_task(self._watch_sqlite() if self.database.is_sqlite else self._listen()))
-        if self.dispatcher is not None:
-            helpers.append(asyncio.create_task(self.dispatcher.run(stop)))
+        dispatching = asyncio.create_task(self.dispatcher.run(stop)) if self.dispatcher is not None else None
         log.info("worker started", extra={"worker": self.worker_id, "tasks": sorted(self.registry.tasks)})
         try:
             while not stop.is_set():
                 await self._step(stop)
         finally:
+            if dispatching is not None:
+                # It stops between batches when `stop` is set; cancelling it mid-batch would
+                # only make the batch's events go again.
+                stop.set()
+                _, late = await asyncio.wait([dispatching], timeout=self.settings.worker_shutdown_grace_seconds)
+                helpers.extend(late)  # cancelled below with the others
             await self._drain()
             for helper in helpers:
                 helper.cancel()
