@@ -134,6 +134,31 @@ def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
 
+@dataclass(frozen=True)
+class NewJob:
+    """A job to add: for whom, with which arguments, under which concurrency key."""
+
+    tenant_id: UUID | None
+    args: dict[str, Any]
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
+
+    def row(self, task: Task | TaskRef, visible_at: datetime) -> dict[str, Any]:
+        return {
+            "id": uuid7(),
+            "tenant_id": self.tenant_id,
+            "task": task.name,
+            "args": json.loads(json.dumps(self.args, default=str)),
+            "status": JobStatus.PENDING,
+            "visible_at": visible_at,
+            "attempts": 0,
+            "max_attempts": task.max_attempts,
+            "concurrency_key": self.concurrency_key,
+            "concurrency_limit": self.concurrency_limit if self.concurrency_key else None,
+            "created_at": utcnow(),
+        }
+
+
 async def enqueue(
     session: AsyncSession,
     task: Task | TaskRef,
@@ -148,31 +173,12 @@ async def enqueue(
 
     Jobs with the same `concurrency_key` run at most `concurrency_limit` at once.
     """
-    job = Job(
-        id=uuid7(),
-        tenant_id=tenant_id,
-        task=task.name,
-        args=json.loads(json.dumps(args, default=str)),
-        status=JobStatus.PENDING,
-        visible_at=run_at or utcnow(),
-        max_attempts=task.max_attempts,
-        concurrency_key=concurrency_key,
-        concurrency_limit=concurrency_limit if concurrency_key else None,
-    )
+    new = NewJob(tenant_id, args, concurrency_key, concurrency_limit)
+    job = Job(**new.row(task, run_at or utcnow()))
     session.add(job)
     await session.flush()
     await _announce(session)
     return job
-
-
-@dataclass(frozen=True)
-class NewJob:
-    """One job of `enqueue_many`."""
-
-    tenant_id: UUID | None
-    args: dict[str, Any]
-    concurrency_key: str | None = None
-    concurrency_limit: int | None = None
 
 
 async def enqueue_many(session: AsyncSession, task: Task | TaskRef, jobs: Sequence[NewJob]) -> None:
@@ -180,25 +186,7 @@ async def enqueue_many(session: AsyncSession, task: Task | TaskRef, jobs: Sequen
     if not jobs:
         return
     now = utcnow()
-    await session.execute(
-        insert(Job),
-        [
-            {
-                "id": uuid7(),
-                "tenant_id": job.tenant_id,
-                "task": task.name,
-                "args": job.args,
-                "status": JobStatus.PENDING,
-                "visible_at": now,
-                "attempts": 0,
-                "max_attempts": task.max_attempts,
-                "concurrency_key": job.concurrency_key,
-                "concurrency_limit": job.concurrency_limit if job.concurrency_key else None,
-                "created_at": now,
-            }
-            for job in jobs
-        ],
-    )
+    await session.execute(insert(Job), [job.row(task, now) for job in jobs])
     await _announce(session)
 
 
