@@ -19,11 +19,15 @@ from uuid import UUID
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select, text
+from sqlalchemy import insert, select, text
 
+from trustroom.actor import Actor, ActorKind
 from trustroom.auth import events as auth_events
 from trustroom.auth.service import tenants
-from trustroom.db import BYPASS_SETTING, Base, Database, bind_tenant, cross_tenant
+from trustroom.clients.models import RecordAssignment, RecordKind
+from trustroom.clients.service import definitions, records
+from trustroom.clients.service import lists as lists_service
+from trustroom.db import BYPASS_SETTING, Base, Database, bind_tenant, cross_tenant, uuid7
 from trustroom.http import API_PREFIX, endpoints
 from trustroom.jobs import service as jobs_service
 from trustroom.jobs import tasks as jobs_tasks
@@ -78,13 +82,92 @@ async def _message(database: Database, keys: ServerKeys, tenant: TenantFixture) 
     return str(delivery_id)
 
 
+MARKER = "tenant-a-only-7f3c"
+
+
+async def _with_actor(database: Database, tenant: TenantFixture, work: Callable[[Any, Actor], Awaitable[str]]) -> str:
+    async with database.session() as session:
+        await bind_tenant(session, tenant.id)
+        result = await work(session, tenants.operator(tenant.id))
+        await session.commit()
+    return result
+
+
+async def _contact(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
+    async def work(session: Any, actor: Actor) -> str:
+        details = {"personalInformation": {"firstName": "Anna", "lastName": MARKER}}
+        record = await records.create(
+            session, actor, RecordKind.CONTACT, details, contact_type_id=1, username=f"{MARKER}-{uuid7()}"
+        )
+        await records.connect(session, actor, record, "Default", f"{MARKER}-{record.id}")
+        return str(record.id)
+
+    return await _with_actor(database, tenant, work)
+
+
+async def _external_id(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
+    return f"{MARKER}-{await _contact(database, keys, tenant)}"
+
+
+async def _change_request(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
+    contact_id = UUID(await _contact(database, keys, tenant))
+    member = (await make_member(database, keys, tenant.id)).member
+    actor = Actor(tenant_id=tenant.id, kind=ActorKind.MEMBER, id=member.id, permissions=member.permissions)
+    async with database.session() as session:
+        await bind_tenant(session, tenant.id)
+        await session.execute(
+            insert(RecordAssignment).values(tenant_id=tenant.id, record_id=contact_id, member_id=member.id)
+        )
+        outcome = await records.update_details(
+            session,
+            actor,
+            RecordKind.CONTACT,
+            contact_id,
+            {"personalInformation": {"firstName": MARKER}},
+            partial=True,
+            comment=MARKER,
+            concurrency_token=None,
+        )
+        await session.commit()
+    assert outcome.change_request is not None
+    return str(outcome.change_request.id)
+
+
+async def _schema_key(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
+    async def work(session: Any, actor: Actor) -> str:
+        current = await definitions.current(session, actor, "contact")
+        document = {**current.document, "title": MARKER}
+        await definitions.replace(session, actor, "contact", document, concurrency_token=current.concurrency_token)
+        return "contact"
+
+    return await _with_actor(database, tenant, work)
+
+
+async def _list_key(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
+    async def work(session: Any, actor: Actor) -> str:
+        await lists_service.replace(session, actor, "branches", [lists_service.NewItem("ZRH", {"en": MARKER})])
+        return "branches"
+
+    return await _with_actor(database, tenant, work)
+
+
+async def _system(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
+    return "Default"
+
+
 RESOURCE_FACTORIES: dict[str, Factory] = {
     "api_key_id": _api_key,
     "member_id": _member,
     "job_id": _job,
     "endpoint_id": _endpoint,
     "message_id": _message,
+    "contact_id": _contact,
+    "change_request_id": _change_request,
+    "external_id": _external_id,
 }
+# Names of things every tenant has its own of (a schema, a list, an external system): with
+# these alone in a path, tenant B reaches its own, and must never see tenant A's MARKER.
+SHARED_NAME_FACTORIES: dict[str, Factory] = {"key": _schema_key, "list_key": _list_key, "system": _system}
 
 
 def api_routes(app: FastAPI) -> list[tuple[str, frozenset[str]]]:
@@ -139,7 +222,7 @@ async def tenant_snapshot(database: Database, tenant: TenantFixture) -> dict[str
 
 def test_every_path_parameter_has_a_factory(app: FastAPI) -> None:
     params = {p for path, _ in api_routes(app) for p in re.findall(r"{(\w+)}", path)}
-    missing = params - RESOURCE_FACTORIES.keys()
+    missing = params - RESOURCE_FACTORIES.keys() - SHARED_NAME_FACTORIES.keys()
     assert not missing, f"add tenant-isolation factories for: {sorted(missing)}"
 
 
@@ -153,22 +236,24 @@ async def test_tenant_b_cannot_reach_tenant_a(
 ) -> None:
     owner, intruder = tenant, other_tenant
     ids = {name: await factory(database, keys, owner) for name, factory in RESOURCE_FACTORIES.items()}
+    names = {name: await factory(database, keys, owner) for name, factory in SHARED_NAME_FACTORIES.items()}
     openapi = (await client.get(f"{API_PREFIX}/openapi.json")).json()
     before = await tenant_snapshot(database, owner)
     checked = 0
     for template, methods in api_routes(app):
         params = re.findall(r"{(\w+)}", template)
-        path = template.format(**{p: ids[p] for p in params})
+        path = template.format(**{p: ids.get(p) or names[p] for p in params})
+        owned = [p for p in params if p in ids]
         for method in sorted(methods - {"HEAD"}):
             body = request_body(openapi, template, method)
             response = await client.request(method, path, headers=intruder.headers, json=body)
             checked += 1
-            if params:
+            if owned:
                 assert response.status_code == 404, (method, path, response.text)
                 assert response.headers["content-type"] == "application/problem+json"
             else:
                 assert response.status_code < 500, (method, path, response.text)
-                leaked = [value for value in ids.values() if value in response.text]
+                leaked = [value for value in [*ids.values(), MARKER] if value in response.text]
                 assert not leaked, (method, path, leaked)
     assert checked >= len(api_routes(app))
     assert await tenant_snapshot(database, owner) == before

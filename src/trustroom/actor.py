@@ -30,6 +30,10 @@ class Scope(StrEnum):
     AUDIT_READ = "audit:read"
     CONTACTS_READ = "contacts:read"
     CONTACTS_WRITE = "contacts:write"
+    # Every record of the tenant, not only those assigned to the member and their team.
+    CONTACTS_READ_ALL = "contacts:read-all"
+    CONTACTS_ANONYMIZE = "contacts:anonymize"
+    SCHEMAS_WRITE = "schemas:write"
     CHANGE_REQUESTS_REVIEW = "change-requests:review"
     EXCHANGES_READ = "exchanges:read"
     EXCHANGES_WRITE = "exchanges:write"

@@ -24,6 +24,8 @@ from .auth import events as auth_events
 from .auth import pages as auth_pages
 from .auth import routes as auth_routes
 from .auth.service.usage import UsageRecorder
+from .clients import events as clients_events
+from .clients import routes as clients_routes
 from .db import Database
 from .errors import AppError
 from .http import API_PREFIX
@@ -47,7 +49,7 @@ def _docs_assets() -> Path:
 
 
 PAGE_PREFIXES = ("/portal", "/x/")
-EVENT_TYPES = (*auth_events.TYPES, *webhooks_events.TYPES)
+EVENT_TYPES = (*auth_events.TYPES, *clients_events.TYPES, *webhooks_events.TYPES)
 
 
 def create_app(settings: Settings | None = None, *, run_worker_in_process: bool | None = None) -> FastAPI:
@@ -94,7 +96,7 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     _install_error_handlers(app)
     routers = (auth_routes.api_key_router, auth_routes.member_router, audit_routes.router)
     platform = (jobs_routes.router, jobs_routes.events_router, webhooks_routes.router, webhooks_routes.messages)
-    for router in (*routers, *platform):
+    for router in (*routers, *platform, *clients_routes.ROUTERS):
         app.include_router(router)
     app.include_router(auth_pages.router)
     app.include_router(_operations_router())

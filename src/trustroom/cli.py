@@ -73,9 +73,11 @@ async def _in_session(settings: Settings, work: Callable[[Any], Awaitable[dict[s
         await database.dispose()
 
 
-async def _tenant_create(settings: Settings, name: str, language: str) -> dict[str, Any]:
+async def _tenant_create(settings: Settings, name: str, language: str, username_from_email: bool) -> dict[str, Any]:
     async def work(session: Any) -> dict[str, Any]:
-        tenant = await tenants.create_tenant(session, name, default_language=language)
+        tenant = await tenants.create_tenant(
+            session, name, default_language=language, username_from_email=username_from_email
+        )
         return {"id": str(tenant.id), "name": tenant.name}
 
     return await _in_session(settings, work)
@@ -265,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = tenant.add_parser("create", parents=[common], help="create a tenant")
     p.add_argument("name")
     p.add_argument("--language", choices=["de", "en", "fr", "it"], default="en")
+    p.add_argument("--username-from-email", action="store_true", help="contacts' usernames are their email addresses")
     key = sub.add_parser("api-key", parents=[common]).add_subparsers(dest="action", required=True)
     p = key.add_parser("create", parents=[common], help="create an API key (shown once)")
     p.add_argument("--tenant", type=UUID, required=True)
@@ -319,7 +322,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings, out: Output) -> int:
                 + "\n".join(f"{name:<13} {url}" for name, url in demo["urls"].items()),
             )
         case "tenant", "create":
-            result = asyncio.run(_tenant_create(settings, args.name, args.language))
+            result = asyncio.run(_tenant_create(settings, args.name, args.language, args.username_from_email))
             out.emit(result, result["id"])
         case "api-key", "create":
             result = asyncio.run(

@@ -37,6 +37,8 @@ class AppError(Exception):
         self.text = message or self.message
         self.params: Mapping[str, object] = params
         self.headers: dict[str, str] = {}
+        # Fields at fault, when the error is about particular fields (rendered as `errors`).
+        self.problems: list[FieldProblem] = []
         super().__init__(self.text % params if params else self.text)
 
 

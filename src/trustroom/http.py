@@ -91,7 +91,7 @@ def problem_body(error: AppError, instance: str | None) -> dict[str, Any]:
         "subCode": error.sub_code,
         "correlationId": correlation_id.get(),
     }
-    if isinstance(error, errors.ValidationFailed):
+    if error.problems:
         body["errors"] = [
             {"field": p.field, "message": i18n.gettext(p.message), "code": p.code} for p in error.problems
         ]

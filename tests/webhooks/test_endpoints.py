@@ -85,6 +85,7 @@ async def test_create_read_update_delete(client: httpx.AsyncClient, tenant: Tena
         ("https://[::1]/hooks", "UrlAddressNotAllowed"),
         ("https://[::ffff:192.168.0.1]/hooks", "UrlAddressNotAllowed"),
         ("https://user:pw@crm.bank.example/hooks", "UrlInvalid"),
+        ("https://[crm.bank.example/hooks", "UrlInvalid"),
         ("ftp://crm.bank.example/hooks", "ValidationFailed"),
         ("/relative", "ValidationFailed"),
     ],

@@ -50,6 +50,11 @@ class UnknownScope(BadRequest):
     message = N_("The scope %(scope)s does not exist.")
 
 
+class SupervisorInvalid(BadRequest):
+    sub_code = "SupervisorInvalid"
+    message = N_("The supervisor must be another active member of this tenant who does not report to this member.")
+
+
 class EmailTaken(Conflict):
     sub_code = "EmailNotUnique"
     message = N_("A member with this email address already exists.")

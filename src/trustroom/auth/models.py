@@ -45,6 +45,8 @@ class Tenant(IdMixin, Timestamps, Base):
 
     name: Mapped[str] = mapped_column(String(200))
     default_language: Mapped[str] = mapped_column(String(2), default="en")
+    # Contacts' usernames are their email addresses (kept in step) instead of chosen names.
+    username_from_email: Mapped[bool] = mapped_column(default=False)
 
 
 class ApiKey(IdMixin, TenantOwned, Base):
@@ -79,6 +81,8 @@ class Member(IdMixin, TenantOwned, Timestamps, Base):
     failed_attempts: Mapped[int] = mapped_column(default=0)
     locked_until: Mapped[datetime | None]
     disabled_at: Mapped[datetime | None]
+    # The member hierarchy (teams): a supervisor sees what the members under them see.
+    supervisor_id: Mapped[UUID | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"), index=True)
     version: Mapped[int] = mapped_column(default=1)
 
     # The version counter is the concurrencyToken: a stale write fails instead of winning.

@@ -21,7 +21,7 @@ from ..http import (
     require,
 )
 from ..schemas import Page, Slice
-from .errors import ActingMemberNotAllowed, ActingMemberUnknown, EmailTaken, ScopeNotGrantable
+from .errors import ActingMemberNotAllowed, ActingMemberUnknown, EmailTaken, ScopeNotGrantable, SupervisorInvalid
 from .models import ApiKey, Member
 from .schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, MemberCreate, MemberCreated, MemberRead, MemberUpdate
 from .service import api_keys, members
@@ -99,7 +99,9 @@ async def get_member(member_id: UUID, session: SessionDep, actor: MembersRead, r
     return member
 
 
-@member_router.patch("/{member_id}", response_model=MemberRead, responses=error_responses(ConcurrencyTokenMismatch))
+@member_router.patch(
+    "/{member_id}", response_model=MemberRead, responses=error_responses(ConcurrencyTokenMismatch, SupervisorInvalid)
+)
 async def update_member(
     member_id: UUID,
     body: MemberUpdate,
@@ -107,7 +109,7 @@ async def update_member(
     actor: MembersWrite,
     if_match: Annotated[str | None, Header(description="The concurrencyToken / ETag last read.")] = None,
 ) -> Member:
-    """Change a member's name or role, or disable or re-enable them."""
+    """Change a member's name, role or supervisor, or disable or re-enable them."""
     token = body.concurrency_token or (if_match.strip('"') if if_match else None)
     return await members.update(
         session,
@@ -117,4 +119,5 @@ async def update_member(
         display_name=body.display_name,
         role=body.role,
         disabled=body.disabled,
+        supervisor_id=body.supervisor_id if "supervisor_id" in body.model_fields_set else members.UNCHANGED,
     )

@@ -51,6 +51,9 @@ class MemberUpdate(InputSchema):
     display_name: Annotated[Text | None, Field(min_length=1, max_length=200)] = None
     role: Role | None = None
     disabled: Bool | None = None
+    supervisor_id: UUID | None = Field(
+        None, description="The member this one reports to (the team hierarchy); null removes it."
+    )
     concurrency_token: str | None = Field(None, description="From the last read; or send If-Match.")
 
 
@@ -62,6 +65,7 @@ class MemberRead(Schema):
     totp_enrolled: bool = Field(description="Whether the member has confirmed their authenticator app.")
     locked_until: datetime | None
     disabled: bool
+    supervisor_id: UUID | None = Field(description="The member this one reports to, if any.")
     created_at: datetime
     concurrency_token: str
 

@@ -64,7 +64,10 @@ def address_allowed(address: ipaddress.IPv4Address | ipaddress.IPv6Address, sett
 
 def check_url(url: str, settings: WebhookSettings) -> str:
     """Refuse URLs that cannot or may not receive webhooks (the resolved address is checked at delivery)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as exc:  # e.g. an unclosed IPv6 bracket
+        raise UrlInvalid() from exc
     if not parts.hostname or parts.username or parts.password or parts.scheme not in ("http", "https"):
         raise UrlInvalid()
     if parts.scheme == "http" and not settings.allow_http:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 import pyotp
@@ -19,7 +20,7 @@ from ...jobs import service as jobs
 from ...keys import ServerKeys
 from ...schemas import Paging, Slice, SortOrder
 from .. import events
-from ..errors import ActingMemberUnknown, EmailTaken, MemberNotFound
+from ..errors import ActingMemberUnknown, EmailTaken, MemberNotFound, SupervisorInvalid
 from ..models import Member, Role
 
 password_hasher = PasswordHasher()  # argon2id with the library's current recommended cost
@@ -127,6 +128,38 @@ async def list_members(session: AsyncSession, actor: Actor, paging: Paging) -> S
     return await paginate(session, scoped(select(Member), actor), paging, order)
 
 
+class _Unchanged:
+    """A value a caller did not give (as opposed to None, which clears it)."""
+
+
+UNCHANGED = _Unchanged()
+
+
+async def _check_supervisor(session: AsyncSession, actor: Actor, member: Member, supervisor_id: UUID) -> None:
+    """The supervisor exists, is active, and is not the member or anyone below it (no cycles)."""
+    supervisor = await session.scalar(scoped(select(Member), actor).where(Member.id == supervisor_id))
+    if supervisor is None or supervisor.disabled or supervisor.id == member.id:
+        raise SupervisorInvalid()
+    below = await subordinates(session, actor, member.id)
+    if supervisor_id in below:
+        raise SupervisorInvalid()
+
+
+def subordinate_ids(actor: Actor, member_id: UUID) -> Any:
+    """A recursive CTE of the member and everyone who reports to them, directly or not."""
+    tree = (
+        select(Member.id).where(Member.tenant_id == actor.tenant_id, Member.id == member_id).cte("team", recursive=True)
+    )
+    below = select(Member.id).where(Member.tenant_id == actor.tenant_id, Member.supervisor_id == tree.c.id)
+    return tree.union(below)
+
+
+async def subordinates(session: AsyncSession, actor: Actor, member_id: UUID) -> set[UUID]:
+    """Everyone below the member in the hierarchy (not the member itself)."""
+    tree = subordinate_ids(actor, member_id)
+    return set(await session.scalars(select(tree.c.id).where(tree.c.id != member_id)))
+
+
 async def update(
     session: AsyncSession,
     actor: Actor,
@@ -136,6 +169,7 @@ async def update(
     display_name: str | None = None,
     role: Role | None = None,
     disabled: bool | None = None,
+    supervisor_id: UUID | _Unchanged | None = UNCHANGED,
 ) -> Member:
     member = await get(session, actor, member_id)
     ConcurrencyTokenMismatch.check(concurrency_token, member.concurrency_token)
@@ -148,6 +182,11 @@ async def update(
     if disabled is not None and disabled != member.disabled:
         member.disabled_at = utcnow() if disabled else None
         changes["disabled"] = disabled
+    if not isinstance(supervisor_id, _Unchanged) and supervisor_id != member.supervisor_id:
+        if supervisor_id is not None:
+            await _check_supervisor(session, actor, member, supervisor_id)
+        member.supervisor_id = supervisor_id
+        changes["supervisorId"] = str(supervisor_id) if supervisor_id else None
     if changes:
         await session.flush()
         await audit.record(

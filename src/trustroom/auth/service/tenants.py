@@ -18,8 +18,10 @@ def operator(tenant_id: UUID) -> Actor:
     return Actor(tenant_id=tenant_id, kind=ActorKind.OPERATOR, id=None, permissions=ALL_SCOPES)
 
 
-async def create_tenant(session: AsyncSession, name: str, *, default_language: str = "en") -> Tenant:
-    tenant = Tenant(id=uuid7(), name=name, default_language=default_language)
+async def create_tenant(
+    session: AsyncSession, name: str, *, default_language: str = "en", username_from_email: bool = False
+) -> Tenant:
+    tenant = Tenant(id=uuid7(), name=name, default_language=default_language, username_from_email=username_from_email)
     await bind_tenant(session, tenant.id)
     session.add(tenant)
     await session.flush()
@@ -29,7 +31,7 @@ async def create_tenant(session: AsyncSession, name: str, *, default_language: s
         "auth.tenant.created",
         target_type="tenant",
         target_id=tenant.id,
-        data={"name": name},
+        data={"name": name, "usernameFromEmail": username_from_email},
     )
     return tenant
 

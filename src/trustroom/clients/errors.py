@@ -1,0 +1,128 @@
+"""Errors of the client-records domain (sub-codes follow the reference where it names them)."""
+
+from __future__ import annotations
+
+from ..errors import N_, AppError, BadRequest, Conflict, FieldProblem, Forbidden, NotFound
+
+
+class WithProblems(AppError):
+    """An error about particular detail fields, each named by JSON Pointer in `errors`."""
+
+    def __init__(self, problems: list[FieldProblem], **params: object) -> None:
+        super().__init__(**params)
+        self.problems = problems
+
+
+class DetailsInvalid(WithProblems, BadRequest):
+    sub_code = "DetailsInvalid"
+    message = N_("Some details do not fit the schema.")
+
+
+class FieldNotUpdatable(WithProblems, Forbidden):
+    sub_code = "FieldNotUpdatable"
+    message = N_("You may not change some of these fields.")
+
+
+class SchemaNotFound(NotFound):
+    sub_code = "SchemaNotFound"
+    message = N_("There is no schema with this key.")
+
+
+class SchemaInvalid(BadRequest):
+    sub_code = "SchemaInvalid"
+    message = N_("The schema cannot be used: %(reason)s (at %(pointer)s).")
+
+
+class ListNotFound(NotFound):
+    sub_code = "ListNotFound"
+    message = N_("There is no list with this key.")
+
+
+class ListReadOnly(BadRequest):
+    sub_code = "ListReadOnly"
+    message = N_("The list %(list_key)s is built in and cannot be changed.")
+
+
+class ListItemDuplicate(BadRequest):
+    sub_code = "ListItemDuplicate"
+    message = N_("The item id %(item_id)s appears more than once.")
+
+
+class ContactNotFound(NotFound):
+    sub_code = "ContactNotFound"
+    message = N_("There is no contact with this id.")
+
+
+class LegalEntityNotFound(NotFound):
+    sub_code = "LegalEntityNotFound"
+    message = N_("There is no legal entity with this id.")
+
+
+class ContactTypeUnknown(BadRequest):
+    sub_code = "ContactTypeUnknown"
+    message = N_("There is no contact type %(contact_type_id)s.")
+
+
+class UsernameNotUnique(BadRequest):
+    sub_code = "UsernameNotUnique"
+    message = N_("The username (or the email address it is derived from) is already taken.")
+
+
+class UsernameRequired(BadRequest):
+    sub_code = "UsernameRequired"
+    message = N_("A username is required.")
+
+
+class UsernameCoupled(BadRequest):
+    sub_code = "UsernameCoupledWithEmail"
+    message = N_("Usernames follow the email address in this tenant; change the email instead.")
+
+
+class ExternalIdNotUnique(Conflict):
+    sub_code = "ExternalIdNotUnique"
+    message = N_("Another record already has this external id in this system.")
+
+
+class ExternalConnectionNotFound(NotFound):
+    sub_code = "ExternalConnectionNotFound"
+    message = N_("No contact has this external id in this system.")
+
+
+class RecordAnonymized(Conflict):
+    sub_code = "RecordAnonymized"
+    message = N_("This record was anonymized and can no longer be changed.")
+
+
+class ChangeRequestNotFound(NotFound):
+    sub_code = "ChangeRequestNotFound"
+    message = N_("There is no change request with this id for this contact.")
+
+
+class PendingChangeRequestExists(Conflict):
+    sub_code = "PendingChangeRequestExists"
+    message = N_("A change request for this record is already waiting for review; cancel or review it first.")
+
+
+class ChangeRequestNotPending(Conflict):
+    sub_code = "ChangeRequestNotPending"
+    message = N_("This change request is no longer pending.")
+
+
+class OwnChangeRequest(Forbidden):
+    sub_code = "OwnChangeRequest"
+    message = N_("You cannot review a change you asked for yourself.")
+
+
+class NotInitiator(Forbidden):
+    sub_code = "NotInitiator"
+    message = N_("Only the member who asked for this change may cancel it.")
+
+
+class ReviewerRequired(Forbidden):
+    sub_code = "ReviewerRequired"
+    message = N_("Only a member can review a change request; an app must act for one.")
+
+
+class RejectionCommentRequired(BadRequest):
+    sub_code = "CommentRequired"
+    message = N_("Say why you reject the change: a comment is required.")

@@ -1,0 +1,195 @@
+"""Tables of client records: schemas, records, assignments, external ids, change requests,
+history and tenant lists."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..db import Base, IdMixin, TenantOwned, Timestamps, utcnow
+
+# JSONB on PostgreSQL: compact, comparable, indexable; plain JSON text on SQLite.
+Document = JSON().with_variant(JSONB(), "postgresql")
+
+
+class RecordKind(StrEnum):
+    CONTACT = "contact"
+    LEGAL_ENTITY = "legalEntity"
+
+
+class DetailsSchema(IdMixin, TenantOwned, Base):
+    """One version of a tenant's details schema; the highest version is current. Records
+    keep the version they were last validated against."""
+
+    __tablename__ = "details_schemas"
+    __table_args__ = (UniqueConstraint("tenant_id", "key", "version"),)
+
+    key: Mapped[str] = mapped_column(String(40))
+    version: Mapped[int]
+    # Plain JSON, not JSONB: property order is the form's order, and JSONB would sort keys.
+    json_schema: Mapped[dict[str, Any]] = mapped_column(JSON)
+    layout: Mapped[list[Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(80))
+
+
+class ClientRecord(IdMixin, TenantOwned, Timestamps, Base):
+    """A contact (a person) or a legal entity: schema-driven details and who may see them."""
+
+    __tablename__ = "client_records"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "username"),
+        Index("ix_client_records_tenant_id_kind_sort_name", "tenant_id", "kind", "sort_name"),
+    )
+
+    kind: Mapped[RecordKind] = mapped_column(String(16))
+    contact_type_id: Mapped[int | None]
+    username: Mapped[str | None] = mapped_column(String(320))
+    details: Mapped[dict[str, Any]] = mapped_column(Document)
+    schema_version: Mapped[int]
+    # Folded display name (see lists.fold), kept beside the details for sorting and prefix search.
+    sort_name: Mapped[str] = mapped_column(String(200), default="")
+    correlation_id: Mapped[str | None] = mapped_column(String(200))
+    anonymized_at: Mapped[datetime | None]
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy reads it once
+
+    @property
+    def concurrency_token(self) -> str:
+        return str(self.version)
+
+
+class RecordAssignment(TenantOwned, Base):
+    """A member directly responsible for a record; their supervisors see it through them."""
+
+    __tablename__ = "record_assignments"
+
+    record_id: Mapped[UUID] = mapped_column(ForeignKey("client_records.id", ondelete="CASCADE"), primary_key=True)
+    member_id: Mapped[UUID] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), primary_key=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+DEFAULT_SYSTEM = "Default"
+
+
+class ExternalConnection(IdMixin, TenantOwned, Base):
+    """The record's id in another system (`Default` is the import's)."""
+
+    __tablename__ = "external_connections"
+    __table_args__ = (UniqueConstraint("tenant_id", "record_kind", "system", "external_id"),)
+
+    record_id: Mapped[UUID] = mapped_column(ForeignKey("client_records.id", ondelete="CASCADE"), index=True)
+    record_kind: Mapped[RecordKind] = mapped_column(String(16))
+    system: Mapped[str] = mapped_column(String(100))
+    external_id: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChangeRequestStatus(StrEnum):
+    PENDING = "Pending"
+    APPROVED = "Approved"
+    REJECTED = "Rejected"
+    CANCELLED = "Cancelled"
+    STALE = "Stale"
+
+
+# The reference numbers its statuses; the numbers are part of the API.
+STATUS_IDS = {
+    ChangeRequestStatus.PENDING: 1,
+    ChangeRequestStatus.APPROVED: 2,
+    ChangeRequestStatus.REJECTED: 3,
+    ChangeRequestStatus.CANCELLED: 4,
+    ChangeRequestStatus.STALE: 5,
+}
+
+
+class ChangeRequest(IdMixin, TenantOwned, Base):
+    """Changes a member asked for that another member must approve (four eyes)."""
+
+    __tablename__ = "change_requests"
+    __table_args__ = (
+        # Separation of duties, also against code that forgets the rule.
+        CheckConstraint(
+            "review_member_id IS NULL OR review_member_id <> initiator_member_id", name="reviewer_not_initiator"
+        ),
+        # One pending request per record: a second would be approved against a moving base.
+        Index(
+            "uq_change_requests_pending_record",
+            "record_id",
+            unique=True,
+            sqlite_where=text("status = 'Pending'"),
+            postgresql_where=text("status = 'Pending'"),
+        ),
+        Index("ix_change_requests_tenant_id_created_at", "tenant_id", "created_at"),
+    )
+
+    record_id: Mapped[UUID] = mapped_column(ForeignKey("client_records.id", ondelete="CASCADE"), index=True)
+    status: Mapped[ChangeRequestStatus] = mapped_column(String(16))
+    initiator_member_id: Mapped[UUID] = mapped_column(ForeignKey("members.id"))
+    initiator_comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    review_member_id: Mapped[UUID | None] = mapped_column(ForeignKey("members.id"))
+    reviewed_at: Mapped[datetime | None]
+    review_comment: Mapped[str | None] = mapped_column(Text)
+    correlation_id: Mapped[str | None] = mapped_column(String(200))
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy reads it once
+
+    @property
+    def status_id(self) -> int:
+        return STATUS_IDS[ChangeRequestStatus(self.status)]
+
+
+class ChangeRequestItem(IdMixin, TenantOwned, Base):
+    """One field of a change request: the value it replaces (None: absent) and the new one."""
+
+    __tablename__ = "change_request_items"
+
+    change_request_id: Mapped[UUID] = mapped_column(ForeignKey("change_requests.id", ondelete="CASCADE"), index=True)
+    path: Mapped[str] = mapped_column(String(500))
+    old_value: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
+    new_value: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
+
+
+class DetailChange(IdMixin, TenantOwned, Base):
+    """History: one applied change of one field. Rows of one write share a change set."""
+
+    __tablename__ = "detail_changes"
+    __table_args__ = (
+        Index("ix_detail_changes_record_id_executed_at", "record_id", "executed_at"),
+        Index("ix_detail_changes_record_id_path", "record_id", "path"),
+    )
+
+    record_id: Mapped[UUID] = mapped_column(ForeignKey("client_records.id", ondelete="CASCADE"))
+    change_set_id: Mapped[UUID] = mapped_column(index=True)
+    path: Mapped[str] = mapped_column(String(500))
+    old_value: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
+    new_value: Mapped[Any] = mapped_column(JSON(none_as_null=True), nullable=True)
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[UUID | None]
+    api_key_id: Mapped[UUID | None]
+    change_request_id: Mapped[UUID | None] = mapped_column(ForeignKey("change_requests.id", ondelete="SET NULL"))
+    correlation_id: Mapped[str | None] = mapped_column(String(200))
+    comment: Mapped[str | None] = mapped_column(Text)
+    executed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TenantListItem(IdMixin, TenantOwned, Base):
+    """An entry of a list a tenant defined itself (built-in lists live in code)."""
+
+    __tablename__ = "tenant_list_items"
+    __table_args__ = (UniqueConstraint("tenant_id", "list_key", "item_id"),)
+
+    list_key: Mapped[str] = mapped_column(String(60))
+    item_id: Mapped[str] = mapped_column(String(60))
+    parent_id: Mapped[str | None] = mapped_column(String(60))
+    labels: Mapped[dict[str, Any]] = mapped_column(JSON)
+    position: Mapped[int]

@@ -1,0 +1,325 @@
+"""Wire shapes of the client-records API (camelCase, strict input)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+from uuid import UUID
+
+from pydantic import Field
+
+from ..schemas import MAX_PAGE, MAX_PAGE_SIZE, Bool, InputSchema, Schema, SortOrder, Text, Timestamp
+
+EXAMPLE_ID = "0190b5a0-0000-7000-8000-000000000000"
+Details = Annotated[
+    dict[str, Any],
+    Field(
+        description="Details as the tenant's schema describes them (GET /api/v1/schemas/contact).",
+        examples=[{"personalInformation": {"firstName": "Anna", "lastName": "Muster"}}],
+    ),
+]
+Comment = Annotated[Text | None, Field(max_length=2000, description="Why; kept in the history.")]
+Pointer = Annotated[Text, Field(min_length=1, max_length=500, pattern=r"^/[^\x00]*$", examples=["/address/city"])]
+
+
+# --- schemas ------------------------------------------------------------------------------
+
+
+class FieldRead(Schema):
+    key: str = Field(examples=["personalInformation.firstName"])
+    path: str = Field(examples=["/personalInformation/firstName"], description="JSON Pointer into the details.")
+    layout_path_key: str = Field(examples=["personalInformation"], description="The section the field is in.")
+    type: str | None = Field(examples=["string"])
+    format: str | None = Field(examples=["email"])
+    enum: list[Any] | None
+    list_key: str | None = Field(examples=["countries"])
+    label: str = Field(description="In the request's language.")
+    labels: dict[str, str] = Field(description="In every language, by ISO 639-1 code.")
+    is_exportable: bool
+    is_read_only: bool
+    is_approval_required: bool
+    is_mandatory: bool
+    is_contact_updatable: bool
+    is_contact_visible: bool
+    is_personal_data: bool
+    requires_verification: bool
+    is_disabled: bool
+
+
+class LayoutElement(Schema):
+    kind: str = Field(description="Section or Field.")
+    key: str
+    path: str
+    label: str
+    children: list[LayoutElement] | None = None
+
+
+class SchemaRead(Schema):
+    key: str = Field(examples=["contact"])
+    version: int = Field(description="0 for the built-in schema; each update adds one.")
+    concurrency_token: str
+    json_schema: dict[str, Any] = Field(description="JSON Schema 2020-12 with per-field `x-field` metadata.")
+    fields: list[FieldRead]
+    layout: list[LayoutElement]
+
+
+class SchemaUpdate(InputSchema):
+    json_schema: dict[str, Any] | Annotated[Text, Field(max_length=1_000_000)] = Field(
+        description="The new JSON Schema 2020-12, as an object or as JSON text."
+    )
+    concurrency_token: str = Field(description="The schema's concurrencyToken as last read.")
+
+
+class SchemaUpdated(Schema):
+    version: int
+    concurrency_token: str
+
+
+class JsonSchemaRead(Schema):
+    json_schema: dict[str, Any]
+
+
+class LayoutRead(Schema):
+    fields: list[LayoutElement]
+
+
+class FieldsQuery(InputSchema):
+    field_keys: list[Annotated[Text, Field(max_length=500)]] | None = Field(None, max_length=500)
+    layout_path_key: Annotated[Text | None, Field(max_length=500)] = Field(
+        None, description="All fields of this section (e.g. `address`)."
+    )
+
+
+class FieldsRead(Schema):
+    fields: list[FieldRead]
+
+
+# --- lists --------------------------------------------------------------------------------
+
+ListKey = Annotated[Text, Field(min_length=1, max_length=60, pattern=r"^[A-Za-z][A-Za-z0-9_-]*$")]
+
+
+class ListItemsQuery(InputSchema):
+    list_keys: list[ListKey] | None = Field(None, max_length=100, description="None or empty: every list.")
+
+
+class ListItemRead(Schema):
+    list_key: str = Field(examples=["countries"])
+    id: str = Field(examples=["CH"])
+    name: str = Field(examples=["Switzerland"], description="In the request's language.")
+    parent_id: str | None = Field(examples=[None], description="The item this one sits under (its country).")
+
+
+class ListItemsRead(Schema):
+    items: list[ListItemRead]
+
+
+class LookupQuery(InputSchema):
+    filter: Annotated[Text | None, Field(max_length=200)] = Field(None, description="Lookup term.")
+    limit: int | None = Field(None, ge=1, le=MAX_PAGE_SIZE, description="How many items (default 10).")
+    include_id: Annotated[Text | None, Field(max_length=60)] = Field(
+        None, description="Include this item even if it does not match (e.g. the current value)."
+    )
+    is_filtered_by_hierarchy: Bool | None = None
+    hierarchy_list_item_id: Annotated[Text | None, Field(max_length=60)] = Field(
+        None, description="With isFilteredByHierarchy: only children of this item (a country's subdivisions)."
+    )
+
+
+class LookupRead(Schema):
+    items: list[ListItemRead]
+    total_count: int
+
+
+class ListItemWrite(InputSchema):
+    id: Annotated[Text, Field(min_length=1, max_length=60)]
+    labels: dict[
+        Annotated[str, Field(pattern="^(de|en|fr|it)$")], Annotated[Text, Field(min_length=1, max_length=200)]
+    ] = Field(min_length=1, description="The item's name by language; English is the fallback.")
+    parent_id: Annotated[Text | None, Field(max_length=60)] = None
+
+
+class ListReplace(InputSchema):
+    items: list[ListItemWrite] = Field(max_length=10_000)
+
+
+# --- contacts -----------------------------------------------------------------------------
+
+
+class ContactCreate(InputSchema):
+    contact_type_id: int = Field(examples=[1], description="An id of the contactTypes list.")
+    username: Annotated[Text | None, Field(min_length=1, max_length=320)] = Field(
+        None, description="Required unless the tenant derives usernames from the email address."
+    )
+    details: Details
+    correlation_id: Annotated[Text | None, Field(max_length=200)] = None
+
+
+class ContactRead(Schema):
+    id: UUID = Field(examples=[EXAMPLE_ID])
+    contact_type_id: int
+    username: str | None
+    has_pending_change_request: bool
+    has_pending_email: bool
+    has_pending_mobile: bool
+    details: dict[str, Any]
+    schema_version: int
+    concurrency_token: str
+    created_at: datetime
+    updated_at: datetime
+    anonymized_at: datetime | None
+
+
+class DetailsUpdate(InputSchema):
+    details: Details
+    comment: Comment = None
+    concurrency_token: str | None = Field(None, description="From the last read; or send If-Match.")
+
+
+class DetailsUpdated(Schema):
+    is_approval_required: bool = Field(description="Some changes wait in a change request for a second member.")
+    change_request_id: UUID | None
+    applied_paths: list[str] = Field(description="The fields changed now.")
+    has_pending_email: bool
+    has_pending_mobile: bool
+    concurrency_token: str
+
+
+class UsernameRead(Schema):
+    username: str | None
+
+
+class UsernameUpdate(InputSchema):
+    username: Annotated[Text, Field(min_length=1, max_length=320)]
+
+
+class ExternalConnectionWrite(InputSchema):
+    system: Annotated[Text, Field(min_length=1, max_length=100, examples=["Default"])]
+    external_id: Annotated[Text, Field(min_length=1, max_length=200, examples=["CBS-000123"])]
+
+
+class ExternalConnectionRead(Schema):
+    system: str
+    external_id: str
+    created_at: datetime
+
+
+class ExternalConnectionsRead(Schema):
+    connections: list[ExternalConnectionRead]
+
+
+class RecordRef(Schema):
+    id: UUID
+
+
+# --- change requests ----------------------------------------------------------------------
+
+
+class StatusRead(Schema):
+    id: int = Field(examples=[1])
+    key: str = Field(examples=["Pending"])
+    name: str = Field(description="In the request's language.")
+
+
+class StatusesRead(Schema):
+    change_request_statuses: list[StatusRead]
+
+
+class MemberRef(Schema):
+    id: UUID
+
+
+class ChangeRead(Schema):
+    path: str
+    old_value: Any = Field(description="null when the field had no value.")
+    new_value: Any = Field(description="null when the field is removed.")
+
+
+class ChangeRequestRead(Schema):
+    id: UUID
+    contact_id: UUID
+    status: StatusRead
+    create_date: datetime
+    initiator_member: MemberRef
+    initiator_comment: str | None
+    review_date: datetime | None
+    review_member: MemberRef | None
+    review_comment: str | None
+    correlation_id: str | None
+    details: list[ChangeRead]
+
+
+class PendingCheck(Schema):
+    has_pending_change_request: bool
+    change_request: ChangeRequestRead | None
+
+
+class Review(InputSchema):
+    is_approved: Bool
+    comment: Comment = None
+
+
+class ChangeRequestSort(StrEnum):
+    ID = "Id"
+    STATUS_ID = "StatusId"
+    CREATE_DATE = "CreateDate"
+    INITIATOR_MEMBER_ID = "InitiatorMemberId"
+    CONTACT_ID = "ContactId"
+    REVIEW_DATE = "ReviewDate"
+    REVIEW_MEMBER_ID = "ReviewMemberId"
+
+
+class SearchPaging(InputSchema):
+    page: int = Field(1, ge=1, le=MAX_PAGE)
+    page_size: int = Field(50, ge=1, le=MAX_PAGE_SIZE)
+    sort_order: SortOrder = SortOrder.DESCENDING
+
+
+IdList = Annotated[list[UUID] | None, Field(max_length=1000)]
+
+
+class ChangeRequestSearch(SearchPaging):
+    sort_by: ChangeRequestSort = ChangeRequestSort.CREATE_DATE
+    exclude_hierarchy: Bool = Field(False, description="Only requests on records assigned to you directly.")
+    status_id: int | None = Field(None, ge=1, le=5, description="See GET /api/v1/change-request-statuses.")
+    create_date_from: Timestamp | None = None
+    create_date_to: Timestamp | None = None
+    initiator_member_ids: IdList = None
+    contact_ids: IdList = None
+    review_date_from: Timestamp | None = None
+    review_date_to: Timestamp | None = None
+    review_member_ids: IdList = None
+    paths: list[Pointer] | None = Field(None, max_length=200, description="Requests touching any of these fields.")
+
+
+# --- history ------------------------------------------------------------------------------
+
+
+class HistorySort(StrEnum):
+    CHANGE_SET_ID = "ContactChangeSetId"
+    EXECUTION_DATE = "ExecutionDate"
+    INITIATOR = "InitiatorPersonId"
+
+
+class HistorySearch(SearchPaging):
+    sort_by: HistorySort = HistorySort.EXECUTION_DATE
+    initiator_person_ids: IdList = Field(None, description="Members (or contacts) who made the changes.")
+    execution_date_from: Timestamp | None = None
+    execution_date_to: Timestamp | None = None
+    paths: list[Pointer] | None = Field(None, max_length=200, description="Change sets touching any of these fields.")
+
+
+class InitiatorRef(Schema):
+    kind: str = Field(examples=["member"], description="app, member, contact, operator or system.")
+    id: UUID | None
+
+
+class ChangeSetRead(Schema):
+    id: UUID = Field(description="The change set (one write).")
+    execution_date: datetime
+    initiator: InitiatorRef
+    change_request_id: UUID | None
+    correlation_id: str | None
+    comment: str | None
+    changes: list[ChangeRead]

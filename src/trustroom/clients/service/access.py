@@ -1,0 +1,71 @@
+"""Which records an actor may see.
+
+Apps (not acting for anyone), the operator and the system see every record of the tenant;
+so does a member holding `contacts:read-all` (admins). Any other member sees the records
+assigned to them and, through the member hierarchy, those assigned to anyone who reports
+to them, directly or not; `exclude_hierarchy` keeps only their own. A contact sees itself.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import false, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ...actor import Actor, ActorKind, Scope
+from ...auth.service.members import subordinate_ids
+from ...db import scoped
+from ..errors import ContactNotFound, LegalEntityNotFound
+from ..models import ClientRecord, RecordAssignment, RecordKind
+
+
+def sees_everything(actor: Actor) -> bool:
+    if actor.kind in (ActorKind.OPERATOR, ActorKind.SYSTEM):
+        return True
+    if actor.kind is ActorKind.APP:
+        return True
+    return actor.kind is ActorKind.MEMBER and actor.can(Scope.CONTACTS_READ_ALL)
+
+
+def visible(actor: Actor, *, exclude_hierarchy: bool = False) -> Any:
+    """A condition on `ClientRecord.id` that keeps the records the actor may see."""
+    if sees_everything(actor):
+        return true()
+    if actor.kind is ActorKind.CONTACT:
+        return ClientRecord.id == actor.id
+    if actor.kind is not ActorKind.MEMBER or actor.id is None:
+        return false()
+    assigned = select(RecordAssignment.record_id).where(RecordAssignment.tenant_id == actor.tenant_id)
+    if exclude_hierarchy:
+        assigned = assigned.where(RecordAssignment.member_id == actor.id)
+    else:
+        team = subordinate_ids(actor, actor.id)
+        assigned = assigned.where(RecordAssignment.member_id.in_(select(team.c.id)))
+    return ClientRecord.id.in_(assigned)
+
+
+NOT_FOUND = {RecordKind.CONTACT: ContactNotFound, RecordKind.LEGAL_ENTITY: LegalEntityNotFound}
+
+
+async def load(
+    session: AsyncSession, actor: Actor, kind: RecordKind, record_id: UUID, *, for_update: bool = False
+) -> ClientRecord:
+    """The record, if the actor may see it; otherwise NotFound (not Forbidden: no probing)."""
+    stmt = scoped(select(ClientRecord), actor).where(
+        ClientRecord.id == record_id, ClientRecord.kind == kind, visible(actor)
+    )
+    if for_update:
+        stmt = stmt.with_for_update()
+    record: ClientRecord | None = await session.scalar(stmt)
+    if record is None:
+        raise NOT_FOUND[kind]()
+    return record
+
+
+async def assign(session: AsyncSession, actor: Actor, record: ClientRecord, member_id: UUID) -> None:
+    existing = await session.get(RecordAssignment, (record.id, member_id))
+    if existing is None:
+        session.add(RecordAssignment(tenant_id=actor.tenant_id, record_id=record.id, member_id=member_id))
+        await session.flush()

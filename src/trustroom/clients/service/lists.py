@@ -1,0 +1,129 @@
+"""Lists for detail fields: the built-in ISO lists, the contact types, and the tenant's own."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ...actor import Actor
+from ...audit import service as audit
+from ...errors import N_
+from ...i18n import translations
+from .. import lists
+from ..errors import ListItemDuplicate, ListNotFound, ListReadOnly
+from ..lists import ListItem, Lookup, LookupResult
+from ..models import TenantListItem
+from ..validation import ListIds
+
+CONTACT_TYPES = "contactTypes"
+# Used until a tenant defines its own `contactTypes` list; ids are the API's contactTypeId.
+DEFAULT_CONTACT_TYPES = {"1": N_("Client"), "2": N_("Prospect")}
+
+
+@dataclass(frozen=True)
+class NewItem:
+    id: str
+    labels: Mapping[str, str]
+    parent_id: str | None = None
+
+
+async def _tenant_lists(session: AsyncSession, actor: Actor) -> dict[str, list[TenantListItem]]:
+    rows = await session.scalars(
+        select(TenantListItem)
+        .where(TenantListItem.tenant_id == actor.tenant_id)
+        .order_by(TenantListItem.list_key, TenantListItem.position)
+    )
+    found: dict[str, list[TenantListItem]] = {}
+    for row in rows:
+        found.setdefault(row.list_key, []).append(row)
+    return found
+
+
+def _name(labels: Mapping[str, str], language: str, fallback: str) -> str:
+    return labels.get(language) or labels.get("en") or fallback
+
+
+def _tenant_items(rows: list[TenantListItem], language: str) -> tuple[ListItem, ...]:
+    return tuple(
+        ListItem(row.list_key, row.item_id, _name(row.labels, language, row.item_id), row.parent_id) for row in rows
+    )
+
+
+def _default_contact_types(language: str) -> tuple[ListItem, ...]:
+    gettext = translations(language).gettext
+    return tuple(ListItem(CONTACT_TYPES, key, gettext(label)) for key, label in DEFAULT_CONTACT_TYPES.items())
+
+
+async def items(
+    session: AsyncSession, actor: Actor, list_keys: list[str] | None, language: str
+) -> dict[str, tuple[ListItem, ...]]:
+    """The named lists (all when none are named); tenant lists override the default contact types."""
+    own = await _tenant_lists(session, actor)
+    available = [*lists.BUILT_IN, CONTACT_TYPES, *sorted(set(own) - {CONTACT_TYPES})]
+    wanted = list(dict.fromkeys(list_keys)) if list_keys else available
+    result: dict[str, tuple[ListItem, ...]] = {}
+    for key in wanted:
+        if key in own:
+            result[key] = _tenant_items(own[key], language)
+        elif key in lists.BUILT_IN:
+            result[key] = lists.built_in(key, language)
+        elif key == CONTACT_TYPES:
+            result[key] = _default_contact_types(language)
+        else:
+            raise ListNotFound()
+    return result
+
+
+async def lookup(session: AsyncSession, actor: Actor, list_key: str, query: Lookup, language: str) -> LookupResult:
+    found = await items(session, actor, [list_key], language)
+    return lists.lookup(found[list_key], query)
+
+
+async def replace(session: AsyncSession, actor: Actor, list_key: str, new_items: list[NewItem]) -> None:
+    """Define (or redefine) a tenant list; items keep the order given."""
+    if list_key in lists.BUILT_IN:
+        raise ListReadOnly(list_key=list_key)
+    seen: set[str] = set()
+    for item in new_items:
+        if item.id in seen:
+            raise ListItemDuplicate(item_id=item.id)
+        seen.add(item.id)
+    await session.execute(
+        delete(TenantListItem).where(TenantListItem.tenant_id == actor.tenant_id, TenantListItem.list_key == list_key)
+    )
+    session.add_all(
+        TenantListItem(
+            tenant_id=actor.tenant_id,
+            list_key=list_key,
+            item_id=item.id,
+            parent_id=item.parent_id,
+            labels=dict(item.labels),
+            position=position,
+        )
+        for position, item in enumerate(new_items)
+    )
+    await session.flush()
+    await audit.record(
+        session, actor, "clients.list.replaced", target_type="list", target_id=list_key, data={"items": len(new_items)}
+    )
+
+
+async def resolver(session: AsyncSession, actor: Actor) -> ListIds:
+    """Ids (with parents) of every list, for validating detail values; reads the tenant's lists once."""
+    own = {
+        key: {row.item_id: row.parent_id for row in rows} for key, rows in (await _tenant_lists(session, actor)).items()
+    }
+
+    def ids(list_key: str) -> Mapping[str, str | None] | None:
+        if list_key in own:
+            return own[list_key]
+        if list_key in lists.BUILT_IN:
+            return lists.built_in_ids(list_key)
+        if list_key == CONTACT_TYPES:
+            return dict.fromkeys(DEFAULT_CONTACT_TYPES)
+        return None
+
+    return ids
