@@ -28,6 +28,7 @@ from trustroom.keys import ServerKeys
 from trustroom.settings import Settings
 
 from .factories import TenantFixture, make_tenant
+from .outbound import MailCatcher
 
 ON_POSTGRES = os.environ.get("TRUSTROOM_TEST_DATABASE") == "postgres"
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -109,3 +110,12 @@ async def tenant(database: Database, keys: ServerKeys) -> TenantFixture:
 @pytest.fixture
 async def other_tenant(database: Database, keys: ServerKeys) -> TenantFixture:
     return await make_tenant(database, keys, name="Other Bank")
+
+
+@pytest.fixture
+def mail() -> Iterator[MailCatcher]:
+    """A real SMTP server on 127.0.0.1 that keeps what it receives."""
+    catcher = MailCatcher()
+    catcher.controller.start()
+    yield catcher
+    catcher.controller.stop()

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import httpx
 import pytest
 
 from trustroom import i18n
 from trustroom.db import Database
 from trustroom.keys import ServerKeys
+from trustroom.settings import Settings
 
 from .factories import TenantFixture, make_tenant
 
@@ -41,6 +44,36 @@ async def test_validation_errors_name_each_field(client: httpx.AsyncClient, tena
     fields = {problem["field"]: problem for problem in body["errors"]}
     assert set(fields) == {"body.email", "body.role", "body.extra"}
     assert fields["body.extra"]["code"] == "extra_forbidden"
+
+
+async def test_unknown_query_parameters_are_refused(client: httpx.AsyncClient, tenant: TenantFixture) -> None:
+    response = await client.get("/api/v1/members?pagesize=5&page=1&language=de", headers=tenant.headers)
+    assert response.status_code == 422
+    assert [problem["field"] for problem in response.json()["errors"]] == ["query.pagesize"]
+    assert (await client.get("/api/v1/members?pageSize=5&language=de", headers=tenant.headers)).status_code == 200
+
+
+async def test_a_literal_path_is_not_taken_for_an_id(client: httpx.AsyncClient, tenant: TenantFixture) -> None:
+    # POST /contacts/search beside GET /contacts/{contact_id}: GET on it is not a contact.
+    response = await client.get("/api/v1/contacts/search", headers=tenant.headers)
+    assert response.status_code == 405 and response.headers["allow"] == "POST"
+
+
+async def test_a_body_past_the_limit_is_refused_declared_or_streamed(
+    client: httpx.AsyncClient, tenant: TenantFixture, settings: Settings
+) -> None:
+    too_much = b"{" + b" " * settings.max_request_bytes + b"}"
+    declared = await client.post("/api/v1/members", content=too_much, headers=tenant.headers)
+    assert declared.status_code == 413 and declared.json()["subCode"] == "PayloadTooLarge"
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"{"
+        for _ in range(settings.max_request_bytes // 65536 + 1):
+            yield b" " * 65536
+        yield b"}"
+
+    streamed = await client.post("/api/v1/members", content=chunks(), headers=tenant.headers)
+    assert streamed.status_code == 413 and streamed.json()["subCode"] == "PayloadTooLarge"
 
 
 async def test_malformed_json_is_a_validation_error(client: httpx.AsyncClient, tenant: TenantFixture) -> None:

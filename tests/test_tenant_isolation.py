@@ -27,12 +27,13 @@ from trustroom.auth.service import tenants
 from trustroom.clients.models import RecordAssignment, RecordKind
 from trustroom.clients.service import definitions, records
 from trustroom.clients.service import lists as lists_service
+from trustroom.clients.service.channels import Verifier
 from trustroom.db import BYPASS_SETTING, Base, Database, bind_tenant, cross_tenant, uuid7
 from trustroom.http import API_PREFIX, endpoints
 from trustroom.jobs import service as jobs_service
 from trustroom.jobs import tasks as jobs_tasks
 from trustroom.keys import ServerKeys
-from trustroom.settings import WebhookSettings
+from trustroom.settings import ClientSettings, WebhookSettings
 from trustroom.webhooks import service as webhooks_service
 from trustroom.webhooks.models import WebhookEndpoint
 from trustroom.webhooks.schemas import EndpointCreate
@@ -121,6 +122,7 @@ async def _change_request(database: Database, keys: ServerKeys, tenant: TenantFi
         outcome = await records.update_details(
             session,
             actor,
+            Verifier(keys, ClientSettings()),
             RecordKind.CONTACT,
             contact_id,
             {"personalInformation": {"firstName": MARKER}},

@@ -102,7 +102,12 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     app.include_router(_operations_router())
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     app.mount("/api/docs-assets", StaticFiles(directory=_docs_assets()), name="docs-assets")
-    app.add_middleware(http.RequestContext, observe=metrics.observe_request, default_language=settings.default_language)
+    app.add_middleware(
+        http.RequestContext,
+        observe=metrics.observe_request,
+        default_language=settings.default_language,
+        max_body_bytes=settings.max_request_bytes,
+    )
     app.add_middleware(web.SecurityHeaders)
     return app
 

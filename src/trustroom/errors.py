@@ -32,6 +32,9 @@ class AppError(Exception):
     code: ClassVar[str] = "BadRequest"
     sub_code: ClassVar[str] = "BadRequest"
     message: ClassVar[str] = N_("The request could not be processed.")
+    # True for refusals that must still commit what the attempt wrote (a failed-attempt
+    # counter); every other error rolls the request's transaction back.
+    keeps_writes: ClassVar[bool] = False
 
     def __init__(self, message: str | None = None, /, **params: object) -> None:
         self.text = message or self.message

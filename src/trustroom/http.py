@@ -24,7 +24,8 @@ from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import parse_qs
 
-from fastapi import Depends, Header, Query, Request, Response
+from fastapi import Depends, Header, Query, Request, Response, params
+from fastapi.dependencies.utils import get_flat_params
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -140,7 +141,11 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 async def _starlette_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    mapped: dict[int, type[AppError]] = {404: errors.RouteNotFound, 405: errors.MethodNotAllowed}
+    mapped: dict[int, type[AppError]] = {
+        404: errors.RouteNotFound,
+        405: errors.MethodNotAllowed,
+        413: errors.PayloadTooLarge,
+    }
     error = mapped.get(exc.status_code, errors.BadRequest)()
     response = problem_response(error, request.url.path)
     response.headers.update(exc.headers or {})
@@ -161,9 +166,11 @@ def endpoints(app: Any) -> list[tuple[str, frozenset[str]]]:
 def _allowed_methods(request: Request) -> list[str]:
     """Every method some route takes at this path (Starlette names only the first route's)."""
     methods: set[str] = set()
-    for template, route_methods in endpoints(request.app):
-        if compile_path(template)[0].match(request.url.path):
-            methods |= route_methods
+    for context in iter_route_contexts(request.app.routes):
+        # The path with its convertors (`{contact_id:uuid}`), so `/contacts/search` is not
+        # taken for a contact id.
+        if context.path and context.methods and compile_path(context.path)[0].match(request.url.path):
+            methods |= set(context.methods)
     return sorted(methods)
 
 
@@ -204,6 +211,7 @@ def error_responses(*extra: type[AppError]) -> dict[int | str, dict[str, Any]]:
         errors.Unauthorized,
         errors.Forbidden,
         errors.NotFound,
+        errors.PayloadTooLarge,  # any request past TRUSTROOM_MAX_REQUEST_BYTES
         errors.TooManyRequests,
         errors.InternalError,
     )
@@ -252,6 +260,9 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     try:
         yield session
         await session.commit()
+    except AppError as error:
+        await (session.commit() if error.keeps_writes else session.rollback())
+        raise
     except BaseException:
         await session.rollback()
         raise
@@ -362,6 +373,7 @@ async def _idempotency(
     request.state.idempotency = (actor.tenant_id, principal, idempotency_key, fingerprint)
 
 
+LANGUAGE_PARAMETER = "language"
 IDEMPOTENT = Depends(_idempotency)
 IDEMPOTENCY_ERRORS = (errors.IdempotencyKeyReused, errors.IdempotencyKeyInUse)
 
@@ -371,8 +383,20 @@ class ApiRoute(APIRoute):
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        # Unknown query parameters are refused like unknown body fields: a misspelt filter
+        # must not silently return everything. `language` is read by the middleware.
+        known = {field.alias for field in get_flat_params(self.dependant) if isinstance(field.field_info, params.Query)}
+        known.add(LANGUAGE_PARAMETER)
 
         async def handle(request: Request) -> Response:
+            unknown = sorted(set(request.query_params) - known)
+            if unknown:
+                raise RequestValidationError(
+                    [
+                        {"loc": ("query", name), "msg": "unknown parameter", "type": "extra_forbidden"}
+                        for name in unknown
+                    ]
+                )
             response = await handler(request)
             pending = getattr(request.state, "idempotency", None)
             if pending is not None and response.status_code < 300:
@@ -402,13 +426,37 @@ class ApiRoute(APIRoute):
 # --- request context middleware ---------------------------------------------------------
 
 
+def _capped(receive: Receive, limit: int) -> Receive:
+    """`receive` that refuses a body growing past `limit` (also one sent without a length)."""
+    received = 0
+
+    async def capped() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise StarletteHTTPException(413)
+        return message
+
+    return capped
+
+
 class RequestContext:
     """Correlation id, language, metrics, access log and the last-resort 500, for every request."""
 
-    def __init__(self, app: ASGIApp, *, observe: Callable[[str, str, int, float], None], default_language: str) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        observe: Callable[[str, str, int, float], None],
+        default_language: str,
+        max_body_bytes: int,
+    ) -> None:
         self.app = app
         self.observe = observe
         self.default_language = default_language
+        self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -422,6 +470,10 @@ class RequestContext:
         status = 500
         response_started = False
         error = _choose_language(scope, headers, self.default_language)
+        declared = headers.get("content-length", "")
+        if error is None and declared.isdigit() and int(declared) > self.max_body_bytes:
+            error = errors.PayloadTooLarge()
+        receive = _capped(receive, self.max_body_bytes)
 
         async def send_with_context(message: Message) -> None:
             nonlocal status, response_started
@@ -458,7 +510,7 @@ class RequestContext:
 
 def _choose_language(scope: Scope, headers: dict[str, str], default: str) -> AppError | None:
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    asked = query.get("language", [None])[0]
+    asked = query.get(LANGUAGE_PARAMETER, [None])[0]
     chosen = i18n.normalize(asked) if asked else i18n.from_accept_language(headers.get("accept-language"))
     i18n.language_chosen.set(chosen is not None)
     i18n.current_language.set(chosen or default)

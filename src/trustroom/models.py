@@ -5,8 +5,17 @@ from .auth import models as auth_models
 from .clients import models as clients_models
 from .db import Base
 from .jobs import models as jobs_models
+from .messaging import models as messaging_models
 from .webhooks import models as webhooks_models
 
 metadata = Base.metadata
 
-__all__ = ["audit_models", "auth_models", "clients_models", "jobs_models", "metadata", "webhooks_models"]
+__all__ = [
+    "audit_models",
+    "auth_models",
+    "clients_models",
+    "jobs_models",
+    "messaging_models",
+    "metadata",
+    "webhooks_models",
+]

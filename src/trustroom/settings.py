@@ -8,8 +8,10 @@ roots (`create_app`, `run_worker`, the CLI), never at import time.
 from __future__ import annotations
 
 import secrets
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -63,6 +65,59 @@ class WebhookSettings(BaseModel):
     )
 
 
+class MailSettings(BaseModel):
+    """Outbound email. Without an SMTP host, mail goes to the local outbox (`<data dir>/outbox/mail`)."""
+
+    smtp_host: str | None = Field(None, description="SMTP server; unset: write mail to the local outbox.")
+    smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port.")
+    smtp_security: Literal["starttls", "tls", "none"] = Field(
+        "starttls", description="`starttls` (port 587), `tls` (implicit TLS, port 465) or `none` (local relays only)."
+    )
+    smtp_username: str | None = Field(None, description="SMTP login; unset: no authentication.")
+    smtp_password: SecretStr | None = Field(None, description="SMTP password.")
+    sender: str = Field("Trustroom <no-reply@localhost>", description="The From address of every email.")
+    timeout_seconds: float = Field(30.0, gt=0, description="How long one SMTP delivery may take.")
+
+    @field_validator("sender")
+    @classmethod
+    def _sender_is_an_address(cls, value: str) -> str:
+        address = parseaddr(value)[1]
+        if "@" not in address or address != address.strip() or " " in address:
+            raise ValueError(f"TRUSTROOM_MAIL__SENDER is not an email address: {value!r}")
+        return value
+
+
+class SmsSettings(BaseModel):
+    """Outbound SMS through an HTTP gateway. Without a gateway URL, SMS go to the local outbox."""
+
+    gateway_url: str | None = Field(
+        None, description="The gateway's send URL (JSON POST: to, text, sender); unset: the local outbox."
+    )
+    gateway_token: SecretStr | None = Field(None, description="Bearer token for the gateway.")
+    sender: str = Field("Trustroom", max_length=11, description="Sender name shown on the phone (≤ 11 characters).")
+    timeout_seconds: float = Field(15.0, gt=0, description="How long one gateway call may take.")
+
+    @field_validator("gateway_url")
+    @classmethod
+    def _url_is_http(cls, value: str | None) -> str | None:
+        if value is not None and urlsplit(value).scheme not in ("http", "https"):
+            raise ValueError(f"TRUSTROOM_SMS__GATEWAY_URL must be an http(s) URL: {value!r}")
+        return value
+
+
+class ClientSettings(BaseModel):
+    """Client records: verifying a new email address or mobile number."""
+
+    verification_key_ttl_seconds: int = Field(
+        900, ge=60, description="How long a channel verification key stays valid."
+    )
+    verification_max_attempts: int = Field(
+        5, ge=1, description="Wrong keys allowed before the key expires (a new one must be sent)."
+    )
+    verification_resend_seconds: int = Field(60, ge=0, description="Least time between two keys for one channel.")
+    verification_sends_per_day: int = Field(10, ge=1, description="Keys sent per contact and channel per day.")
+
+
 class Settings(BaseSettings):
     """All of Trustroom's configuration; see README, section Configuration."""
 
@@ -79,6 +134,9 @@ class Settings(BaseSettings):
     dev: bool = Field(False, description="Development mode: a generated secret key is allowed.")
     default_language: Language = Field("en", description="Language when neither request nor tenant chooses.")
     public_url: str = Field("http://127.0.0.1:8000", description="Base URL used in links that leave the server.")
+    max_request_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="Largest request body the API reads (larger answer 413)."
+    )
     log_level: str = Field("INFO", description="Python logging level.")
     log_json: bool = Field(True, description="Log one JSON object per line.")
     run_worker_in_process: bool = Field(True, description="`serve` also runs the worker unless --no-worker.")
@@ -100,6 +158,9 @@ class Settings(BaseSettings):
     )
     auth: AuthSettings = AuthSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    mail: MailSettings = MailSettings()
+    sms: SmsSettings = SmsSettings()
+    clients: ClientSettings = ClientSettings()
 
     @field_validator("default_language", mode="before")
     @classmethod

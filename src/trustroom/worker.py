@@ -15,6 +15,7 @@ from .jobs import tasks as jobs_tasks
 from .jobs.dispatcher import Subscriber
 from .jobs.runner import Runner
 from .jobs.service import Schedule, Task
+from .messaging import tasks as messaging_tasks
 from .metrics import Metrics
 from .settings import Settings
 from .webhooks import tasks as webhooks_tasks
@@ -26,6 +27,7 @@ TASKS: tuple[Task, ...] = (
     jobs_tasks.PURGE_FINISHED,
     jobs_tasks.PURGE_EVENTS,
     webhooks_tasks.DELIVER,
+    messaging_tasks.SEND_MESSAGE,
 )
 SCHEDULES: tuple[Schedule, ...] = (
     Schedule(auth_tasks.PURGE_EXPIRED, every_seconds=300),

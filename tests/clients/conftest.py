@@ -8,10 +8,12 @@ from uuid import UUID
 
 import httpx
 import pytest
+from sqlalchemy import select
 
 from trustroom.auth.models import Role
-from trustroom.db import Database
+from trustroom.db import Database, bind_tenant
 from trustroom.http import API_PREFIX
+from trustroom.jobs.models import Event
 from trustroom.keys import ServerKeys
 
 from ..factories import TenantFixture, make_member
@@ -64,3 +66,13 @@ async def create_contact(
     assert response.status_code == 201, response.text
     created: dict[str, Any] = response.json()
     return created
+
+
+async def events_of(database: Database, tenant: TenantFixture, prefix: str) -> list[tuple[str, dict[str, Any]]]:
+    """The tenant's events whose type starts with `prefix`, oldest first: (type, data)."""
+    async with database.session(write=False) as session:
+        await bind_tenant(session, tenant.id)
+        rows = await session.scalars(
+            select(Event).where(Event.tenant_id == tenant.id, Event.type.startswith(prefix)).order_by(Event.id)
+        )
+        return [(row.type, row.data) for row in rows]

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
 from trustroom.actor import Actor, ActorKind, Scope
@@ -14,13 +15,14 @@ from trustroom.auth.models import Role
 from trustroom.clients.errors import FieldNotUpdatable
 from trustroom.clients.models import ChangeRequest, RecordKind
 from trustroom.clients.service import records
+from trustroom.clients.service.channels import Verifier
 from trustroom.db import Database, bind_tenant
 from trustroom.http import API_PREFIX
-from trustroom.jobs.models import Event
 from trustroom.keys import ServerKeys
+from trustroom.settings import Settings
 
 from ..factories import TenantFixture
-from .conftest import CONTACTS, Person, create_contact, person
+from .conftest import CONTACTS, Person, create_contact, events_of, person
 
 
 @pytest.fixture
@@ -34,15 +36,6 @@ async def _patch(
     return await client.patch(
         f"{CONTACTS}/{contact_id}/details", headers=who.headers, json={"details": details, "comment": "per client call"}
     )
-
-
-async def _events(database: Database, tenant: TenantFixture, prefix: str) -> list[tuple[str, dict[str, Any]]]:
-    async with database.session(write=False) as session:
-        await bind_tenant(session, tenant.id)
-        rows = await session.scalars(
-            select(Event).where(Event.tenant_id == tenant.id, Event.type.startswith(prefix)).order_by(Event.id)
-        )
-        return [(row.type, row.data) for row in rows]
 
 
 async def test_member_changes_to_approval_fields_wait_for_review(
@@ -100,9 +93,9 @@ async def test_member_changes_to_approval_fields_wait_for_review(
     )
     assert again.json()["subCode"] == "ChangeRequestNotPending"
 
-    types = [kind for kind, _ in await _events(database, tenant, "changeRequest.")]
+    types = [kind for kind, _ in await events_of(database, tenant, "changeRequest.")]
     assert types == ["changeRequest.created", "changeRequest.approved"]
-    updates = [data for kind, data in await _events(database, tenant, "contact.updated")]
+    updates = [data for kind, data in await events_of(database, tenant, "contact.updated")]
     assert [u["paths"] for u in updates] == [["/address/city"], ["/personalInformation/lastName"]]
     assert updates[1]["changeRequestId"] == request_id
     assert "Meier" not in str(updates)  # events carry paths, never values
@@ -162,7 +155,7 @@ async def test_reject_needs_a_comment_and_cancel_only_by_the_initiator(
     assert cancelled.json()["status"]["key"] == "Cancelled"
     late = await client.post(f"{url}/review", headers=reviewer.headers, json={"isApproved": True})
     assert late.json()["subCode"] == "ChangeRequestNotPending"
-    types = [kind for kind, _ in await _events(database, tenant, "changeRequest.")]
+    types = [kind for kind, _ in await events_of(database, tenant, "changeRequest.")]
     assert types == [
         "changeRequest.created",
         "changeRequest.rejected",
@@ -185,7 +178,7 @@ async def test_a_request_whose_base_moved_becomes_stale(
     assert late.json()["subCode"] == "ChangeRequestNotPending"
     shown = (await client.get(f"{CONTACTS}/{contact['id']}", headers=advisor.headers)).json()
     assert shown["details"]["personalInformation"]["lastName"] == "Keller"
-    stale = [data for kind, data in await _events(database, tenant, "changeRequest.stale")]
+    stale = [data for kind, data in await events_of(database, tenant, "changeRequest.stale")]
     assert stale == [
         {
             "changeRequestId": outcome["changeRequestId"],
@@ -234,21 +227,23 @@ async def test_read_only_and_disabled_fields(
 
 
 async def test_a_contact_may_change_only_contact_updatable_fields(
-    client: httpx.AsyncClient, tenant: TenantFixture, database: Database
+    client: httpx.AsyncClient, tenant: TenantFixture, database: Database, keys: ServerKeys, settings: Settings
 ) -> None:
     contact = await create_contact(client, tenant.headers)
     actor = Actor(
         tenant_id=tenant.id,
         kind=ActorKind.CONTACT,
-        id=__import__("uuid").UUID(contact["id"]),
+        id=UUID(contact["id"]),
         permissions=frozenset({Scope.CONTACTS_READ, Scope.CONTACTS_WRITE}),
     )
+    verifier = Verifier(keys, settings.clients)
     async with database.session() as session:
         await bind_tenant(session, tenant.id)
         with pytest.raises(FieldNotUpdatable):
             await records.update_details(
                 session,
                 actor,
+                verifier,
                 RecordKind.CONTACT,
                 actor.id,  # type: ignore[arg-type]
                 {"personalInformation": {"lastName": "Meier"}},
@@ -262,6 +257,7 @@ async def test_a_contact_may_change_only_contact_updatable_fields(
         outcome = await records.update_details(
             session,
             actor,
+            verifier,
             RecordKind.CONTACT,
             actor.id,  # type: ignore[arg-type]
             {"address": {"city": "Basel"}},

@@ -27,7 +27,8 @@ from trustroom.webhooks.models import DeliveryStatus, WebhookDelivery
 
 from ..conftest import ON_POSTGRES, TEST_SECRET
 from ..factories import TenantFixture
-from .conftest import Receiver, add_endpoint, emit_members_created
+from ..receivers import Receiver
+from .conftest import add_endpoint, emit_members_created
 
 TRUSTROOM = Path(sys.executable).with_name("trustroom")
 EVENTS = 2000

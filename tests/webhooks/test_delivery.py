@@ -16,7 +16,8 @@ from trustroom.webhooks import tasks
 from trustroom.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 from ..factories import TenantFixture
-from .conftest import Receiver, add_endpoint, create_member, delivery_of, run_until, status_is
+from ..receivers import Receiver
+from .conftest import add_endpoint, create_member, delivery_of, run_until, status_is
 
 
 async def test_a_500_is_retried_and_both_attempts_carry_the_same_signed_message(

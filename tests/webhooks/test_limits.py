@@ -12,7 +12,8 @@ from trustroom.keys import ServerKeys
 from trustroom.settings import Settings
 
 from ..factories import TenantFixture
-from .conftest import Receiver, add_endpoint, emit_members_created, run_until, with_webhooks
+from ..receivers import Receiver
+from .conftest import add_endpoint, emit_members_created, run_until, with_webhooks
 
 World = tuple[Database, ServerKeys, TenantFixture, httpx.AsyncClient]
 

@@ -31,6 +31,25 @@ def _text(labels: dict[str, str], *, max_length: int = 100, **meta: Any) -> dict
 _PERSONAL = {"isPersonalData": True, "isExportable": True}
 
 
+def _email(**meta: Any) -> dict[str, Any]:
+    labels = _labels("E-Mail", "Email", "E-mail", "E-mail")
+    return {"type": "string", "format": "email", "maxLength": 320, "x-field": {"labels": labels, **meta}}
+
+
+def _phone(labels: dict[str, str], **meta: Any) -> dict[str, Any]:
+    """A phone number in E.164 form (`+41791234567`)."""
+    return {"type": "string", "format": "phone", "pattern": E164, "x-field": {"labels": labels, **meta}}
+
+
+def _communication(email: dict[str, Any], **phones: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "x-section": {"labels": _labels("Kommunikation", "Communication", "Communication", "Comunicazione")},
+        "properties": {"email": email, **phones},
+    }
+
+
 def _address(*, of_person: bool) -> dict[str, Any]:
     """A postal address; a person's is personal data that the person may correct."""
     meta: dict[str, Any] = {**_PERSONAL, "isContactUpdatable": True} if of_person else {"isExportable": True}
@@ -134,35 +153,15 @@ def contact_schema() -> dict[str, Any]:
                     },
                 },
             },
-            "communication": {
-                "type": "object",
-                "additionalProperties": False,
-                "x-section": {"labels": _labels("Kommunikation", "Communication", "Communication", "Comunicazione")},
-                "properties": {
-                    "email": {
-                        "type": "string",
-                        "format": "email",
-                        "maxLength": 320,
-                        "x-field": {
-                            "labels": _labels("E-Mail", "Email", "E-mail", "E-mail"),
-                            **_PERSONAL,
-                            "isContactUpdatable": True,
-                            "requiresVerification": True,
-                        },
-                    },
-                    "mobile": {
-                        "type": "string",
-                        "format": "phone",
-                        "pattern": E164,
-                        "x-field": {
-                            "labels": _labels("Mobiltelefon", "Mobile phone", "Téléphone mobile", "Cellulare"),
-                            **_PERSONAL,
-                            "isContactUpdatable": True,
-                            "requiresVerification": True,
-                        },
-                    },
-                },
-            },
+            "communication": _communication(
+                _email(**_PERSONAL, isContactUpdatable=True, requiresVerification=True),
+                mobile=_phone(
+                    _labels("Mobiltelefon", "Mobile phone", "Téléphone mobile", "Cellulare"),
+                    **_PERSONAL,
+                    isContactUpdatable=True,
+                    requiresVerification=True,
+                ),
+            ),
             "address": _address(of_person=True),
         },
         "required": ["personalInformation"],
@@ -220,28 +219,10 @@ def legal_entity_schema() -> dict[str, Any]:
                     },
                 },
             },
-            "communication": {
-                "type": "object",
-                "additionalProperties": False,
-                "x-section": {"labels": _labels("Kommunikation", "Communication", "Communication", "Comunicazione")},
-                "properties": {
-                    "email": {
-                        "type": "string",
-                        "format": "email",
-                        "maxLength": 320,
-                        "x-field": {"labels": _labels("E-Mail", "Email", "E-mail", "E-mail"), "isExportable": True},
-                    },
-                    "phone": {
-                        "type": "string",
-                        "format": "phone",
-                        "pattern": E164,
-                        "x-field": {
-                            "labels": _labels("Telefon", "Phone", "Téléphone", "Telefono"),
-                            "isExportable": True,
-                        },
-                    },
-                },
-            },
+            "communication": _communication(
+                _email(isExportable=True),
+                phone=_phone(_labels("Telefon", "Phone", "Téléphone", "Telefono"), isExportable=True),
+            ),
             "address": _address(of_person=False),
         },
         "required": ["details"],

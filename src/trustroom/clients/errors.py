@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from ..errors import N_, AppError, BadRequest, Conflict, FieldProblem, Forbidden, NotFound
+from ..errors import N_, AppError, BadRequest, Conflict, FieldProblem, Forbidden, NotFound, TooManyRequests
+from ..i18n import gettext
 
 
 class WithProblems(AppError):
@@ -126,3 +127,35 @@ class ReviewerRequired(Forbidden):
 class RejectionCommentRequired(BadRequest):
     sub_code = "CommentRequired"
     message = N_("Say why you reject the change: a comment is required.")
+
+
+class NoPendingChannel(NotFound):
+    sub_code = "NoPendingChannel"
+    message = N_("No new value of this channel is waiting for verification.")
+
+
+class KeyExpired(BadRequest):
+    sub_code = "KeyExpired"
+    message = N_("The verification key has expired or was tried too often; ask for a new one.")
+    keeps_writes = True
+
+
+class KeyNoMatch(BadRequest):
+    sub_code = "KeyNoMatch"
+    message = N_("The verification key does not match.")
+    keeps_writes = True  # the failed attempt must count
+
+
+class ResendTooSoon(TooManyRequests):
+    sub_code = "ResendTooSoon"
+    message = N_("A key was sent a moment ago; try again in %(retry_after)s seconds.")
+
+
+class FilterInvalid(BadRequest):
+    sub_code = "FilterInvalid"
+    message = N_("The filter cannot be used at %(at)s: %(reason)s.")
+
+    def __init__(self, at: str, reason: str, **params: object) -> None:
+        # `reason` is a message of its own, translated here with its parameters.
+        super().__init__(at=at, reason=gettext(reason) % params if params else gettext(reason))
+        self.at = at

@@ -14,6 +14,7 @@ import copy
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 FIELD_KEYWORD = "x-field"
@@ -113,6 +114,15 @@ class SchemaMap:
 
     def by_key(self, key: str) -> FieldPolicy | None:
         return self.fields.get(key_to_pointer(key))
+
+    @cached_property
+    def list_fields_by_section(self) -> dict[str, list[FieldPolicy]]:
+        """The fields that take a list's ids, per section: where a subdivision finds its country."""
+        found: dict[str, list[FieldPolicy]] = {}
+        for policy in self.fields.values():
+            if policy.list_key is not None:
+                found.setdefault(policy.section, []).append(policy)
+        return found
 
     def section(self, key: str) -> Section | None:
         """The section at a layout path key (e.g. `address`); the root for ``""``."""

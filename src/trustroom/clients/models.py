@@ -1,5 +1,5 @@
 """Tables of client records: schemas, records, assignments, external ids, change requests,
-history and tenant lists."""
+history, channel verifications and tenant lists."""
 
 from __future__ import annotations
 
@@ -180,6 +180,30 @@ class DetailChange(IdMixin, TenantOwned, Base):
     correlation_id: Mapped[str | None] = mapped_column(String(200))
     comment: Mapped[str | None] = mapped_column(Text)
     executed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChannelVerification(IdMixin, TenantOwned, Base):
+    """A new email address or mobile number held until the key sent to it comes back."""
+
+    __tablename__ = "channel_verifications"
+    __table_args__ = (UniqueConstraint("record_id", "channel"),)
+
+    record_id: Mapped[UUID] = mapped_column(ForeignKey("client_records.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(8))  # Email | Mobile
+    path: Mapped[str] = mapped_column(String(500))
+    pending_value: Mapped[str] = mapped_column(String(320))
+    key_hash: Mapped[str] = mapped_column(String(64))  # keyed hash: the key itself is never stored
+    expires_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(default=0)
+    sent_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Who asked for the change, recorded in the history once the channel is verified.
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[UUID | None]
+    api_key_id: Mapped[UUID | None]
+    change_request_id: Mapped[UUID | None] = mapped_column(ForeignKey("change_requests.id", ondelete="SET NULL"))
+    correlation_id: Mapped[str | None] = mapped_column(String(200))
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class TenantListItem(IdMixin, TenantOwned, Base):

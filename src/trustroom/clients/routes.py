@@ -13,14 +13,17 @@ from ..http import API_PREFIX, IDEMPOTENCY_ERRORS, IDEMPOTENT, ApiRoute, Session
 from ..i18n import current_language, gettext
 from ..schemas import Page, Paging, Slice
 from . import errors
+from .deps import VerifierDep
 from .fields import FieldPolicy
 from .lists import DEFAULT_LOOKUP_LIMIT, ListItem, Lookup
-from .models import ChangeRequestStatus, RecordKind
+from .models import STATUS_IDS, ChangeRequestStatus, RecordKind
 from .schemas import (
     ChangeRead,
     ChangeRequestRead,
     ChangeRequestSearch,
     ChangeSetRead,
+    ChannelKey,
+    ChannelRef,
     ContactCreate,
     ContactRead,
     DetailsUpdate,
@@ -42,6 +45,7 @@ from .schemas import (
     LookupRead,
     PendingCheck,
     RecordRef,
+    RecordSearch,
     Review,
     SchemaRead,
     SchemaUpdate,
@@ -51,7 +55,7 @@ from .schemas import (
     UsernameRead,
     UsernameUpdate,
 )
-from .service import change_requests, definitions, history, lists, records
+from .service import change_requests, definitions, history, lists, records, search, verification
 from .service.change_requests import STATUS_NAMES, RequestFilter, RequestView
 from .service.history import ChangeSet, HistoryFilter
 from .service.records import RecordView
@@ -206,8 +210,7 @@ def _contact(found: RecordView) -> ContactRead:
 
 def _status(status: str) -> StatusRead:
     value = ChangeRequestStatus(status)
-    number = {v: k for k, v in change_requests.STATUS_BY_ID.items()}[value]
-    return StatusRead(id=number, key=str(value), name=gettext(STATUS_NAMES[value]))
+    return StatusRead(id=STATUS_IDS[value], key=str(value), name=gettext(STATUS_NAMES[value]))
 
 
 def _change_request(found: RequestView) -> ChangeRequestRead:
@@ -270,6 +273,22 @@ async def create_contact(
     return _contact(await records.view(session, actor, record))
 
 
+@contacts_router.post("/search", response_model=Page[ContactRead], responses=error_responses(errors.FilterInvalid))
+async def search_contacts(body: RecordSearch, session: SessionDep, actor: ContactsRead) -> Page[ContactRead]:
+    """Contacts you may see, by the filter language (`where` or GraphQL `query`) and name prefix."""
+    query = search.RecordQuery(
+        RecordKind.CONTACT,
+        where=body.where,
+        graphql=body.query,
+        name_prefix=body.name,
+        exclude_hierarchy=body.exclude_hierarchy,
+        sort_by=str(body.sort_by),
+    )
+    paging = Paging(page=body.page, page_size=body.page_size, sort_order=body.sort_order)
+    found = await search.search(session, actor, query, paging)
+    return _page(found, [_contact(view) for view in await records.views(session, actor, found.items)])
+
+
 @contacts_router.post(
     "/change-requests/search",
     response_model=Page[ChangeRequestRead],
@@ -321,7 +340,7 @@ async def find_contact_by_external_id(
     return RecordRef(id=record.id)
 
 
-@contacts_router.get("/{contact_id}", response_model=ContactRead)
+@contacts_router.get("/{contact_id:uuid}", response_model=ContactRead)
 async def get_contact(contact_id: UUID, session: SessionDep, actor: ContactsRead, response: Response) -> ContactRead:
     """A contact with its details and what is pending on it."""
     found = await records.get(session, actor, RecordKind.CONTACT, contact_id)
@@ -330,11 +349,19 @@ async def get_contact(contact_id: UUID, session: SessionDep, actor: ContactsRead
 
 
 async def _update(
-    contact_id: UUID, body: DetailsUpdate, session: SessionDep, actor: Actor, if_match: str | None, *, partial: bool
+    contact_id: UUID,
+    body: DetailsUpdate,
+    session: SessionDep,
+    actor: Actor,
+    verifier: VerifierDep,
+    if_match: str | None,
+    *,
+    partial: bool,
 ) -> DetailsUpdated:
     outcome = await records.update_details(
         session,
         actor,
+        verifier,
         RecordKind.CONTACT,
         contact_id,
         body.details,
@@ -353,25 +380,81 @@ async def _update(
     )
 
 
-@contacts_router.put("/{contact_id}/details", response_model=DetailsUpdated, responses=error_responses(*UPDATE_ERRORS))
+@contacts_router.put(
+    "/{contact_id:uuid}/details", response_model=DetailsUpdated, responses=error_responses(*UPDATE_ERRORS)
+)
 async def replace_contact_details(
-    contact_id: UUID, body: DetailsUpdate, session: SessionDep, actor: ContactsWrite, if_match: IfMatch = None
+    contact_id: UUID,
+    body: DetailsUpdate,
+    session: SessionDep,
+    actor: ContactsWrite,
+    verifier: VerifierDep,
+    if_match: IfMatch = None,
 ) -> DetailsUpdated:
-    """Replace all details. A member's changes to approval fields wait for a second member."""
-    return await _update(contact_id, body, session, actor, if_match, partial=False)
+    """Replace all details. A member's changes to approval fields wait for a second member; a new
+    email or mobile waits until the key sent to it is verified."""
+    return await _update(contact_id, body, session, actor, verifier, if_match, partial=False)
 
 
 @contacts_router.patch(
-    "/{contact_id}/details", response_model=DetailsUpdated, responses=error_responses(*UPDATE_ERRORS)
+    "/{contact_id:uuid}/details", response_model=DetailsUpdated, responses=error_responses(*UPDATE_ERRORS)
 )
 async def patch_contact_details(
-    contact_id: UUID, body: DetailsUpdate, session: SessionDep, actor: ContactsWrite, if_match: IfMatch = None
+    contact_id: UUID,
+    body: DetailsUpdate,
+    session: SessionDep,
+    actor: ContactsWrite,
+    verifier: VerifierDep,
+    if_match: IfMatch = None,
 ) -> DetailsUpdated:
     """Change some details (JSON Merge Patch: null removes a field; arrays are replaced whole)."""
-    return await _update(contact_id, body, session, actor, if_match, partial=True)
+    return await _update(contact_id, body, session, actor, verifier, if_match, partial=True)
 
 
-@contacts_router.get("/{contact_id}/username", response_model=UsernameRead)
+CHANNEL_ERRORS = (errors.NoPendingChannel, errors.RecordAnonymized)
+
+
+@contacts_router.post(
+    "/{contact_id:uuid}/channels/verify",
+    response_model=ContactRead,
+    tags=["client records: channel verification"],
+    responses=error_responses(*CHANNEL_ERRORS, errors.KeyExpired, errors.KeyNoMatch, errors.UsernameNotUnique),
+)
+async def verify_channel(
+    contact_id: UUID, body: ChannelKey, session: SessionDep, actor: ContactsWrite, verifier: VerifierDep
+) -> ContactRead:
+    """Confirm a new email or mobile with the key sent to it; the new value applies now."""
+    await verification.verify(session, actor, verifier, contact_id, body.channel, body.key)
+    return _contact(await records.get(session, actor, RecordKind.CONTACT, contact_id))
+
+
+@contacts_router.post(
+    "/{contact_id:uuid}/channels/resend",
+    status_code=204,
+    response_class=Response,
+    tags=["client records: channel verification"],
+    responses=error_responses(*CHANNEL_ERRORS, errors.ResendTooSoon),
+)
+async def resend_channel_key(
+    contact_id: UUID, body: ChannelRef, session: SessionDep, actor: ContactsWrite, verifier: VerifierDep
+) -> None:
+    """Send a new key to the waiting email or mobile; the previous key stops working."""
+    await verification.resend(session, actor, verifier, contact_id, body.channel)
+
+
+@contacts_router.post(
+    "/{contact_id:uuid}/channels/discontinue",
+    status_code=204,
+    response_class=Response,
+    tags=["client records: channel verification"],
+    responses=error_responses(*CHANNEL_ERRORS),
+)
+async def discontinue_channel(contact_id: UUID, body: ChannelRef, session: SessionDep, actor: ContactsWrite) -> None:
+    """Drop the waiting email or mobile; the current one stays."""
+    await verification.discontinue(session, actor, contact_id, body.channel)
+
+
+@contacts_router.get("/{contact_id:uuid}/username", response_model=UsernameRead)
 async def get_username(contact_id: UUID, session: SessionDep, actor: ContactsRead) -> UsernameRead:
     """The contact's username."""
     found = await records.get(session, actor, RecordKind.CONTACT, contact_id)
@@ -379,7 +462,7 @@ async def get_username(contact_id: UUID, session: SessionDep, actor: ContactsRea
 
 
 @contacts_router.put(
-    "/{contact_id}/username",
+    "/{contact_id:uuid}/username",
     response_model=UsernameRead,
     responses=error_responses(errors.UsernameNotUnique, errors.UsernameCoupled),
 )
@@ -391,7 +474,7 @@ async def change_username(
     return UsernameRead(username=record.username)
 
 
-@contacts_router.get("/{contact_id}/external-connections", response_model=ExternalConnectionsRead)
+@contacts_router.get("/{contact_id:uuid}/external-connections", response_model=ExternalConnectionsRead)
 async def get_external_connections(
     contact_id: UUID, session: SessionDep, actor: ContactsRead
 ) -> ExternalConnectionsRead:
@@ -401,7 +484,7 @@ async def get_external_connections(
 
 
 @contacts_router.post(
-    "/{contact_id}/external-connections",
+    "/{contact_id:uuid}/external-connections",
     status_code=201,
     response_model=ExternalConnectionRead,
     responses=error_responses(errors.ExternalIdNotUnique),
@@ -418,7 +501,7 @@ async def add_external_connection(
 
 
 @contacts_router.get(
-    "/{contact_id}/change-requests/{change_request_id}",
+    "/{contact_id:uuid}/change-requests/{change_request_id}",
     response_model=ChangeRequestRead,
     tags=["client records: change requests"],
     responses=error_responses(errors.ChangeRequestNotFound),
@@ -431,7 +514,7 @@ async def get_change_request(
 
 
 @contacts_router.post(
-    "/{contact_id}/change-requests/{change_request_id}/cancel",
+    "/{contact_id:uuid}/change-requests/{change_request_id}/cancel",
     response_model=ChangeRequestRead,
     tags=["client records: change requests"],
     responses=error_responses(errors.ChangeRequestNotFound, errors.NotInitiator, errors.ChangeRequestNotPending),
@@ -445,7 +528,7 @@ async def cancel_change_request(
 
 
 @contacts_router.post(
-    "/{contact_id}/change-requests/{change_request_id}/review",
+    "/{contact_id:uuid}/change-requests/{change_request_id}/review",
     response_model=ChangeRequestRead,
     tags=["client records: change requests"],
     responses=error_responses(
@@ -458,12 +541,18 @@ async def cancel_change_request(
     ),
 )
 async def review_change_request(
-    contact_id: UUID, change_request_id: UUID, body: Review, session: SessionDep, actor: Reviewer
+    contact_id: UUID,
+    change_request_id: UUID,
+    body: Review,
+    session: SessionDep,
+    actor: Reviewer,
+    verifier: VerifierDep,
 ) -> ChangeRequestRead:
     """Approve (the change applies now) or reject (say why). Never your own request."""
     found = await change_requests.review(
         session,
         actor,
+        verifier,
         RecordKind.CONTACT,
         contact_id,
         change_request_id,
@@ -474,7 +563,7 @@ async def review_change_request(
 
 
 @contacts_router.get(
-    "/{contact_id}/pending-change-request/check",
+    "/{contact_id:uuid}/pending-change-request/check",
     response_model=PendingCheck,
     tags=["client records: change requests"],
 )
@@ -509,7 +598,7 @@ def _change_set(found: ChangeSet) -> ChangeSetRead:
     )
 
 
-@contacts_router.post("/{contact_id}/details/change-history/search", response_model=Page[ChangeSetRead])
+@contacts_router.post("/{contact_id:uuid}/details/change-history/search", response_model=Page[ChangeSetRead])
 async def search_contact_history(
     contact_id: UUID, body: HistorySearch, session: SessionDep, actor: ContactsRead
 ) -> Page[ChangeSetRead]:

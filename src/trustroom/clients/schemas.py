@@ -7,7 +7,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ..schemas import MAX_PAGE, MAX_PAGE_SIZE, Bool, InputSchema, Schema, SortOrder, Text, Timestamp
 
@@ -255,6 +255,20 @@ class PendingCheck(Schema):
     change_request: ChangeRequestRead | None
 
 
+class VerificationChannel(StrEnum):
+    EMAIL = "Email"
+    MOBILE = "Mobile"
+
+
+class ChannelRef(InputSchema):
+    channel: VerificationChannel
+
+
+class ChannelKey(InputSchema):
+    channel: VerificationChannel
+    key: Annotated[str, Field(min_length=1, max_length=20, description="The key sent to the new address or number.")]
+
+
 class Review(InputSchema):
     is_approved: Bool
     comment: Comment = None
@@ -277,6 +291,41 @@ class SearchPaging(InputSchema):
 
 
 IdList = Annotated[list[UUID] | None, Field(max_length=1000)]
+
+
+class ContactSort(StrEnum):
+    NAME = "Name"
+    CREATED_AT = "CreatedAt"
+    UPDATED_AT = "UpdatedAt"
+
+
+class RecordSearch(SearchPaging):
+    """Search with the filter language: `where` as JSON, or `query` as GraphQL text."""
+
+    sort_by: ContactSort = ContactSort.NAME
+    sort_order: SortOrder = SortOrder.ASCENDING
+    where: dict[str, Any] | None = Field(
+        None,
+        description='Filter, e.g. {"personalInformation": {"lastName": {"startsWith": "Mu"}}}; '
+        "operators eq, neq, in, nin, contains, ncontains, startsWith, endsWith, gt, gte, lt, lte, and, or.",
+    )
+    query: str | None = Field(
+        None,
+        max_length=50_000,
+        description="The same filter as GraphQL text: query { contacts(where: {...}) { items { id } } }",
+    )
+    name: str | None = Field(
+        None,
+        max_length=200,
+        description="Start of the name it sorts by (display name, else first and last name); any case or accents.",
+    )
+    exclude_hierarchy: Bool = Field(False, description="Only records assigned to you directly.")
+
+    @model_validator(mode="after")
+    def _one_filter(self) -> RecordSearch:
+        if self.where is not None and self.query is not None:
+            raise ValueError("give either where or query, not both")
+        return self
 
 
 class ChangeRequestSearch(SearchPaging):

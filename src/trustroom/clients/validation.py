@@ -146,8 +146,8 @@ def _list_problems(document: Mapping[str, Any], schema: SchemaMap, list_ids: Lis
         if parent is None:
             continue
         # The parent's field: a sibling whose list holds the parent id (country for a subdivision).
-        for sibling in schema.fields.values():
-            if sibling.section != policy.section or sibling.list_key in (None, policy.list_key):
+        for sibling in schema.list_fields_by_section[policy.section]:
+            if sibling.list_key == policy.list_key:
                 continue
             sibling_ids = list_ids(sibling.list_key or "")
             chosen = fields.get(document, sibling.pointer)

@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -123,16 +124,20 @@ class Runner:
     async def _claim(self, limit: int) -> list[Claimed]:
         claimed: list[Claimed] = await service.with_session(
             self.database,
-            partial(service.claim, worker=self.worker_id, limit=limit, lease_seconds=self.lease_seconds),
+            partial(
+                service.claim,
+                worker=self.worker_id,
+                limit=limit,
+                lease_seconds=self.lease_seconds,
+                tasks=list(self.registry.tasks),
+            ),
         )
         return claimed
 
     async def _execute(self, job: Claimed) -> None:
         started = time.perf_counter()
-        task = self.registry.tasks.get(job.task)
+        task = self.registry.tasks[job.task]  # a worker claims only tasks it has
         try:
-            if task is None:
-                raise LookupError(f"no task is named {job.task!r} in this worker")
             outcome = await self._run(job, task)
         except asyncio.CancelledError:
             raise
@@ -235,10 +240,18 @@ class Runner:
         except sqlite3.Error:
             log.exception("cannot watch the SQLite database; relying on polling", extra={"worker": self.worker_id})
             return
+        # When the worker stops, this task is cancelled while a read may still run in its
+        # thread; closing the connection under it crashes the process, so the close waits.
+        in_use = threading.Lock()
+
+        def data_version() -> int:
+            with in_use:
+                return int(connection.execute("PRAGMA data_version").fetchone()[0])
+
         try:
             seen = None
             while True:
-                version = await asyncio.to_thread(lambda: connection.execute("PRAGMA data_version").fetchone()[0])
+                version = await asyncio.to_thread(data_version)
                 if seen is not None and version != seen:
                     self._wake_all()
                 seen = version
@@ -246,7 +259,8 @@ class Runner:
         except sqlite3.Error:
             log.exception("cannot watch the SQLite database; relying on polling", extra={"worker": self.worker_id})
         finally:
-            connection.close()
+            with in_use:  # a PRAGMA read takes microseconds
+                connection.close()
 
     async def _listen(self) -> None:
         """PostgreSQL LISTEN/NOTIFY wake-up; polling stays the backstop if this fails."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 import traceback
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -258,9 +258,15 @@ async def schedule_tick(session: AsyncSession, schedule: Schedule, now: datetime
 CLAIM_ROUNDS = 4
 
 
-async def claim(session: AsyncSession, worker: str, *, limit: int, lease_seconds: float) -> list[Claimed]:
+async def claim(
+    session: AsyncSession, worker: str, *, limit: int, lease_seconds: float, tasks: Collection[str] | None = None
+) -> list[Claimed]:
     """Lease up to `limit` due jobs (pending, or leased with an expired lease) to `worker`,
-    oldest first, leaving out jobs whose concurrency key is at its limit."""
+    oldest first, leaving out jobs whose concurrency key is at its limit.
+
+    `tasks` names the tasks the worker can run: during a rolling upgrade an older worker
+    leaves a newer task's jobs to the workers that know it, instead of failing them.
+    """
     now = utcnow()
     async with cross_tenant(session):
         running = await _running_by_key(session, now)
@@ -279,6 +285,8 @@ async def claim(session: AsyncSession, worker: str, *, limit: int, lease_seconds
             )
             if full:
                 due = due.where(or_(Job.concurrency_key.is_(None), Job.concurrency_key.not_in(full)))
+            if tasks is not None:
+                due = due.where(Job.task.in_(tasks))
             candidates = (await session.execute(due)).all()
             for job_id, key, key_limit in candidates:
                 if key is not None:

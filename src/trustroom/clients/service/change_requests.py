@@ -35,6 +35,7 @@ from ..errors import (
 from ..fields import MISSING, Change
 from ..models import STATUS_IDS, ChangeRequest, ChangeRequestItem, ChangeRequestStatus, ClientRecord, RecordKind
 from . import access, definitions, writes
+from .channels import Verifier
 
 STATUS_NAMES = {
     ChangeRequestStatus.PENDING: N_("Pending"),
@@ -112,6 +113,7 @@ async def cancel(
 async def review(
     session: AsyncSession,
     actor: Actor,
+    verifier: Verifier,
     kind: RecordKind,
     record_id: UUID,
     request_id: UUID,
@@ -150,9 +152,10 @@ async def review(
     request.status = ChangeRequestStatus.APPROVED
     await session.flush()
     initiator = writes.Author(str(ActorKind.MEMBER), request.initiator_member_id, None)
-    await writes.apply(
+    await writes.apply_verified(
         session,
         actor,
+        verifier,
         record,
         schema,
         changes,

@@ -106,16 +106,29 @@ async def replace(session: AsyncSession, actor: Actor, list_key: str, new_items:
         for position, item in enumerate(new_items)
     )
     await session.flush()
+    session.info.pop(_resolver_memo_key(actor), None)
     await audit.record(
         session, actor, "clients.list.replaced", target_type="list", target_id=list_key, data={"items": len(new_items)}
     )
 
 
+def _resolver_memo_key(actor: Actor) -> tuple[str, object]:
+    return ("clients.list_ids", actor.tenant_id)
+
+
 async def resolver(session: AsyncSession, actor: Actor) -> ListIds:
-    """Ids (with parents) of every list, for validating detail values; reads the tenant's lists once."""
-    own = {
-        key: {row.item_id: row.parent_id for row in rows} for key, rows in (await _tenant_lists(session, actor)).items()
-    }
+    """Ids (with parents) of every list, for validating detail values.
+
+    The tenant's lists are read once per session (one request or job), so a write that
+    validates twice, or an import of many records, does not read them again; `replace`
+    forgets them.
+    """
+    memo_key = _resolver_memo_key(actor)
+    own: dict[str, dict[str, str | None]] | None = session.info.get(memo_key)
+    if own is None:
+        rows = await _tenant_lists(session, actor)
+        own = {key: {row.item_id: row.parent_id for row in list_rows} for key, list_rows in rows.items()}
+        session.info[memo_key] = own
 
     def ids(list_key: str) -> Mapping[str, str | None] | None:
         if list_key in own:

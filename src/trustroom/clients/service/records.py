@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -25,8 +26,16 @@ from ..errors import (
     UsernameNotUnique,
     UsernameRequired,
 )
-from ..models import ChangeRequest, ChangeRequestStatus, ClientRecord, ExternalConnection, RecordKind
-from . import access, definitions, lists, writes
+from ..models import (
+    ChangeRequest,
+    ChangeRequestStatus,
+    ChannelVerification,
+    ClientRecord,
+    ExternalConnection,
+    RecordKind,
+)
+from . import access, channels, definitions, lists, writes
+from .channels import Verifier
 from .writes import Outcome
 
 CREATED_EVENT = {RecordKind.CONTACT: events.CONTACT_CREATED, RecordKind.LEGAL_ENTITY: events.LEGAL_ENTITY_CREATED}
@@ -115,16 +124,36 @@ async def _new_username(
 
 
 async def view(session: AsyncSession, actor: Actor, record: ClientRecord) -> RecordView:
-    pending = await session.scalar(
-        select(
-            exists().where(
+    return (await views(session, actor, [record]))[0]
+
+
+async def views(session: AsyncSession, actor: Actor, found: Sequence[ClientRecord]) -> list[RecordView]:
+    """The records with what is pending on them, in two queries however many there are."""
+    ids = [record.id for record in found]
+    requested = set(
+        await session.scalars(
+            select(ChangeRequest.record_id).where(
                 ChangeRequest.tenant_id == actor.tenant_id,
-                ChangeRequest.record_id == record.id,
+                ChangeRequest.record_id.in_(ids),
                 ChangeRequest.status == ChangeRequestStatus.PENDING,
             )
         )
     )
-    return RecordView(record, bool(pending), has_pending_email=False, has_pending_mobile=False)
+    rows = await session.execute(
+        select(ChannelVerification.record_id, ChannelVerification.channel).where(
+            ChannelVerification.tenant_id == actor.tenant_id, ChannelVerification.record_id.in_(ids)
+        )
+    )
+    waiting = {(record_id, channel) for record_id, channel in rows}
+    return [
+        RecordView(
+            record,
+            record.id in requested,
+            has_pending_email=(record.id, channels.EMAIL) in waiting,
+            has_pending_mobile=(record.id, channels.MOBILE) in waiting,
+        )
+        for record in found
+    ]
 
 
 async def get(session: AsyncSession, actor: Actor, kind: RecordKind, record_id: UUID) -> RecordView:
@@ -134,6 +163,7 @@ async def get(session: AsyncSession, actor: Actor, kind: RecordKind, record_id: 
 async def update_details(
     session: AsyncSession,
     actor: Actor,
+    verifier: Verifier,
     kind: RecordKind,
     record_id: UUID,
     details: dict[str, Any],
@@ -147,7 +177,7 @@ async def update_details(
     ConcurrencyTokenMismatch.check(concurrency_token, record.concurrency_token)
     schema = await definitions.for_kind(session, actor, kind)
     candidate = fields.merge_patch(record.details, details) if partial else details
-    return await writes.submit(session, actor, record, schema, candidate, comment=comment)
+    return await writes.submit(session, actor, verifier, record, schema, candidate, comment=comment)
 
 
 # --- usernames ---------------------------------------------------------------------------

@@ -10,7 +10,9 @@ change request). The rules, in order:
 3. A member's changes to isApprovalRequired fields go into one change request for a
    second member to review; the rest apply at once. If applying only the rest would leave
    the details invalid (say a new country without its new region), the whole change waits.
-4. Applying writes the details, one history row per field (one change set per write),
+4. A new value of a requiresVerification field (email, mobile) waits until the key sent
+   to it comes back (`channels.py`, `verification.py`); after approval, if it needed one.
+5. Applying writes the details, one history row per field (one change set per write),
    marks stale every pending change request whose base value moved, and emits the event.
 """
 
@@ -21,14 +23,14 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...actor import Actor, ActorKind
 from ...audit import service as audit
 from ...auth.models import Tenant
-from ...db import uuid7
+from ...db import utcnow, uuid7
 from ...errors import N_, FieldProblem
 from ...jobs import service as jobs
 from .. import events, fields, validation
@@ -45,11 +47,13 @@ from ..models import (
     ChangeRequest,
     ChangeRequestItem,
     ChangeRequestStatus,
+    ChannelVerification,
     ClientRecord,
     DetailChange,
     RecordKind,
 )
-from . import lists
+from . import channels, lists
+from .channels import Verifier
 from .definitions import LoadedSchema
 
 DISABLED = N_("This field is disabled.")
@@ -77,6 +81,7 @@ class Author:
 class Outcome:
     applied: list[Change] = field(default_factory=list)
     change_request: ChangeRequest | None = None
+    awaiting_verification: list[Change] = field(default_factory=list)
 
     @property
     def is_approval_required(self) -> bool:
@@ -135,9 +140,15 @@ def needs_approval(actor: Actor, policy: FieldPolicy) -> bool:
     return actor.kind is ActorKind.MEMBER and policy.is_approval_required
 
 
+def needs_verification(schema: LoadedSchema, change: Change) -> bool:
+    """A new email or mobile (not its removal) waits for the key sent to it."""
+    return schema.fields[change.pointer].channel is not None and isinstance(change.new, str)
+
+
 async def submit(
     session: AsyncSession,
     actor: Actor,
+    verifier: Verifier,
     record: ClientRecord,
     schema: LoadedSchema,
     candidate: dict[str, Any],
@@ -161,8 +172,88 @@ async def submit(
     if held:
         outcome.change_request = await open_change_request(session, actor, record, held, comment=comment)
     if now:
-        outcome.applied = await apply(session, actor, record, schema, now, comment=comment)
+        outcome.applied, outcome.awaiting_verification = await apply_verified(
+            session, actor, verifier, record, schema, now, comment=comment
+        )
     return outcome
+
+
+async def apply_verified(
+    session: AsyncSession,
+    actor: Actor,
+    verifier: Verifier,
+    record: ClientRecord,
+    schema: LoadedSchema,
+    changes: Sequence[Change],
+    *,
+    comment: str | None = None,
+    change_request: ChangeRequest | None = None,
+    author: Author | None = None,
+) -> tuple[list[Change], list[Change]]:
+    """Apply the changes, except new emails and mobiles: those wait for their key.
+
+    Answers what was applied and what waits.
+    """
+    waiting = [change for change in changes if needs_verification(schema, change)]
+    ready = [change for change in changes if change not in waiting]
+    author = author or Author.of(actor)
+    for change in waiting:
+        await _hold(session, actor, verifier, record, schema, change, author, comment, change_request)
+    applied = []
+    if ready:
+        applied = await apply(
+            session, actor, record, schema, ready, comment=comment, change_request=change_request, author=author
+        )
+    return applied, waiting
+
+
+async def _hold(
+    session: AsyncSession,
+    actor: Actor,
+    verifier: Verifier,
+    record: ClientRecord,
+    schema: LoadedSchema,
+    change: Change,
+    author: Author,
+    comment: str | None,
+    change_request: ChangeRequest | None,
+) -> None:
+    channel = schema.fields[change.pointer].channel
+    assert channel is not None and isinstance(change.new, str)
+    # A newer value replaces one still waiting: only the latest key can confirm.
+    await session.execute(
+        delete(ChannelVerification).where(
+            ChannelVerification.tenant_id == actor.tenant_id,
+            ChannelVerification.record_id == record.id,
+            ChannelVerification.channel == channel,
+        )
+    )
+    verification = ChannelVerification(
+        tenant_id=actor.tenant_id,
+        record_id=record.id,
+        channel=channel,
+        path=change.pointer,
+        pending_value=change.new,
+        key_hash="",
+        expires_at=utcnow(),
+        actor_kind=author.kind,
+        actor_id=author.id,
+        api_key_id=author.api_key_id,
+        change_request_id=change_request.id if change_request else None,
+        correlation_id=actor.correlation_id,
+        comment=comment,
+    )
+    session.add(verification)
+    await session.flush()
+    await channels.send_key(session, actor, verifier, record, schema, verification)
+    await audit.record(
+        session,
+        actor,
+        "clients.channel.pending",
+        target_type=str(record.kind),
+        target_id=record.id,
+        data={"channel": channel, "path": change.pointer},
+    )
 
 
 async def open_change_request(
@@ -234,8 +325,12 @@ def email_field(schema: LoadedSchema) -> FieldPolicy | None:
 async def _username_from_email(session: AsyncSession, actor: Actor, record: ClientRecord) -> bool:
     if record.kind != RecordKind.CONTACT:
         return False
-    coupled = await session.scalar(select(Tenant.username_from_email).where(Tenant.id == actor.tenant_id))
-    return bool(coupled)
+    # Read once per session: a write asks before and after applying, an import for each record.
+    memo_key = ("clients.username_from_email", actor.tenant_id)
+    if memo_key not in session.info:
+        coupled = await session.scalar(select(Tenant.username_from_email).where(Tenant.id == actor.tenant_id))
+        session.info[memo_key] = bool(coupled)
+    return bool(session.info[memo_key])
 
 
 async def username_taken(session: AsyncSession, actor: Actor, username: str, *, other_than: UUID | None) -> bool:

@@ -1,0 +1,194 @@
+"""Finding records: the filter language compiled to SQL, name prefixes, paging and sorting.
+
+A filter names detail fields by their path in the tenant's schema (unknown names are
+refused, so a typo never silently matches nothing) or record fields at the top. Values
+are compared by their JSON type: texts as text, numbers as numbers, booleans as booleans;
+ISO dates compare correctly as text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from operator import ge, gt, le, lt
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ...actor import Actor
+from ...db import paginate, scoped
+from ...errors import N_
+from ...schemas import Paging, Slice, SortOrder
+from .. import filters
+from ..errors import FilterInvalid
+from ..filters import LIST_OPERATORS, AllOf, AnyOf, Condition, Filter
+from ..lists import fold
+from ..models import ClientRecord, RecordKind
+from . import access, definitions
+from .definitions import LoadedSchema
+
+
+def _as_uuid(value: Any) -> UUID:
+    return UUID(str(value))
+
+
+def _as_time(value: Any) -> datetime:
+    return datetime.fromisoformat(str(value))
+
+
+def _as_int(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(value)
+    return int(value)
+
+
+# Record fields a filter may name at the top, with how their values are read.
+RECORD_FIELDS: dict[str, tuple[Any, Callable[[Any], Any]]] = {
+    "id": (ClientRecord.id, _as_uuid),
+    "username": (ClientRecord.username, str),
+    "contactTypeId": (ClientRecord.contact_type_id, _as_int),
+    "createdAt": (ClientRecord.created_at, _as_time),
+    "updatedAt": (ClientRecord.updated_at, _as_time),
+}
+
+ORDERED: dict[str, Callable[[Any, Any], ColumnElement[bool]]] = {
+    "gt": gt,
+    "gte": ge,
+    "lt": lt,
+    "lte": le,
+}
+NO_SUCH_FIELD = N_("there is no such field")
+VALUE_MISFIT = N_("the value does not fit this field")
+
+SORTABLE = {"Name": ClientRecord.sort_name, "CreatedAt": ClientRecord.created_at, "UpdatedAt": ClientRecord.updated_at}
+
+
+def _text_match(column: Any, operator: str, value: str) -> ColumnElement[bool]:
+    lowered = func.lower(column)
+    if operator in ("contains", "ncontains"):
+        matched = lowered.contains(value.lower(), autoescape=True)
+        return or_(column.is_(None), not_(matched)) if operator == "ncontains" else matched
+    if operator == "startsWith":
+        return lowered.startswith(value.lower(), autoescape=True)
+    return lowered.endswith(value.lower(), autoescape=True)
+
+
+def _compare(column: Any, operator: str, value: Any) -> ColumnElement[bool]:
+    if operator in ("contains", "ncontains", "startsWith", "endsWith"):
+        return _text_match(column, operator, value)
+    if operator in LIST_OPERATORS:
+        return _membership(column, operator == "in", value)
+    compared: ColumnElement[bool]
+    if value is None:
+        compared = column.is_(None) if operator == "eq" else column.is_not(None)
+    elif operator == "eq":
+        compared = column == value
+    elif operator == "neq":
+        compared = or_(column.is_(None), column != value)
+    else:
+        compared = ORDERED[operator](column, value)
+    return compared
+
+
+def _membership(column: Any, wanted: bool, value: tuple[Any, ...]) -> ColumnElement[bool]:
+    """in / nin; a missing value counts as null, so `nin` keeps it unless null is listed."""
+    values = [item for item in value if item is not None]
+    listed = column.in_(values) if values else false()
+    if None in value:
+        return or_(listed, column.is_(None)) if wanted else and_(column.is_not(None), not_(listed))
+    return listed if wanted else or_(column.is_(None), not_(listed))
+
+
+def _detail(path: tuple[str, ...], value: Any) -> Any:
+    """The detail at `path`, typed after the value it is compared with."""
+    extracted = ClientRecord.details[path]
+    sample = value[0] if isinstance(value, tuple) and value else value
+    if isinstance(sample, bool):
+        return extracted.as_boolean()
+    if isinstance(sample, int | float):
+        return extracted.as_float()
+    return extracted.as_string()
+
+
+@dataclass(frozen=True)
+class Compiler:
+    schema: LoadedSchema
+
+    def __call__(self, node: Filter) -> ColumnElement[bool]:
+        if isinstance(node, AllOf):
+            return and_(*(self(part) for part in node.parts))
+        if isinstance(node, AnyOf):
+            return or_(*(self(part) for part in node.parts))
+        return self._condition(node)
+
+    def _condition(self, condition: Condition) -> ColumnElement[bool]:
+        at = "where/" + "/".join(condition.path)
+        if len(condition.path) == 1 and condition.path[0] in RECORD_FIELDS:
+            column, read = RECORD_FIELDS[condition.path[0]]
+            try:
+                value = _read(condition.value, read)
+            except ValueError as exc:
+                raise FilterInvalid(at, VALUE_MISFIT) from exc
+            return _compare(column, condition.operator, value)
+        pointer = "/" + "/".join(part.replace("~", "~0").replace("/", "~1") for part in condition.path)
+        if pointer not in self.schema.fields:
+            raise FilterInvalid(at, NO_SUCH_FIELD)
+        return _compare(_detail(condition.path, condition.value), condition.operator, condition.value)
+
+
+def _read(value: Any, read: Callable[[Any], Any]) -> Any:
+    if isinstance(value, tuple):
+        return tuple(None if item is None else read(item) for item in value)
+    return None if value is None else read(value)
+
+
+def compile_filter(schema: LoadedSchema, node: Filter) -> ColumnElement[bool]:
+    return Compiler(schema)(node)
+
+
+@dataclass(frozen=True)
+class RecordQuery:
+    """What to look for: a `where` object or GraphQL text (not both), a name prefix."""
+
+    kind: RecordKind
+    where: dict[str, Any] | None = None
+    graphql: str | None = None
+    name_prefix: str | None = None
+    exclude_hierarchy: bool = False
+    sort_by: str = "Name"
+
+    def filter(self) -> Filter | None:
+        if self.where is not None:
+            return filters.parse_where(self.where)
+        if self.graphql is not None and self.graphql.strip():
+            return filters.parse_graphql(self.graphql, root_fields=GRAPHQL_ROOTS[self.kind])
+        return None
+
+
+# The query's root field, as the reference writes it (`contacts`, `legalentities`).
+GRAPHQL_ROOTS = {RecordKind.CONTACT: ("contacts",), RecordKind.LEGAL_ENTITY: ("legalEntities", "legalentities")}
+
+
+def statement(actor: Actor, schema: LoadedSchema, query: RecordQuery) -> Any:
+    """The records the actor may see that match the query (unordered)."""
+    stmt = scoped(select(ClientRecord), actor).where(
+        ClientRecord.kind == query.kind, access.visible(actor, exclude_hierarchy=query.exclude_hierarchy)
+    )
+    found = query.filter()
+    if found is not None:
+        stmt = stmt.where(compile_filter(schema, found))
+    if query.name_prefix:
+        # `sort_name` is folded (lower case, no accents) and indexed with the tenant and kind.
+        stmt = stmt.where(ClientRecord.sort_name.startswith(fold(query.name_prefix), autoescape=True))
+    return stmt
+
+
+async def search(session: AsyncSession, actor: Actor, query: RecordQuery, paging: Paging) -> Slice[ClientRecord]:
+    schema = await definitions.for_kind(session, actor, query.kind)
+    column = SORTABLE[query.sort_by]
+    ascending = paging.sort_order is SortOrder.ASCENDING
+    order = (column.asc(), ClientRecord.id.asc()) if ascending else (column.desc(), ClientRecord.id.desc())
+    return await paginate(session, statement(actor, schema, query), paging, *order)
