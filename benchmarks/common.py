@@ -10,9 +10,14 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+from psycopg import sql
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 RESERVED_DATABASES = frozenset({"test"})  # the test suite owns it
@@ -90,3 +95,17 @@ def ensure_postgres_database(url: str) -> None:
 
 def terminate(signum: int, _frame: Any) -> None:
     raise SystemExit(128 + signum)
+
+
+@contextmanager
+def scratch_postgres(admin_url: str) -> Iterator[str]:
+    """A database of the benchmark's own on the server of `admin_url`, dropped afterwards."""
+    name = f"trustroom_bench_{os.getpid()}"
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        base, _, _ = admin_url.rpartition("/")
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as connection:
+            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -40,8 +40,16 @@ from uuid import UUID, uuid4
 
 import httpx
 import psycopg
-from common import PROJECT_ROOT, BenchmarkError, free_port, stop, tail, terminate, trustroom_command
-from psycopg import sql
+from common import (
+    PROJECT_ROOT,
+    BenchmarkError,
+    free_port,
+    scratch_postgres,
+    stop,
+    tail,
+    terminate,
+    trustroom_command,
+)
 
 from trustroom.auth.events import MEMBER_CREATED
 from trustroom.auth.service import tenants
@@ -265,19 +273,6 @@ async def run(name: str, database_url: str, worker_count: int, args: argparse.Na
         flush=True,
     )
     return result
-
-
-@contextmanager
-def scratch_postgres(admin_url: str) -> Iterator[str]:
-    name = f"trustroom_bench_{os.getpid()}"
-    with psycopg.connect(admin_url, autocommit=True) as connection:
-        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    try:
-        base, _, _ = admin_url.rpartition("/")
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as connection:
-            connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 async def main_async(args: argparse.Namespace) -> list[dict[str, Any]]:

@@ -73,7 +73,8 @@ OPERATIONS_CONFIG = [
     # Contact details follow the tenant's own schema (GET /api/v1/schemas/contact), which the
     # OpenAPI document cannot state: schema-valid bodies may still break a tenant rule (400
     # DetailsInvalid), as may a username that is taken or a field key the schema lacks. A
-    # search filter names fields of that schema, and its `query` must be GraphQL.
+    # search filter names fields of that schema, and its `query` must be GraphQL; the same
+    # holds for legal entities, whose access policies must name existing contacts.
     *(
         {"include-name": name, "checks": {"positive_data_acceptance": {"enabled": False}}}
         for name in (
@@ -86,8 +87,18 @@ OPERATIONS_CONFIG = [
             "POST /api/v1/schemas/{key}/fields",
             "PUT /api/v1/lists/{list_key}/items",
             "POST /api/v1/contacts/{contact_id}/change-requests/{change_request_id}/review",
+            "POST /api/v1/legal-entities",
+            "PUT /api/v1/legal-entities/{legal_entity_id}/details",
+            "PATCH /api/v1/legal-entities/{legal_entity_id}/details",
+            "PUT /api/v1/legal-entities/{legal_entity_id}/contacts",
+            "POST /api/v1/legal-entities/{legal_entity_id}/change-requests/{change_request_id}/review",
         )
     ),
+    # A picture must be a PNG or JPEG image, which a base64 string in the schema cannot say.
+    {
+        "include-name": "PUT /api/v1/contacts/{contact_id}/profile-picture",
+        "checks": {"positive_data_acceptance": {"enabled": False}},
+    },
 ]
 
 

@@ -25,7 +25,7 @@ from trustroom.actor import Actor, ActorKind
 from trustroom.auth import events as auth_events
 from trustroom.auth.service import tenants
 from trustroom.clients.models import RecordAssignment, RecordKind
-from trustroom.clients.service import definitions, records
+from trustroom.clients.service import definitions, legal_entities, records
 from trustroom.clients.service import lists as lists_service
 from trustroom.clients.service.channels import Verifier
 from trustroom.db import BYPASS_SETTING, Base, Database, bind_tenant, cross_tenant, uuid7
@@ -106,6 +106,19 @@ async def _contact(database: Database, keys: ServerKeys, tenant: TenantFixture) 
     return await _with_actor(database, tenant, work)
 
 
+async def _legal_entity(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
+    contact_id = UUID(await _contact(database, keys, tenant))
+
+    async def work(session: Any, actor: Actor) -> str:
+        policy = legal_entities.Policy(contact_id, 1, "Act")
+        entity = await legal_entities.create(
+            session, actor, {"details": {"name": MARKER}}, [policy], correlation_id=None
+        )
+        return str(entity.id)
+
+    return await _with_actor(database, tenant, work)
+
+
 async def _external_id(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
     return f"{MARKER}-{await _contact(database, keys, tenant)}"
 
@@ -164,6 +177,7 @@ RESOURCE_FACTORIES: dict[str, Factory] = {
     "endpoint_id": _endpoint,
     "message_id": _message,
     "contact_id": _contact,
+    "legal_entity_id": _legal_entity,
     "change_request_id": _change_request,
     "external_id": _external_id,
 }
@@ -195,6 +209,8 @@ def _example(schema: dict[str, Any], components: dict[str, Any]) -> Any:
         return [_example(schema.get("items", {}), components)]
     if "enum" in schema:
         return schema["enum"][0]
+    if schema.get("format") == "uuid":
+        return str(uuid7())
     return {"string": "example", "integer": 3600, "number": 1, "boolean": False}.get(kind or "string", "x")
 
 

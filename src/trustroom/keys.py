@@ -87,6 +87,14 @@ class ServerKeys:
         nonce = os.urandom(NONCE_BYTES)
         return _b64(nonce + self._current.aead().encrypt(nonce, plaintext.encode(), context.encode()))
 
+    def seal_bytes(self, plaintext: bytes, *, context: str) -> bytes:
+        """Like `seal`, for binary content (a picture): nonce and ciphertext, raw."""
+        nonce = os.urandom(NONCE_BYTES)
+        return nonce + self._current.aead().encrypt(nonce, plaintext, context.encode())
+
+    def unseal_bytes(self, sealed: bytes, *, context: str) -> bytes:
+        return self._open(sealed, context)[0]
+
     def unseal(self, sealed: str, *, context: str) -> str:
         return self._unseal(sealed, context)[0]
 
@@ -94,11 +102,14 @@ class ServerKeys:
         return self._unseal(sealed, context)[1]
 
     def _unseal(self, sealed: str, context: str) -> tuple[str, bool]:
-        raw = _unb64(sealed)
+        plain, current = self._open(_unb64(sealed), context)
+        return plain.decode(), current
+
+    def _open(self, raw: bytes, context: str) -> tuple[bytes, bool]:
         for secret in self._ring:
             try:
                 plain = secret.aead().decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], context.encode())
             except InvalidTag:
                 continue
-            return plain.decode(), secret is self._current
+            return plain, secret is self._current
         raise InvalidTag("sealed with none of the configured secrets")

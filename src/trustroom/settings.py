@@ -106,7 +106,7 @@ class SmsSettings(BaseModel):
 
 
 class ClientSettings(BaseModel):
-    """Client records: verifying a new email address or mobile number."""
+    """Client records: verifying a new email address or mobile number, profile pictures."""
 
     verification_key_ttl_seconds: int = Field(
         900, ge=60, description="How long a channel verification key stays valid."
@@ -116,6 +116,9 @@ class ClientSettings(BaseModel):
     )
     verification_resend_seconds: int = Field(60, ge=0, description="Least time between two keys for one channel.")
     verification_sends_per_day: int = Field(10, ge=1, description="Keys sent per contact and channel per day.")
+    profile_picture_max_bytes: int = Field(
+        2 * 1024 * 1024, ge=1024, le=3 * 1024 * 1024, description="Largest profile picture accepted (decoded)."
+    )
 
 
 class Settings(BaseSettings):

@@ -40,6 +40,11 @@ async def advisor(database: Database, keys: ServerKeys, tenant: TenantFixture) -
 
 
 @pytest.fixture
+async def reviewer(database: Database, keys: ServerKeys, tenant: TenantFixture) -> Person:
+    return await person(database, keys, tenant, Role.ADMIN)
+
+
+@pytest.fixture
 async def admin(database: Database, keys: ServerKeys, tenant: TenantFixture) -> Person:
     return await person(database, keys, tenant, Role.ADMIN)
 

@@ -25,11 +25,6 @@ from ..factories import TenantFixture
 from .conftest import CONTACTS, Person, create_contact, events_of, person
 
 
-@pytest.fixture
-async def reviewer(database: Database, keys: ServerKeys, tenant: TenantFixture) -> Person:
-    return await person(database, keys, tenant, Role.ADMIN)
-
-
 async def _patch(
     client: httpx.AsyncClient, who: Person | TenantFixture, contact_id: str, details: Any
 ) -> httpx.Response:

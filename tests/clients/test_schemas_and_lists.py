@@ -154,4 +154,10 @@ async def test_tenant_lists_and_contact_types(client: httpx.AsyncClient, tenant:
     duplicate = await client.put(f"{LISTS}/branches/items", headers=admin.headers, json=twice)
     assert duplicate.json()["subCode"] == "ListItemDuplicate"
     everything = (await client.post(f"{LISTS}/items", headers=tenant.headers, json={})).json()["items"]
-    assert {item["listKey"] for item in everything} == {"countries", "subdivisions", "languages", "contactTypes"}
+    assert {item["listKey"] for item in everything} == {
+        "countries",
+        "subdivisions",
+        "languages",
+        "contactTypes",
+        "legalEntityRoles",
+    }

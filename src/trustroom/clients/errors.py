@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from ..errors import N_, AppError, BadRequest, Conflict, FieldProblem, Forbidden, NotFound, TooManyRequests
+from ..errors import (
+    N_,
+    AppError,
+    BadRequest,
+    Conflict,
+    FieldProblem,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    TooManyRequests,
+)
 from ..i18n import gettext
 
 
@@ -159,3 +169,39 @@ class FilterInvalid(BadRequest):
         # `reason` is a message of its own, translated here with its parameters.
         super().__init__(at=at, reason=gettext(reason) % params if params else gettext(reason))
         self.at = at
+
+
+class PictureInvalid(BadRequest):
+    sub_code = "PictureInvalid"
+    message = N_("The picture must be a PNG or JPEG image, sent as base64.")
+
+
+class PictureTooLarge(PayloadTooLarge):
+    sub_code = "PictureTooLarge"
+    message = N_("The picture is larger than %(limit)s bytes.")
+
+
+class AccessPolicyInvalid(BadRequest):
+    sub_code = "AccessPolicyInvalid"
+    message = N_("The contact access policy at %(at)s cannot be used: %(reason)s.")
+    DUPLICATE = N_("the contact is named twice")
+    UNKNOWN_ROLE = N_("the role is not in the list legalEntityRoles")
+    UNKNOWN_CONTACT = N_("there is no such contact")
+
+    def __init__(self, at: str, reason: str) -> None:
+        super().__init__(at=at, reason=gettext(reason))
+
+
+class NotActingFor(Forbidden):
+    sub_code = "NotActingFor"
+    message = N_("This contact may see the legal entity but not act for it.")
+
+
+class RetentionHoldActive(Conflict):
+    sub_code = "RetentionHoldActive"
+    message = N_("These contacts must be kept (retention hold) and cannot be anonymized: %(ids)s.")
+
+
+class RetentionHoldNotFound(NotFound):
+    sub_code = "RetentionHoldNotFound"
+    message = N_("This contact has no retention hold.")

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -53,8 +53,11 @@ class ClientRecord(IdMixin, TenantOwned, Timestamps, Base):
     username: Mapped[str | None] = mapped_column(String(320))
     details: Mapped[dict[str, Any]] = mapped_column(Document)
     schema_version: Mapped[int]
-    # Folded display name (see lists.fold), kept beside the details for sorting and prefix search.
-    sort_name: Mapped[str] = mapped_column(String(200), default="")
+    # The display name folded (lists.fold), kept beside the details for sorting and prefix
+    # search; byte order on PostgreSQL, so a prefix LIKE uses the index in any collation.
+    sort_name: Mapped[str] = mapped_column(
+        String(200).with_variant(String(200, collation="C"), "postgresql"), default=""
+    )
     correlation_id: Mapped[str | None] = mapped_column(String(200))
     anonymized_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(default=1)
@@ -204,6 +207,43 @@ class ChannelVerification(IdMixin, TenantOwned, Base):
     correlation_id: Mapped[str | None] = mapped_column(String(200))
     comment: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LegalEntityAccess(TenantOwned, Base):
+    """A contact that may see a legal entity (`View`) or also act for it (`Act`), in a role."""
+
+    __tablename__ = "legal_entity_access"
+    __table_args__ = (Index("ix_legal_entity_access_contact_id", "contact_id"),)
+
+    legal_entity_id: Mapped[UUID] = mapped_column(ForeignKey("client_records.id", ondelete="CASCADE"), primary_key=True)
+    contact_id: Mapped[UUID] = mapped_column(ForeignKey("client_records.id", ondelete="CASCADE"), primary_key=True)
+    role_id: Mapped[int]
+    access: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RetentionHold(TenantOwned, Base):
+    """While set (and not past `until`), the contact must be kept: anonymization is refused."""
+
+    __tablename__ = "retention_holds"
+
+    record_id: Mapped[UUID] = mapped_column(ForeignKey("client_records.id", ondelete="CASCADE"), primary_key=True)
+    reason: Mapped[str] = mapped_column(Text)
+    until: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProfilePicture(TenantOwned, Base):
+    """A contact's picture, re-encoded and sealed with the server key (never stored in clear)."""
+
+    __tablename__ = "profile_pictures"
+
+    record_id: Mapped[UUID] = mapped_column(ForeignKey("client_records.id", ondelete="CASCADE"), primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(32))
+    sealed_content: Mapped[bytes] = mapped_column(LargeBinary)
+    byte_size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class TenantListItem(IdMixin, TenantOwned, Base):

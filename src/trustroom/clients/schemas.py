@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import Field, model_validator
 
-from ..schemas import MAX_PAGE, MAX_PAGE_SIZE, Bool, InputSchema, Schema, SortOrder, Text, Timestamp
+from ..schemas import MAX_PAGE, MAX_PAGE_SIZE, Bool, InputSchema, Paging, Schema, SortOrder, Text, Timestamp
 
 EXAMPLE_ID = "0190b5a0-0000-7000-8000-000000000000"
 Details = Annotated[
@@ -171,6 +171,76 @@ class ContactRead(Schema):
     anonymized_at: datetime | None
 
 
+class AccessLevel(StrEnum):
+    VIEW = "View"
+    ACT = "Act"
+
+
+class ContactAccessPolicy(InputSchema):
+    contact_id: UUID
+    role_id: int = Field(ge=1, le=2_147_483_647, examples=[1], description="An id of the legalEntityRoles list.")
+    access: AccessLevel = Field(AccessLevel.VIEW, description="View: may see the entity; Act: may also act for it.")
+
+
+class ContactAccessPolicyRead(Schema):
+    contact_id: UUID
+    role_id: int
+    access: AccessLevel
+
+
+class LegalEntityCreate(InputSchema):
+    details: Details
+    contacts: list[ContactAccessPolicy] = Field(
+        default_factory=list, max_length=500, description="Contacts that may see or act for the entity."
+    )
+    correlation_id: Annotated[Text | None, Field(max_length=200)] = None
+
+
+class ContactAccessPolicies(InputSchema):
+    contacts: list[ContactAccessPolicy] = Field(max_length=500)
+
+
+class LegalEntityRead(Schema):
+    id: UUID = Field(examples=[EXAMPLE_ID])
+    details: dict[str, Any]
+    contacts: list[ContactAccessPolicyRead]
+    has_pending_change_request: bool
+    schema_version: int
+    concurrency_token: str
+    created_at: datetime
+    updated_at: datetime
+    anonymized_at: datetime | None
+
+
+class AnonymizeRequest(InputSchema):
+    contact_ids: list[UUID] = Field(min_length=1, max_length=1000, description="All are anonymized, or none.")
+
+
+class AnonymizeResult(Schema):
+    anonymized_contact_ids: list[UUID] = Field(description="Those anonymized now (not those anonymized before).")
+
+
+class RetentionHoldWrite(InputSchema):
+    reason: Annotated[Text, Field(min_length=1, max_length=1000)] = Field(examples=["AML record keeping"])
+    until: Timestamp | None = Field(None, description="When the hold ends by itself; none: until released.")
+
+
+class RetentionHoldRead(Schema):
+    reason: str
+    until: datetime | None
+    created_at: datetime
+
+
+class ProfilePictureRead(Schema):
+    image_content_base64: str = Field(description="The picture, base64.")
+    content_type: str = Field(examples=["image/png"])
+    is_default_image: bool = Field(description="True when the contact has no picture of its own.")
+
+
+class ProfilePictureWrite(InputSchema):
+    image_content_base64: str = Field(min_length=4, description="A PNG or JPEG image, base64 (standard alphabet).")
+
+
 class DetailsUpdate(InputSchema):
     details: Details
     comment: Comment = None
@@ -238,7 +308,7 @@ class ChangeRead(Schema):
 
 class ChangeRequestRead(Schema):
     id: UUID
-    contact_id: UUID
+    contact_id: UUID = Field(description="The contact (or, under /legal-entities, the legal entity) it changes.")
     status: StatusRead
     create_date: datetime
     initiator_member: MemberRef
@@ -288,6 +358,9 @@ class SearchPaging(InputSchema):
     page: int = Field(1, ge=1, le=MAX_PAGE)
     page_size: int = Field(50, ge=1, le=MAX_PAGE_SIZE)
     sort_order: SortOrder = SortOrder.DESCENDING
+
+    def paging(self) -> Paging:
+        return Paging(page=self.page, page_size=self.page_size, sort_order=self.sort_order)
 
 
 IdList = Annotated[list[UUID] | None, Field(max_length=1000)]

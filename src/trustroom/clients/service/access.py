@@ -3,7 +3,8 @@
 Apps (not acting for anyone), the operator and the system see every record of the tenant;
 so does a member holding `contacts:read-all` (admins). Any other member sees the records
 assigned to them and, through the member hierarchy, those assigned to anyone who reports
-to them, directly or not; `exclude_hierarchy` keeps only their own. A contact sees itself.
+to them, directly or not; `exclude_hierarchy` keeps only their own. A contact sees itself
+and the legal entities whose access policies name it; it acts only for those that say `Act`.
 """
 
 from __future__ import annotations
@@ -11,14 +12,14 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import false, select, true
+from sqlalchemy import false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...actor import Actor, ActorKind, Scope
 from ...auth.service.members import subordinate_ids
 from ...db import scoped
-from ..errors import ContactNotFound, LegalEntityNotFound
-from ..models import ClientRecord, RecordAssignment, RecordKind
+from ..errors import ContactNotFound, LegalEntityNotFound, NotActingFor
+from ..models import ClientRecord, LegalEntityAccess, RecordAssignment, RecordKind
 
 
 def sees_everything(actor: Actor) -> bool:
@@ -34,7 +35,11 @@ def visible(actor: Actor, *, exclude_hierarchy: bool = False) -> Any:
     if sees_everything(actor):
         return true()
     if actor.kind is ActorKind.CONTACT:
-        return ClientRecord.id == actor.id
+        # Itself, and the legal entities whose access policies name it.
+        entities = select(LegalEntityAccess.legal_entity_id).where(
+            LegalEntityAccess.tenant_id == actor.tenant_id, LegalEntityAccess.contact_id == actor.id
+        )
+        return or_(ClientRecord.id == actor.id, ClientRecord.id.in_(entities))
     if actor.kind is not ActorKind.MEMBER or actor.id is None:
         return false()
     assigned = select(RecordAssignment.record_id).where(RecordAssignment.tenant_id == actor.tenant_id)
@@ -45,6 +50,9 @@ def visible(actor: Actor, *, exclude_hierarchy: bool = False) -> Any:
         assigned = assigned.where(RecordAssignment.member_id.in_(select(team.c.id)))
     return ClientRecord.id.in_(assigned)
 
+
+VIEW = "View"
+ACT = "Act"
 
 NOT_FOUND = {RecordKind.CONTACT: ContactNotFound, RecordKind.LEGAL_ENTITY: LegalEntityNotFound}
 
@@ -69,3 +77,18 @@ async def assign(session: AsyncSession, actor: Actor, record: ClientRecord, memb
     if existing is None:
         session.add(RecordAssignment(tenant_id=actor.tenant_id, record_id=record.id, member_id=member_id))
         await session.flush()
+
+
+async def check_acts_for(session: AsyncSession, actor: Actor, record: ClientRecord) -> None:
+    """A contact changes a legal entity only under an `Act` policy (seeing it is not enough)."""
+    if actor.kind is not ActorKind.CONTACT or record.kind != RecordKind.LEGAL_ENTITY:
+        return
+    level = await session.scalar(
+        select(LegalEntityAccess.access).where(
+            LegalEntityAccess.tenant_id == actor.tenant_id,
+            LegalEntityAccess.legal_entity_id == record.id,
+            LegalEntityAccess.contact_id == actor.id,
+        )
+    )
+    if level != ACT:
+        raise NotActingFor()

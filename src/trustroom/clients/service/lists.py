@@ -19,8 +19,18 @@ from ..models import TenantListItem
 from ..validation import ListIds
 
 CONTACT_TYPES = "contactTypes"
-# Used until a tenant defines its own `contactTypes` list; ids are the API's contactTypeId.
-DEFAULT_CONTACT_TYPES = {"1": N_("Client"), "2": N_("Prospect")}
+LEGAL_ENTITY_ROLES = "legalEntityRoles"
+# Lists the API's numbers refer to (contactTypeId, a legal entity contact's roleId), used
+# until a tenant defines its own under the same key.
+DEFAULT_LISTS = {
+    CONTACT_TYPES: {"1": N_("Client"), "2": N_("Prospect")},
+    LEGAL_ENTITY_ROLES: {
+        "1": N_("Authorized signatory"),
+        "2": N_("Beneficial owner"),
+        "3": N_("Director"),
+        "4": N_("Contact person"),
+    },
+}
 
 
 @dataclass(frozen=True)
@@ -52,17 +62,17 @@ def _tenant_items(rows: list[TenantListItem], language: str) -> tuple[ListItem, 
     )
 
 
-def _default_contact_types(language: str) -> tuple[ListItem, ...]:
+def _default_items(list_key: str, language: str) -> tuple[ListItem, ...]:
     gettext = translations(language).gettext
-    return tuple(ListItem(CONTACT_TYPES, key, gettext(label)) for key, label in DEFAULT_CONTACT_TYPES.items())
+    return tuple(ListItem(list_key, key, gettext(label)) for key, label in DEFAULT_LISTS[list_key].items())
 
 
 async def items(
     session: AsyncSession, actor: Actor, list_keys: list[str] | None, language: str
 ) -> dict[str, tuple[ListItem, ...]]:
-    """The named lists (all when none are named); tenant lists override the default contact types."""
+    """The named lists (all when none are named); a tenant's list overrides a default of the same key."""
     own = await _tenant_lists(session, actor)
-    available = [*lists.BUILT_IN, CONTACT_TYPES, *sorted(set(own) - {CONTACT_TYPES})]
+    available = [*lists.BUILT_IN, *DEFAULT_LISTS, *sorted(set(own) - set(DEFAULT_LISTS))]
     wanted = list(dict.fromkeys(list_keys)) if list_keys else available
     result: dict[str, tuple[ListItem, ...]] = {}
     for key in wanted:
@@ -70,8 +80,8 @@ async def items(
             result[key] = _tenant_items(own[key], language)
         elif key in lists.BUILT_IN:
             result[key] = lists.built_in(key, language)
-        elif key == CONTACT_TYPES:
-            result[key] = _default_contact_types(language)
+        elif key in DEFAULT_LISTS:
+            result[key] = _default_items(key, language)
         else:
             raise ListNotFound()
     return result
@@ -135,8 +145,8 @@ async def resolver(session: AsyncSession, actor: Actor) -> ListIds:
             return own[list_key]
         if list_key in lists.BUILT_IN:
             return lists.built_in_ids(list_key)
-        if list_key == CONTACT_TYPES:
-            return dict.fromkeys(DEFAULT_CONTACT_TYPES)
+        if list_key in DEFAULT_LISTS:
+            return dict.fromkeys(DEFAULT_LISTS[list_key])
         return None
 
     return ids

@@ -22,6 +22,7 @@ from ..errors import (
     DetailsInvalid,
     ExternalConnectionNotFound,
     ExternalIdNotUnique,
+    RecordAnonymized,
     UsernameCoupled,
     UsernameNotUnique,
     UsernameRequired,
@@ -174,6 +175,7 @@ async def update_details(
 ) -> Outcome:
     """PUT replaces the details; PATCH merges (RFC 7396: null removes, arrays are replaced whole)."""
     record = await access.load(session, actor, kind, record_id, for_update=True)
+    await access.check_acts_for(session, actor, record)
     ConcurrencyTokenMismatch.check(concurrency_token, record.concurrency_token)
     schema = await definitions.for_kind(session, actor, kind)
     candidate = fields.merge_patch(record.details, details) if partial else details
@@ -185,6 +187,8 @@ async def update_details(
 
 async def change_username(session: AsyncSession, actor: Actor, record_id: UUID, username: str) -> ClientRecord:
     record = await access.load(session, actor, RecordKind.CONTACT, record_id, for_update=True)
+    if record.anonymized_at is not None:
+        raise RecordAnonymized()
     tenant = await session.get(Tenant, actor.tenant_id)
     if tenant is not None and tenant.username_from_email:
         raise UsernameCoupled()
@@ -223,6 +227,8 @@ async def connections(session: AsyncSession, actor: Actor, record_id: UUID) -> l
 async def connect(
     session: AsyncSession, actor: Actor, record: ClientRecord, system: str, external_id: str
 ) -> ExternalConnection:
+    if record.anonymized_at is not None:
+        raise RecordAnonymized()
     taken = await session.scalar(
         select(ExternalConnection).where(
             ExternalConnection.tenant_id == actor.tenant_id,

@@ -7,7 +7,6 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...actor import Actor
-from ...audit import service as audit
 from ...jobs import service as jobs
 from .. import events, fields
 from ..errors import KeyExpired, KeyNoMatch, NoPendingChannel, RecordAnonymized, ResendTooSoon
@@ -27,11 +26,6 @@ async def _waiting(
     if verification is None:
         raise NoPendingChannel()
     return record, verification
-
-
-async def _audit(session: AsyncSession, actor: Actor, record: ClientRecord, verb: str, channel: str) -> None:
-    data = {"channel": channel}
-    await audit.record(session, actor, f"clients.channel.{verb}", target_type="contact", target_id=record.id, data=data)
 
 
 async def verify(
@@ -60,7 +54,7 @@ async def verify(
         await writes.apply(
             session, actor, record, schema, [change], comment=comment, change_request=request, author=author
         )
-    await _audit(session, actor, record, "verified", channel)
+    await writes.audit_contact(session, actor, "channel_verified", record.id, {"channel": channel})
     await jobs.emit(
         session, events.CHANNEL_VERIFIED, {"contact_id": record.id, "channel": channel}, tenant_id=actor.tenant_id
     )
@@ -75,7 +69,7 @@ async def resend(session: AsyncSession, actor: Actor, verifier: Verifier, contac
         raise ResendTooSoon(retry_after=wait)
     schema = await definitions.for_kind(session, actor, RecordKind.CONTACT)
     await channels.send_key(session, actor, verifier, record, schema, verification)
-    await _audit(session, actor, record, "key_resent", channel)
+    await writes.audit_contact(session, actor, "channel_key_resent", record.id, {"channel": channel})
 
 
 async def discontinue(session: AsyncSession, actor: Actor, contact_id: UUID, channel: str) -> None:
@@ -83,4 +77,4 @@ async def discontinue(session: AsyncSession, actor: Actor, contact_id: UUID, cha
     record, verification = await _waiting(session, actor, contact_id, channel)
     await session.delete(verification)
     await session.flush()
-    await _audit(session, actor, record, "discontinued", channel)
+    await writes.audit_contact(session, actor, "channel_discontinued", record.id, {"channel": channel})

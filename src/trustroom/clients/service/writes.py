@@ -140,6 +140,15 @@ def needs_approval(actor: Actor, policy: FieldPolicy) -> bool:
     return actor.kind is ActorKind.MEMBER and policy.is_approval_required
 
 
+async def audit_contact(
+    session: AsyncSession, actor: Actor, verb: str, contact_id: UUID, data: dict[str, Any] | None = None
+) -> None:
+    """An audit entry `clients.contact.<verb>` about one contact."""
+    await audit.record(
+        session, actor, f"clients.contact.{verb}", target_type="contact", target_id=contact_id, data=data or {}
+    )
+
+
 def needs_verification(schema: LoadedSchema, change: Change) -> bool:
     """A new email or mobile (not its removal) waits for the key sent to it."""
     return schema.fields[change.pointer].channel is not None and isinstance(change.new, str)

@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+import base64
 from typing import Annotated, Any, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Response
 
-from ..actor import Actor, Scope
-from ..errors import ConcurrencyTokenMismatch
-from ..http import API_PREFIX, IDEMPOTENCY_ERRORS, IDEMPOTENT, ApiRoute, SessionDep, error_responses, require
-from ..i18n import current_language, gettext
-from ..schemas import Page, Paging, Slice
-from . import errors
-from .deps import VerifierDep
-from .fields import FieldPolicy
-from .lists import DEFAULT_LOOKUP_LIMIT, ListItem, Lookup
-from .models import STATUS_IDS, ChangeRequestStatus, RecordKind
-from .schemas import (
+from ...actor import Actor, Scope
+from ...errors import ConcurrencyTokenMismatch
+from ...http import (
+    API_PREFIX,
+    IDEMPOTENCY_ERRORS,
+    IDEMPOTENT,
+    ApiRoute,
+    KeysDep,
+    SessionDep,
+    SettingsDep,
+    error_responses,
+    require,
+)
+from ...i18n import current_language, gettext
+from ...schemas import Page, Slice
+from .. import errors
+from ..deps import VerifierDep
+from ..fields import FieldPolicy
+from ..lists import DEFAULT_LOOKUP_LIMIT, ListItem, Lookup
+from ..models import STATUS_IDS, ChangeRequestStatus, RecordKind
+from ..schemas import (
+    AnonymizeRequest,
+    AnonymizeResult,
     ChangeRead,
     ChangeRequestRead,
     ChangeRequestSearch,
@@ -44,8 +57,12 @@ from .schemas import (
     LookupQuery,
     LookupRead,
     PendingCheck,
+    ProfilePictureRead,
+    ProfilePictureWrite,
     RecordRef,
     RecordSearch,
+    RetentionHoldRead,
+    RetentionHoldWrite,
     Review,
     SchemaRead,
     SchemaUpdate,
@@ -55,15 +72,26 @@ from .schemas import (
     UsernameRead,
     UsernameUpdate,
 )
-from .service import change_requests, definitions, history, lists, records, search, verification
-from .service.change_requests import STATUS_NAMES, RequestFilter, RequestView
-from .service.history import ChangeSet, HistoryFilter
-from .service.records import RecordView
+from ..service import (
+    anonymization,
+    change_requests,
+    definitions,
+    history,
+    lists,
+    pictures,
+    records,
+    search,
+    verification,
+)
+from ..service.change_requests import STATUS_NAMES, RequestFilter, RequestView
+from ..service.history import ChangeSet, HistoryFilter
+from ..service.records import RecordView
 
 ContactsRead = Annotated[Actor, require(Scope.CONTACTS_READ)]
 ContactsWrite = Annotated[Actor, require(Scope.CONTACTS_WRITE)]
 SchemasWrite = Annotated[Actor, require(Scope.SCHEMAS_WRITE)]
 Reviewer = Annotated[Actor, require(Scope.CHANGE_REQUESTS_REVIEW)]
+Anonymizer = Annotated[Actor, require(Scope.CONTACTS_ANONYMIZE)]
 T = TypeVar("T")
 IfMatch = Annotated[str | None, Header(description="The concurrencyToken / ETag last read.")]
 
@@ -87,7 +115,7 @@ statuses_router = APIRouter(
 )
 
 
-def _token(body_token: str | None, if_match: str | None) -> str | None:
+def concurrency_token(body_token: str | None, if_match: str | None) -> str | None:
     return body_token or (if_match.strip('"') if if_match else None)
 
 
@@ -213,7 +241,7 @@ def _status(status: str) -> StatusRead:
     return StatusRead(id=STATUS_IDS[value], key=str(value), name=gettext(STATUS_NAMES[value]))
 
 
-def _change_request(found: RequestView) -> ChangeRequestRead:
+def change_request_read(found: RequestView) -> ChangeRequestRead:
     request = found.request
     return ChangeRequestRead.model_validate(
         {
@@ -273,6 +301,49 @@ async def create_contact(
     return _contact(await records.view(session, actor, record))
 
 
+@contacts_router.post(
+    "/anonymize",
+    response_model=AnonymizeResult,
+    responses=error_responses(errors.RetentionHoldActive),
+)
+async def anonymize_contacts(body: AnonymizeRequest, session: SessionDep, actor: Anonymizer) -> AnonymizeResult:
+    """Erase the personal data of these contacts, irreversibly; all or none (retention holds refuse)."""
+    done = await anonymization.anonymize(session, actor, body.contact_ids)
+    return AnonymizeResult(anonymized_contact_ids=done)
+
+
+@contacts_router.get(
+    "/{contact_id:uuid}/retention-hold",
+    response_model=RetentionHoldRead,
+    responses=error_responses(errors.RetentionHoldNotFound),
+)
+async def get_retention_hold(contact_id: UUID, session: SessionDep, actor: ContactsRead) -> RetentionHoldRead:
+    """Why and until when the contact must be kept."""
+    return RetentionHoldRead.model_validate(
+        await anonymization.get_hold(session, actor, contact_id), from_attributes=True
+    )
+
+
+@contacts_router.put("/{contact_id:uuid}/retention-hold", response_model=RetentionHoldRead)
+async def set_retention_hold(
+    contact_id: UUID, body: RetentionHoldWrite, session: SessionDep, actor: Anonymizer
+) -> RetentionHoldRead:
+    """Keep the contact (no anonymization) for a reason, until a date or until released."""
+    hold = await anonymization.set_hold(session, actor, contact_id, reason=body.reason, until=body.until)
+    return RetentionHoldRead.model_validate(hold, from_attributes=True)
+
+
+@contacts_router.delete(
+    "/{contact_id:uuid}/retention-hold",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(errors.RetentionHoldNotFound),
+)
+async def release_retention_hold(contact_id: UUID, session: SessionDep, actor: Anonymizer) -> None:
+    """End the hold; the contact may be anonymized again."""
+    await anonymization.release_hold(session, actor, contact_id)
+
+
 @contacts_router.post("/search", response_model=Page[ContactRead], responses=error_responses(errors.FilterInvalid))
 async def search_contacts(body: RecordSearch, session: SessionDep, actor: ContactsRead) -> Page[ContactRead]:
     """Contacts you may see, by the filter language (`where` or GraphQL `query`) and name prefix."""
@@ -284,9 +355,8 @@ async def search_contacts(body: RecordSearch, session: SessionDep, actor: Contac
         exclude_hierarchy=body.exclude_hierarchy,
         sort_by=str(body.sort_by),
     )
-    paging = Paging(page=body.page, page_size=body.page_size, sort_order=body.sort_order)
-    found = await search.search(session, actor, query, paging)
-    return _page(found, [_contact(view) for view in await records.views(session, actor, found.items)])
+    found = await search.search(session, actor, query, body.paging())
+    return page(found, [_contact(view) for view in await records.views(session, actor, found.items)])
 
 
 @contacts_router.post(
@@ -312,12 +382,11 @@ async def search_change_requests(
         exclude_hierarchy=body.exclude_hierarchy,
         sort_by=str(body.sort_by),
     )
-    paging = Paging(page=body.page, page_size=body.page_size, sort_order=body.sort_order)
-    found = await change_requests.search(session, actor, criteria, paging)
-    return _page(found, [_change_request(view) for view in found.items])
+    found = await change_requests.search(session, actor, criteria, body.paging())
+    return page(found, [change_request_read(view) for view in found.items])
 
 
-def _page(found: Slice[Any], items: list[T]) -> Page[T]:
+def page(found: Slice[Any], items: list[T]) -> Page[T]:
     return Page[T](
         items=items,
         page=found.page,
@@ -348,8 +417,9 @@ async def get_contact(contact_id: UUID, session: SessionDep, actor: ContactsRead
     return _contact(found)
 
 
-async def _update(
-    contact_id: UUID,
+async def update_details(
+    kind: RecordKind,
+    record_id: UUID,
     body: DetailsUpdate,
     session: SessionDep,
     actor: Actor,
@@ -358,18 +428,19 @@ async def _update(
     *,
     partial: bool,
 ) -> DetailsUpdated:
+    """PUT or PATCH of a contact's or legal entity's details, answered the same way."""
     outcome = await records.update_details(
         session,
         actor,
         verifier,
-        RecordKind.CONTACT,
-        contact_id,
+        kind,
+        record_id,
         body.details,
         partial=partial,
         comment=body.comment,
-        concurrency_token=_token(body.concurrency_token, if_match),
+        concurrency_token=concurrency_token(body.concurrency_token, if_match),
     )
-    found = await records.get(session, actor, RecordKind.CONTACT, contact_id)
+    found = await records.get(session, actor, kind, record_id)
     return DetailsUpdated(
         is_approval_required=outcome.is_approval_required,
         change_request_id=outcome.change_request.id if outcome.change_request else None,
@@ -393,7 +464,7 @@ async def replace_contact_details(
 ) -> DetailsUpdated:
     """Replace all details. A member's changes to approval fields wait for a second member; a new
     email or mobile waits until the key sent to it is verified."""
-    return await _update(contact_id, body, session, actor, verifier, if_match, partial=False)
+    return await update_details(RecordKind.CONTACT, contact_id, body, session, actor, verifier, if_match, partial=False)
 
 
 @contacts_router.patch(
@@ -408,9 +479,55 @@ async def patch_contact_details(
     if_match: IfMatch = None,
 ) -> DetailsUpdated:
     """Change some details (JSON Merge Patch: null removes a field; arrays are replaced whole)."""
-    return await _update(contact_id, body, session, actor, verifier, if_match, partial=True)
+    return await update_details(RecordKind.CONTACT, contact_id, body, session, actor, verifier, if_match, partial=True)
 
 
+@contacts_router.get(
+    "/{contact_id:uuid}/profile-picture", response_model=ProfilePictureRead, tags=["client records: contacts"]
+)
+async def get_profile_picture(
+    contact_id: UUID, session: SessionDep, actor: ContactsRead, keys: KeysDep
+) -> ProfilePictureRead:
+    """The contact's picture, or a neutral default (`isDefaultImage`) when it has none."""
+    picture, is_default = await pictures.get(session, actor, keys, contact_id)
+    encoded = base64.b64encode(picture.content).decode()
+    return ProfilePictureRead(
+        image_content_base64=encoded, content_type=picture.content_type, is_default_image=is_default
+    )
+
+
+@contacts_router.put(
+    "/{contact_id:uuid}/profile-picture",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(errors.PictureInvalid, errors.PictureTooLarge, errors.RecordAnonymized),
+)
+async def put_profile_picture(
+    contact_id: UUID,
+    body: ProfilePictureWrite,
+    session: SessionDep,
+    actor: ContactsWrite,
+    keys: KeysDep,
+    settings: SettingsDep,
+) -> None:
+    """Store a PNG or JPEG picture; it is checked, re-encoded without metadata and stored sealed."""
+    await pictures.put(session, actor, keys, settings.clients, contact_id, body.image_content_base64)
+
+
+@contacts_router.delete("/{contact_id:uuid}/profile-picture", status_code=204, response_class=Response)
+async def delete_profile_picture(contact_id: UUID, session: SessionDep, actor: ContactsWrite) -> None:
+    """Remove the picture; the default shows again."""
+    await pictures.remove(session, actor, contact_id)
+
+
+REVIEW_ERRORS = (
+    errors.ChangeRequestNotFound,
+    errors.ChangeRequestNotPending,
+    errors.OwnChangeRequest,
+    errors.ReviewerRequired,
+    errors.RejectionCommentRequired,
+    errors.DetailsInvalid,
+)
 CHANNEL_ERRORS = (errors.NoPendingChannel, errors.RecordAnonymized)
 
 
@@ -510,7 +627,9 @@ async def get_change_request(
     contact_id: UUID, change_request_id: UUID, session: SessionDep, actor: ContactsRead
 ) -> ChangeRequestRead:
     """One change request with its changes."""
-    return _change_request(await change_requests.get(session, actor, RecordKind.CONTACT, contact_id, change_request_id))
+    return change_request_read(
+        await change_requests.get(session, actor, RecordKind.CONTACT, contact_id, change_request_id)
+    )
 
 
 @contacts_router.post(
@@ -524,21 +643,14 @@ async def cancel_change_request(
 ) -> ChangeRequestRead:
     """Withdraw a pending request; only the member who made it may."""
     found = await change_requests.cancel(session, actor, RecordKind.CONTACT, contact_id, change_request_id)
-    return _change_request(found)
+    return change_request_read(found)
 
 
 @contacts_router.post(
     "/{contact_id:uuid}/change-requests/{change_request_id}/review",
     response_model=ChangeRequestRead,
     tags=["client records: change requests"],
-    responses=error_responses(
-        errors.ChangeRequestNotFound,
-        errors.ChangeRequestNotPending,
-        errors.OwnChangeRequest,
-        errors.ReviewerRequired,
-        errors.RejectionCommentRequired,
-        errors.DetailsInvalid,
-    ),
+    responses=error_responses(*REVIEW_ERRORS),
 )
 async def review_change_request(
     contact_id: UUID,
@@ -549,17 +661,30 @@ async def review_change_request(
     verifier: VerifierDep,
 ) -> ChangeRequestRead:
     """Approve (the change applies now) or reject (say why). Never your own request."""
+    return await review(RecordKind.CONTACT, contact_id, change_request_id, body, session, actor, verifier)
+
+
+async def review(
+    kind: RecordKind,
+    record_id: UUID,
+    change_request_id: UUID,
+    body: Review,
+    session: SessionDep,
+    actor: Actor,
+    verifier: VerifierDep,
+) -> ChangeRequestRead:
+    """A review of a contact's or a legal entity's change request, answered the same way."""
     found = await change_requests.review(
         session,
         actor,
         verifier,
-        RecordKind.CONTACT,
-        contact_id,
+        kind,
+        record_id,
         change_request_id,
         is_approved=body.is_approved,
         comment=body.comment,
     )
-    return _change_request(found)
+    return change_request_read(found)
 
 
 @contacts_router.get(
@@ -571,7 +696,7 @@ async def check_pending_change_request(contact_id: UUID, session: SessionDep, ac
     """Whether a change request waits for review, and which."""
     found = await change_requests.pending(session, actor, RecordKind.CONTACT, contact_id)
     return PendingCheck(
-        has_pending_change_request=found is not None, change_request=_change_request(found) if found else None
+        has_pending_change_request=found is not None, change_request=change_request_read(found) if found else None
     )
 
 
@@ -610,9 +735,8 @@ async def search_contact_history(
         paths=body.paths,
         sort_by=str(body.sort_by),
     )
-    paging = Paging(page=body.page, page_size=body.page_size, sort_order=body.sort_order)
-    found = await history.search(session, actor, RecordKind.CONTACT, contact_id, criteria, paging)
-    return _page(found, [_change_set(change_set) for change_set in found.items])
+    found = await history.search(session, actor, RecordKind.CONTACT, contact_id, criteria, body.paging())
+    return page(found, [_change_set(change_set) for change_set in found.items])
 
 
 ROUTERS = (schemas_router, lists_router, contacts_router, statuses_router)

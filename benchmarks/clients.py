@@ -1,0 +1,197 @@
+"""Client records at scale: name-prefix search over 1M contacts on PostgreSQL.
+
+Part (c) of the client-records benchmark (import and export follow with those features):
+
+- 1M contacts of one tenant are bulk-loaded with COPY (names from a few hundred first and
+  last names, so a three-letter prefix matches thousands of contacts).
+- Trustroom: `POST /api/v1/contacts/search`'s service (`search.search`) with a random
+  three-letter `name`, first page of 20, sorted by name, total count included; latency per
+  query, p50 and p95 (goal: p95 under 50 ms).
+- Baseline, in the same run: the same rows fetched with one hand-written SQL statement
+  over psycopg (same filter, order, page and window count), p50 and p95; the ratio is
+  baseline p95 / Trustroom p95.
+
+    .venv/bin/python benchmarks/clients.py [--contacts 1000000] [--queries 300]
+        [--postgres-url postgresql://postgres@127.0.0.1:5432/postgres]
+
+The last line is one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from common import BenchmarkError, scratch_postgres
+from pydantic import SecretStr
+
+from trustroom.auth.service import tenants
+from trustroom.cli import migrate
+from trustroom.clients.lists import fold
+from trustroom.clients.models import RecordKind
+from trustroom.clients.service import search
+from trustroom.db import Database, bind_tenant
+from trustroom.schemas import Paging, SortOrder
+from trustroom.settings import Settings
+
+GOAL_P95_MS = 50.0
+PAGE_SIZE = 20
+FIRST = [f"{a}{b}{c}" for a in "BCDFGHJKLMNPRSTVWZ" for b in "aeiou" for c in ("na", "ra", "lo", "ne")][:300]
+LAST = [f"{a}{b}{c}{d}" for a in "BDFGHKLMNPRSTW" for b in "aeiou" for c in "lnrst" for d in ("er", "i", "on")][:600]
+BASELINE_SQL = """
+SELECT id, details, count(*) OVER () FROM client_records
+WHERE tenant_id = %s AND kind = 'contact' AND sort_name LIKE %s
+ORDER BY sort_name, id LIMIT %s
+"""
+
+
+def _rows(tenant_id: uuid.UUID, count: int) -> io.StringIO:
+    """COPY text of `count` contacts."""
+    out = io.StringIO()
+    now = datetime.now(UTC).isoformat()
+    rng = random.Random(7)
+    for index in range(count):
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        details = json.dumps({"personalInformation": {"firstName": first, "lastName": last, "language": "DE"}})
+        fields = [
+            str(uuid.uuid4()),
+            str(tenant_id),
+            "contact",
+            "1",
+            f"user{index}",
+            details.replace("\\", "\\\\"),
+            "0",
+            fold(f"{first} {last}"),
+            now,
+            now,
+            "1",
+        ]
+        out.write("\t".join(fields) + "\n")
+    out.seek(0)
+    return out
+
+
+def load(url: str, tenant_id: uuid.UUID, count: int) -> float:
+    started = time.perf_counter()
+    columns = (
+        "id, tenant_id, kind, contact_type_id, username, details, schema_version, sort_name, "
+        "created_at, updated_at, version"
+    )
+    with psycopg.connect(url) as connection:
+        with connection.cursor() as cursor:
+            for start in range(0, count, 100_000):
+                data = _rows(tenant_id, min(100_000, count - start))
+                with cursor.copy(f"COPY client_records ({columns}) FROM STDIN") as copy:
+                    while chunk := data.read(1 << 20):
+                        copy.write(chunk)
+        connection.commit()
+        connection.execute("ANALYZE client_records")
+    return time.perf_counter() - started
+
+
+def _percentile(samples: list[float], fraction: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+async def trustroom_latencies(database: Database, tenant_id: uuid.UUID, prefixes: list[str]) -> list[float]:
+    actor = tenants.operator(tenant_id)
+    paging = Paging(page=1, page_size=PAGE_SIZE, sort_order=SortOrder.ASCENDING)
+    latencies = []
+    for prefix in prefixes:
+        started = time.perf_counter()
+        async with database.session(write=False) as session:
+            await bind_tenant(session, tenant_id)
+            found = await search.search(
+                session, actor, search.RecordQuery(RecordKind.CONTACT, name_prefix=prefix), paging
+            )
+        latencies.append((time.perf_counter() - started) * 1000)
+        assert found.items, prefix
+    return latencies
+
+
+def baseline_latencies(url: str, tenant_id: uuid.UUID, prefixes: list[str]) -> list[float]:
+    latencies = []
+    with psycopg.connect(url, autocommit=True) as connection:
+        for prefix in prefixes:
+            started = time.perf_counter()
+            rows = connection.execute(BASELINE_SQL, (tenant_id, f"{prefix}%", PAGE_SIZE)).fetchall()
+            latencies.append((time.perf_counter() - started) * 1000)
+            assert rows, prefix
+    return latencies
+
+
+async def measure(args: argparse.Namespace, settings: Settings, url: str) -> dict[str, Any]:
+    database = Database(settings.resolved_database_url)
+    try:
+        async with database.session() as session:
+            tenant = await tenants.create_tenant(session, "Bench Bank")
+            await session.commit()
+        print(f"loading {args.contacts} contacts ...", flush=True)
+        seconds = load(url, tenant.id, args.contacts)
+        print(f"loaded in {seconds:.1f} s", flush=True)
+        rng = random.Random(11)
+        prefixes = [fold(rng.choice(FIRST))[:3] for _ in range(args.queries)]
+        await trustroom_latencies(database, tenant.id, prefixes[:20])  # warm the caches
+        ours = await trustroom_latencies(database, tenant.id, prefixes)
+        theirs = baseline_latencies(url, tenant.id, prefixes)
+    finally:
+        await database.dispose()
+    result: dict[str, Any] = {
+        "benchmark": "clients.name_prefix_search",
+        "contacts": args.contacts,
+        "queries": args.queries,
+        "trustroom_p50_ms": round(statistics.median(ours), 2),
+        "trustroom_p95_ms": round(_percentile(ours, 0.95), 2),
+        "baseline_p50_ms": round(statistics.median(theirs), 2),
+        "baseline_p95_ms": round(_percentile(theirs, 0.95), 2),
+    }
+    result["ratio_p95"] = round(result["baseline_p95_ms"] / result["trustroom_p95_ms"], 2)
+    result["goal_p95_ms"] = GOAL_P95_MS
+    result["goal_met"] = result["trustroom_p95_ms"] < GOAL_P95_MS
+    return result
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    with scratch_postgres(args.postgres_url) as url, tempfile.TemporaryDirectory() as data_dir:
+        settings = Settings(
+            data_dir=Path(data_dir), database_url=url, secret_key=SecretStr("b" * 48), run_worker_in_process=False
+        )
+        migrate(settings)
+        return asyncio.run(measure(args, settings, url))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--contacts", type=int, default=1_000_000)
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args(argv)
+    try:
+        result = run(args)
+    except BenchmarkError as exc:
+        print(f"benchmark failed: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"name-prefix search over {result['contacts']} contacts: Trustroom p95 {result['trustroom_p95_ms']} ms "
+        f"(p50 {result['trustroom_p50_ms']}), plain SQL p95 {result['baseline_p95_ms']} ms, "
+        f"ratio {result['ratio_p95']}, goal p95 < {GOAL_P95_MS} ms: {'met' if result['goal_met'] else 'NOT met'}"
+    )
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
