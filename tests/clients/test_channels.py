@@ -20,7 +20,7 @@ from trustroom.settings import Settings
 
 from ..factories import TenantFixture
 from ..outbound import MailCatcher, send_queued
-from .conftest import CONTACTS, create_contact, events_of
+from .conftest import CONTACTS, Person, create_contact, events_of
 
 NEW_EMAIL = "anna.neu@example.com"
 
@@ -213,3 +213,45 @@ async def test_removing_an_email_needs_no_key(client: httpx.AsyncClient, tenant:
         json={"details": {"communication": {"email": None}}},
     )
     assert removed.json()["appliedPaths"] == ["/communication/email"] and removed.json()["hasPendingEmail"] is False
+
+
+async def test_an_email_needing_approval_is_verified_after_approval(
+    client: httpx.AsyncClient,
+    tenant: TenantFixture,
+    admin: Person,
+    advisor: Person,
+    database: Database,
+    settings: Settings,
+    mail: MailCatcher,
+) -> None:
+    schema = (await client.get("/api/v1/schemas/contact", headers=admin.headers)).json()
+    document = schema["jsonSchema"]
+    document["properties"]["communication"]["properties"]["email"]["x-field"]["isApprovalRequired"] = True
+    saved = await client.put(
+        "/api/v1/schemas/contact",
+        headers=admin.headers,
+        json={"jsonSchema": document, "concurrencyToken": schema["concurrencyToken"]},
+    )
+    assert saved.status_code == 200, saved.text
+    contact = await create_contact(client, advisor.headers)
+    asked = await client.patch(
+        f"{CONTACTS}/{contact['id']}/details",
+        headers=advisor.headers,
+        json={"details": {"communication": {"email": NEW_EMAIL}}, "comment": "new address"},
+    )
+    assert asked.json()["isApprovalRequired"] is True and asked.json()["hasPendingEmail"] is False
+    review = f"{CONTACTS}/{contact['id']}/change-requests/{asked.json()['changeRequestId']}/review"
+    assert (await client.post(review, headers=admin.headers, json={"isApproved": True})).status_code == 200
+    waiting = (await client.get(f"{CONTACTS}/{contact['id']}", headers=admin.headers)).json()
+    assert waiting["hasPendingEmail"] is True
+    assert waiting["details"]["communication"]["email"] == "anna.muster@example.com"
+    key = await mailed_key(database, settings, tenant, mail)
+    assert (await verify(client, tenant, contact["id"], key)).status_code == 200
+    history = await client.post(
+        f"{CONTACTS}/{contact['id']}/details/change-history/search",
+        headers=admin.headers,
+        json={"paths": ["/communication/email"], "pageSize": 1},
+    )
+    [latest] = history.json()["items"]
+    assert latest["comment"] == "new address" and latest["changeRequestId"] == asked.json()["changeRequestId"]
+    assert latest["initiator"]["id"] == str(advisor.id)

@@ -167,10 +167,12 @@ def parse_graphql(text: str, *, root_fields: tuple[str, ...]) -> Filter | None:
     fields = [node for node in operations[0].selection_set.selections if isinstance(node, FieldNode)]
     if len(fields) != 1 or fields[0].name.value.lower() not in {name.lower() for name in root_fields}:
         raise FilterInvalid("query", NOT_ONE_FIELD, fields=" | ".join(root_fields))
-    for argument in fields[0].arguments or ():
-        if argument.name.value == "where":
-            if argument.value.kind == "variable":
-                raise FilterInvalid("query/where", NO_VARIABLES)
-            return parse_where(value_from_ast_untyped(argument.value))
-        raise FilterInvalid(f"query/{argument.name.value}", ONLY_WHERE)
+    arguments = fields[0].arguments or ()
+    for argument in arguments:
+        if argument.name.value != "where":
+            raise FilterInvalid(f"query/{argument.name.value}", ONLY_WHERE)
+    for argument in arguments:
+        if argument.value.kind == "variable":
+            raise FilterInvalid("query/where", NO_VARIABLES)
+        return parse_where(value_from_ast_untyped(argument.value))
     return None
