@@ -25,6 +25,7 @@ from . import logs
 from .audit import service as audit
 from .auth.models import ALL_SCOPES, ApiKey, Member, Role, Tenant
 from .auth.service import api_keys, members, tenants
+from .clients.service import pictures
 from .db import Database, bind_tenant, cross_tenant, utcnow
 from .errors import AppError
 from .keys import ServerKeys
@@ -206,11 +207,13 @@ async def _keys_status(settings: Settings) -> dict[str, Any]:
         old_seals = sum(
             not keys.is_current_seal(m.totp_secret_sealed, context=members.totp_context(m)) for m in everyone
         )
+        old_pictures = await pictures.count_on_older_secrets(session, keys)
         return {
             "currentSecretId": keys.secret_id,
             "apiKeysOnOlderSecrets": int(old_keys or 0),
             "totpSecretsOnOlderSecrets": old_seals,
-            "previousSecretsStillNeeded": bool(old_keys or old_seals),
+            "profilePicturesOnOlderSecrets": old_pictures,
+            "previousSecretsStillNeeded": bool(old_keys or old_seals or old_pictures),
         }
 
     return await _in_session(settings, work)
@@ -221,7 +224,13 @@ async def _keys_reseal(settings: Settings) -> dict[str, Any]:
 
     async def work(session: Any) -> dict[str, Any]:
         resealed, total = await members.reseal_all(session, keys)
-        return {"resealed": resealed, "members": total}
+        pictures_resealed, picture_count = await pictures.reseal_all(session, keys)
+        return {
+            "resealed": resealed,
+            "members": total,
+            "picturesResealed": pictures_resealed,
+            "pictures": picture_count,
+        }
 
     return await _in_session(settings, work)
 
@@ -282,7 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name")
     keys_cmd = sub.add_parser("keys", parents=[common]).add_subparsers(dest="action", required=True)
     keys_cmd.add_parser("status", parents=[common], help="what still depends on previous server secrets")
-    keys_cmd.add_parser("reseal", parents=[common], help="seal every TOTP secret under the current server secret")
+    keys_cmd.add_parser(
+        "reseal", parents=[common], help="seal every TOTP secret and profile picture under the current server secret"
+    )
     audit_cmd = sub.add_parser("audit", parents=[common]).add_subparsers(dest="action", required=True)
     p = audit_cmd.add_parser("verify", parents=[common], help="verify the audit hash chains")
     p.add_argument("--tenant", type=UUID)
@@ -340,11 +351,16 @@ def _dispatch(args: argparse.Namespace, settings: Settings, out: Output) -> int:
             out.emit(
                 result,
                 f"current secret {result['currentSecretId']}: {result['apiKeysOnOlderSecrets']} live API key(s) and "
-                f"{result['totpSecretsOnOlderSecrets']} TOTP secret(s) still on older secrets",
+                f"{result['totpSecretsOnOlderSecrets']} TOTP secret(s) and {result['profilePicturesOnOlderSecrets']} "
+                "profile picture(s) still on older secrets",
             )
         case "keys", "reseal":
             result = asyncio.run(_keys_reseal(settings))
-            out.emit(result, f"resealed {result['resealed']} of {result['members']} TOTP secret(s)")
+            out.emit(
+                result,
+                f"resealed {result['resealed']} of {result['members']} TOTP secret(s) and "
+                f"{result['picturesResealed']} of {result['pictures']} profile picture(s)",
+            )
         case "audit", "verify":
             result = asyncio.run(_audit_verify(settings, args.tenant))
             text = (

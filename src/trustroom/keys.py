@@ -95,6 +95,9 @@ class ServerKeys:
     def unseal_bytes(self, sealed: bytes, *, context: str) -> bytes:
         return self._open(sealed, context)[0]
 
+    def is_current_seal_bytes(self, sealed: bytes, *, context: str) -> bool:
+        return self._open(sealed, context)[1]
+
     def unseal(self, sealed: str, *, context: str) -> str:
         return self._unseal(sealed, context)[0]
 

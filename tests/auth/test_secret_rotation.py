@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import io
 import json
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pyotp
 import pytest
+from PIL import Image
 from pydantic import SecretStr
 from sqlalchemy import select
 
 from trustroom import cli
 from trustroom.app import create_app
 from trustroom.auth.models import ApiKey, Member
+from trustroom.auth.service.tenants import operator
+from trustroom.clients.models import RecordKind
+from trustroom.clients.service import pictures, records
 from trustroom.db import Database, bind_tenant
 from trustroom.keys import ServerKeys
 from trustroom.settings import Settings
@@ -41,6 +48,20 @@ async def cli_json(monkeypatch: pytest.MonkeyPatch, settings: Settings, capsys: 
     return result
 
 
+async def contact_with_picture(database: Database, keys: ServerKeys, settings: Settings, tenant_id: UUID) -> UUID:
+    image = io.BytesIO()
+    Image.new("RGB", (8, 8), (10, 20, 30)).save(image, "PNG")
+    async with database.session() as session:
+        await bind_tenant(session, tenant_id)
+        actor = operator(tenant_id)
+        details = {"personalInformation": {"firstName": "Pia", "lastName": "Bild"}}
+        record = await records.create(session, actor, RecordKind.CONTACT, details, contact_type_id=1, username="pia")
+        encoded = base64.b64encode(image.getvalue()).decode()
+        await pictures.put(session, actor, keys, settings.clients, record.id, encoded)
+        await session.commit()
+    return record.id
+
+
 async def test_api_keys_and_totp_secrets_survive_and_move_to_the_new_secret(
     settings: Settings,
     database: Database,
@@ -50,12 +71,14 @@ async def test_api_keys_and_totp_secrets_survive_and_move_to_the_new_secret(
 ) -> None:
     tenant = await make_tenant(database, keys)
     member = await make_member(database, keys, tenant.id)
+    contact_id = await contact_with_picture(database, keys, settings, tenant.id)
     new_settings = rotated(settings)
     new_keys = ServerKeys.from_settings(new_settings)
 
     before = await cli_json(monkeypatch, settings, capsys, "keys", "status")
     assert before["currentSecretId"] == new_keys.secret_id
     assert before["apiKeysOnOlderSecrets"] >= 1 and before["totpSecretsOnOlderSecrets"] >= 1
+    assert before["profilePicturesOnOlderSecrets"] >= 1
 
     app = create_app(new_settings, run_worker_in_process=False)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
@@ -79,6 +102,13 @@ async def test_api_keys_and_totp_secrets_survive_and_move_to_the_new_secret(
     context = f"member-totp:{member.member.id}"
     assert only_new.unseal(sealed, context=context) == member.totp_secret
     assert pyotp.TOTP(member.totp_secret).now()
+    assert resealed["picturesResealed"] >= 1
+    async with database.session(write=False) as session:
+        await bind_tenant(session, tenant.id)
+        picture, is_default = await pictures.get(session, operator(tenant.id), only_new, contact_id)
+    assert not is_default and picture.content.startswith(b"\x89PNG")
+    after = await cli_json(monkeypatch, settings, capsys, "keys", "status")
+    assert after["profilePicturesOnOlderSecrets"] == 0 and after["totpSecretsOnOlderSecrets"] == 0
 
     # Once nothing depends on it, the old secret can go: the moved key still works.
     only_new_settings = new_settings.model_copy(update={"previous_secret_keys": []})

@@ -12,7 +12,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...actor import Actor
-from ...db import utcnow
+from ...db import bind_tenant, cross_tenant, utcnow
 from ...keys import ServerKeys
 from ...settings import ClientSettings
 from .. import pictures
@@ -81,3 +81,27 @@ async def remove(session: AsyncSession, actor: Actor, contact_id: UUID) -> None:
     )
     if getattr(result, "rowcount", 0):
         await writes.audit_contact(session, actor, "picture_removed", record.id)
+
+
+async def reseal_all(session: AsyncSession, keys: ServerKeys) -> tuple[int, int]:
+    """`trustroom keys reseal`: every picture sealed under the current secret; (resealed, total)."""
+    resealed = total = 0
+    async with cross_tenant(session):
+        for stored in await session.scalars(select(ProfilePicture).order_by(ProfilePicture.record_id)):
+            total += 1
+            context = _context(stored.record_id)
+            if keys.is_current_seal_bytes(stored.sealed_content, context=context):
+                continue
+            await bind_tenant(session, stored.tenant_id)
+            content = keys.unseal_bytes(stored.sealed_content, context=context)
+            stored.sealed_content = keys.seal_bytes(content, context=context)
+            resealed += 1
+        await session.flush()
+    return resealed, total
+
+
+async def count_on_older_secrets(session: AsyncSession, keys: ServerKeys) -> int:
+    """Pictures still sealed under a previous secret (`trustroom keys status`)."""
+    async with cross_tenant(session):
+        sealed = await session.execute(select(ProfilePicture.record_id, ProfilePicture.sealed_content))
+        return sum(not keys.is_current_seal_bytes(content, context=_context(rid)) for rid, content in sealed)
