@@ -1,7 +1,17 @@
-"""JSON API of client records: schemas, lists and contacts (`contacts.py`), legal entities."""
+"""JSON API of client records.
+
+`definitions.py`: schemas and lists; `contacts.py`: contacts; `change_requests.py`: change
+requests and history (on the contacts router); `legal_entities.py`: legal entities.
+"""
 
 from __future__ import annotations
 
-from . import contacts, legal_entities
+from . import change_requests, contacts, definitions, legal_entities
 
-ROUTERS = (*contacts.ROUTERS, legal_entities.router)
+ROUTERS = (
+    definitions.schemas_router,
+    definitions.lists_router,
+    contacts.contacts_router,
+    change_requests.statuses_router,
+    legal_entities.router,
+)

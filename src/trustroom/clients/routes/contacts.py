@@ -21,20 +21,13 @@ from ...http import (
     error_responses,
     require,
 )
-from ...i18n import current_language, gettext
 from ...schemas import Page, Slice
 from .. import errors
 from ..deps import VerifierDep
-from ..fields import FieldPolicy
-from ..lists import DEFAULT_LOOKUP_LIMIT, ListItem, Lookup
-from ..models import STATUS_IDS, ChangeRequestStatus, RecordKind
+from ..models import RecordKind
 from ..schemas import (
     AnonymizeRequest,
     AnonymizeResult,
-    ChangeRead,
-    ChangeRequestRead,
-    ChangeRequestSearch,
-    ChangeSetRead,
     ChannelKey,
     ChannelRef,
     ContactCreate,
@@ -44,47 +37,22 @@ from ..schemas import (
     ExternalConnectionRead,
     ExternalConnectionsRead,
     ExternalConnectionWrite,
-    FieldRead,
-    FieldsQuery,
-    FieldsRead,
-    HistorySearch,
-    JsonSchemaRead,
-    LayoutRead,
-    ListItemRead,
-    ListItemsQuery,
-    ListItemsRead,
-    ListReplace,
-    LookupQuery,
-    LookupRead,
-    PendingCheck,
     ProfilePictureRead,
     ProfilePictureWrite,
     RecordRef,
     RecordSearch,
     RetentionHoldRead,
     RetentionHoldWrite,
-    Review,
-    SchemaRead,
-    SchemaUpdate,
-    SchemaUpdated,
-    StatusesRead,
-    StatusRead,
     UsernameRead,
     UsernameUpdate,
 )
 from ..service import (
     anonymization,
-    change_requests,
-    definitions,
-    history,
-    lists,
     pictures,
     records,
     search,
     verification,
 )
-from ..service.change_requests import STATUS_NAMES, RequestFilter, RequestView
-from ..service.history import ChangeSet, HistoryFilter
 from ..service.records import RecordView
 
 ContactsRead = Annotated[Actor, require(Scope.CONTACTS_READ)]
@@ -95,124 +63,16 @@ Anonymizer = Annotated[Actor, require(Scope.CONTACTS_ANONYMIZE)]
 T = TypeVar("T")
 IfMatch = Annotated[str | None, Header(description="The concurrencyToken / ETag last read.")]
 
-schemas_router = APIRouter(
-    prefix=f"{API_PREFIX}/schemas",
-    tags=["client records: schemas"],
-    route_class=ApiRoute,
-    responses=error_responses(errors.SchemaNotFound),
-)
-lists_router = APIRouter(
-    prefix=f"{API_PREFIX}/lists", tags=["client records: lists"], route_class=ApiRoute, responses=error_responses()
-)
 contacts_router = APIRouter(
     prefix=f"{API_PREFIX}/contacts",
     tags=["client records: contacts"],
     route_class=ApiRoute,
     responses=error_responses(errors.ContactNotFound),
 )
-statuses_router = APIRouter(
-    prefix=API_PREFIX, tags=["client records: change requests"], route_class=ApiRoute, responses=error_responses()
-)
 
 
 def concurrency_token(body_token: str | None, if_match: str | None) -> str | None:
     return body_token or (if_match.strip('"') if if_match else None)
-
-
-# --- schemas ------------------------------------------------------------------------------
-
-
-def _fields(policies: list[FieldPolicy]) -> list[FieldRead]:
-    language = current_language.get()
-    return [FieldRead.model_validate(definitions.field_metadata(policy, language)) for policy in policies]
-
-
-@schemas_router.get("/{key}", response_model=SchemaRead)
-async def get_schema(key: str, session: SessionDep, actor: ContactsRead, response: Response) -> SchemaRead:
-    """The schema (`contact` or `legalEntity`): JSON Schema, field metadata and form layout."""
-    schema = await definitions.current(session, actor, key)
-    response.headers["ETag"] = f'"{schema.concurrency_token}"'
-    return SchemaRead.model_validate(
-        {
-            "key": schema.key,
-            "version": schema.version,
-            "concurrencyToken": schema.concurrency_token,
-            "jsonSchema": schema.document,
-            "fields": _fields(list(schema.fields.values())),
-            "layout": definitions.layout(schema, current_language.get()),
-        }
-    )
-
-
-@schemas_router.put(
-    "/{key}",
-    response_model=SchemaUpdated,
-    responses=error_responses(errors.SchemaInvalid, ConcurrencyTokenMismatch),
-)
-async def update_schema(key: str, body: SchemaUpdate, session: SessionDep, actor: SchemasWrite) -> SchemaUpdated:
-    """Replace the schema (a new version; audited). Records are checked against it when next written."""
-    schema = await definitions.replace(session, actor, key, body.json_schema, concurrency_token=body.concurrency_token)
-    return SchemaUpdated(version=schema.version, concurrency_token=schema.concurrency_token)
-
-
-@schemas_router.get("/{key}/json-schema", response_model=JsonSchemaRead)
-async def get_json_schema(key: str, session: SessionDep, actor: ContactsRead) -> JsonSchemaRead:
-    """Only the JSON Schema, for validating details elsewhere (`x-` keywords are annotations)."""
-    schema = await definitions.current(session, actor, key)
-    return JsonSchemaRead(json_schema=schema.document)
-
-
-@schemas_router.get("/{key}/layout", response_model=LayoutRead)
-async def get_layout(key: str, session: SessionDep, actor: ContactsRead) -> LayoutRead:
-    """Sections and fields in order, with labels, to render an input form."""
-    schema = await definitions.current(session, actor, key)
-    return LayoutRead.model_validate({"fields": definitions.layout(schema, current_language.get())})
-
-
-@schemas_router.post("/{key}/fields", response_model=FieldsRead, responses=error_responses(errors.DetailsInvalid))
-async def get_fields(key: str, body: FieldsQuery, session: SessionDep, actor: ContactsRead) -> FieldsRead:
-    """Metadata of the named fields, or of a layout section's fields, or of all fields."""
-    schema = await definitions.current(session, actor, key)
-    return FieldsRead(fields=_fields(definitions.select_fields(schema, body.field_keys, body.layout_path_key)))
-
-
-# --- lists --------------------------------------------------------------------------------
-
-
-def _items(found: list[ListItem]) -> list[ListItemRead]:
-    return [ListItemRead(list_key=i.list_key, id=i.id, name=i.name, parent_id=i.parent_id) for i in found]
-
-
-@lists_router.post("/items", response_model=ListItemsRead, responses=error_responses(errors.ListNotFound))
-async def list_items(body: ListItemsQuery, session: SessionDep, actor: ContactsRead) -> ListItemsRead:
-    """Items of the named lists (all lists when none are named), names in the request's language."""
-    found = await lists.items(session, actor, body.list_keys, current_language.get())
-    return ListItemsRead(items=[item for items in found.values() for item in _items(list(items))])
-
-
-@lists_router.post("/{list_key}/lookup", response_model=LookupRead, responses=error_responses(errors.ListNotFound))
-async def lookup_list(list_key: str, body: LookupQuery, session: SessionDep, actor: ContactsRead) -> LookupRead:
-    """The best matches for a lookup term, optionally only under a parent item."""
-    query = Lookup(
-        filter=body.filter,
-        limit=body.limit or DEFAULT_LOOKUP_LIMIT,
-        include_id=body.include_id,
-        parent_id=body.hierarchy_list_item_id if body.is_filtered_by_hierarchy else None,
-    )
-    found = await lists.lookup(session, actor, list_key, query, current_language.get())
-    return LookupRead(items=_items(found.items), total_count=found.total_count)
-
-
-@lists_router.put(
-    "/{list_key}/items",
-    status_code=204,
-    response_class=Response,
-    responses=error_responses(errors.ListReadOnly, errors.ListItemDuplicate),
-)
-async def replace_list(list_key: str, body: ListReplace, session: SessionDep, actor: SchemasWrite) -> None:
-    """Define or redefine one of the tenant's own lists (e.g. `contactTypes`); built-in lists are fixed."""
-    items = [lists.NewItem(item.id, item.labels, item.parent_id) for item in body.items]
-    await lists.replace(session, actor, list_key, items)
 
 
 # --- contacts -----------------------------------------------------------------------------
@@ -233,30 +93,6 @@ def _contact(found: RecordView) -> ContactRead:
         created_at=record.created_at,
         updated_at=record.updated_at,
         anonymized_at=record.anonymized_at,
-    )
-
-
-def _status(status: str) -> StatusRead:
-    value = ChangeRequestStatus(status)
-    return StatusRead(id=STATUS_IDS[value], key=str(value), name=gettext(STATUS_NAMES[value]))
-
-
-def change_request_read(found: RequestView) -> ChangeRequestRead:
-    request = found.request
-    return ChangeRequestRead.model_validate(
-        {
-            "id": request.id,
-            "contactId": request.record_id,
-            "status": _status(request.status),
-            "createDate": request.created_at,
-            "initiatorMember": {"id": request.initiator_member_id},
-            "initiatorComment": request.initiator_comment,
-            "reviewDate": request.reviewed_at,
-            "reviewMember": {"id": request.review_member_id} if request.review_member_id else None,
-            "reviewComment": request.review_comment,
-            "correlationId": request.correlation_id,
-            "details": [ChangeRead(path=i.path, old_value=i.old_value, new_value=i.new_value) for i in found.items],
-        }
     )
 
 
@@ -357,33 +193,6 @@ async def search_contacts(body: RecordSearch, session: SessionDep, actor: Contac
     )
     found = await search.search(session, actor, query, body.paging())
     return page(found, [_contact(view) for view in await records.views(session, actor, found.items)])
-
-
-@contacts_router.post(
-    "/change-requests/search",
-    response_model=Page[ChangeRequestRead],
-    tags=["client records: change requests"],
-)
-async def search_change_requests(
-    body: ChangeRequestSearch, session: SessionDep, actor: ContactsRead
-) -> Page[ChangeRequestRead]:
-    """Change requests on contacts you may see; newest first unless sorted otherwise."""
-    criteria = RequestFilter(
-        kind=RecordKind.CONTACT,
-        status_id=body.status_id,
-        create_date_from=body.create_date_from,
-        create_date_to=body.create_date_to,
-        review_date_from=body.review_date_from,
-        review_date_to=body.review_date_to,
-        initiator_member_ids=body.initiator_member_ids,
-        review_member_ids=body.review_member_ids,
-        record_ids=body.contact_ids,
-        paths=body.paths,
-        exclude_hierarchy=body.exclude_hierarchy,
-        sort_by=str(body.sort_by),
-    )
-    found = await change_requests.search(session, actor, criteria, body.paging())
-    return page(found, [change_request_read(view) for view in found.items])
 
 
 def page(found: Slice[Any], items: list[T]) -> Page[T]:
@@ -520,14 +329,6 @@ async def delete_profile_picture(contact_id: UUID, session: SessionDep, actor: C
     await pictures.remove(session, actor, contact_id)
 
 
-REVIEW_ERRORS = (
-    errors.ChangeRequestNotFound,
-    errors.ChangeRequestNotPending,
-    errors.OwnChangeRequest,
-    errors.ReviewerRequired,
-    errors.RejectionCommentRequired,
-    errors.DetailsInvalid,
-)
 CHANNEL_ERRORS = (errors.NoPendingChannel, errors.RecordAnonymized)
 
 
@@ -612,131 +413,3 @@ async def add_external_connection(
     """Record the contact's id in another system; unique per system."""
     connection = await records.add_connection(session, actor, contact_id, body.system, body.external_id)
     return ExternalConnectionRead.model_validate(connection)
-
-
-# --- change requests ----------------------------------------------------------------------
-
-
-@contacts_router.get(
-    "/{contact_id:uuid}/change-requests/{change_request_id}",
-    response_model=ChangeRequestRead,
-    tags=["client records: change requests"],
-    responses=error_responses(errors.ChangeRequestNotFound),
-)
-async def get_change_request(
-    contact_id: UUID, change_request_id: UUID, session: SessionDep, actor: ContactsRead
-) -> ChangeRequestRead:
-    """One change request with its changes."""
-    return change_request_read(
-        await change_requests.get(session, actor, RecordKind.CONTACT, contact_id, change_request_id)
-    )
-
-
-@contacts_router.post(
-    "/{contact_id:uuid}/change-requests/{change_request_id}/cancel",
-    response_model=ChangeRequestRead,
-    tags=["client records: change requests"],
-    responses=error_responses(errors.ChangeRequestNotFound, errors.NotInitiator, errors.ChangeRequestNotPending),
-)
-async def cancel_change_request(
-    contact_id: UUID, change_request_id: UUID, session: SessionDep, actor: ContactsWrite
-) -> ChangeRequestRead:
-    """Withdraw a pending request; only the member who made it may."""
-    found = await change_requests.cancel(session, actor, RecordKind.CONTACT, contact_id, change_request_id)
-    return change_request_read(found)
-
-
-@contacts_router.post(
-    "/{contact_id:uuid}/change-requests/{change_request_id}/review",
-    response_model=ChangeRequestRead,
-    tags=["client records: change requests"],
-    responses=error_responses(*REVIEW_ERRORS),
-)
-async def review_change_request(
-    contact_id: UUID,
-    change_request_id: UUID,
-    body: Review,
-    session: SessionDep,
-    actor: Reviewer,
-    verifier: VerifierDep,
-) -> ChangeRequestRead:
-    """Approve (the change applies now) or reject (say why). Never your own request."""
-    return await review(RecordKind.CONTACT, contact_id, change_request_id, body, session, actor, verifier)
-
-
-async def review(
-    kind: RecordKind,
-    record_id: UUID,
-    change_request_id: UUID,
-    body: Review,
-    session: SessionDep,
-    actor: Actor,
-    verifier: VerifierDep,
-) -> ChangeRequestRead:
-    """A review of a contact's or a legal entity's change request, answered the same way."""
-    found = await change_requests.review(
-        session,
-        actor,
-        verifier,
-        kind,
-        record_id,
-        change_request_id,
-        is_approved=body.is_approved,
-        comment=body.comment,
-    )
-    return change_request_read(found)
-
-
-@contacts_router.get(
-    "/{contact_id:uuid}/pending-change-request/check",
-    response_model=PendingCheck,
-    tags=["client records: change requests"],
-)
-async def check_pending_change_request(contact_id: UUID, session: SessionDep, actor: ContactsRead) -> PendingCheck:
-    """Whether a change request waits for review, and which."""
-    found = await change_requests.pending(session, actor, RecordKind.CONTACT, contact_id)
-    return PendingCheck(
-        has_pending_change_request=found is not None, change_request=change_request_read(found) if found else None
-    )
-
-
-@statuses_router.get("/change-request-statuses", response_model=StatusesRead)
-async def list_change_request_statuses(actor: ContactsRead) -> StatusesRead:
-    """Every status a change request can have, named in the request's language."""
-    return StatusesRead(change_request_statuses=[_status(status) for status in ChangeRequestStatus])
-
-
-# --- history ------------------------------------------------------------------------------
-
-
-def _change_set(found: ChangeSet) -> ChangeSetRead:
-    return ChangeSetRead.model_validate(
-        {
-            "id": found.id,
-            "executionDate": found.executed_at,
-            "initiator": {"kind": found.actor_kind, "id": found.actor_id},
-            "changeRequestId": found.change_request_id,
-            "correlationId": found.correlation_id,
-            "comment": found.comment,
-            "changes": [ChangeRead(path=c.path, old_value=c.old_value, new_value=c.new_value) for c in found.changes],
-        }
-    )
-
-
-@contacts_router.post("/{contact_id:uuid}/details/change-history/search", response_model=Page[ChangeSetRead])
-async def search_contact_history(
-    contact_id: UUID, body: HistorySearch, session: SessionDep, actor: ContactsRead
-) -> Page[ChangeSetRead]:
-    """Applied changes grouped by write, newest first unless sorted otherwise; only fields you may see."""
-    criteria = HistoryFilter(
-        initiator_ids=body.initiator_person_ids,
-        execution_date_from=body.execution_date_from,
-        execution_date_to=body.execution_date_to,
-        paths=body.paths,
-        sort_by=str(body.sort_by),
-    )
-    found = await history.search(session, actor, RecordKind.CONTACT, contact_id, criteria, body.paging())
-    return page(found, [_change_set(change_set) for change_set in found.items])
-
-
-ROUTERS = (schemas_router, lists_router, contacts_router, statuses_router)

@@ -23,15 +23,13 @@ from ..schemas import (
 )
 from ..service import change_requests, legal_entities, records
 from ..service.legal_entities import Policy
+from .change_requests import REVIEW_ERRORS, change_request_read, review
 from .contacts import (
-    REVIEW_ERRORS,
     UPDATE_ERRORS,
     ContactsRead,
     ContactsWrite,
     IfMatch,
     Reviewer,
-    change_request_read,
-    review,
     update_details,
 )
 
