@@ -3,6 +3,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP  := $(VENV)/.installed
+# Test processes (pytest-xdist); each has its own data directory and scratch database.
+TEST_WORKERS ?= 2
 
 .PHONY: run test check bench install messages browser-tools clean
 
@@ -26,14 +28,14 @@ browser-tools:
 
 test: $(STAMP) browser-tools
 	rm -f .coverage .coverage.*
-	$(BIN)/pytest -p no:cacheprovider --cov --cov-report= tests
+	$(BIN)/pytest -p no:cacheprovider -n $(TEST_WORKERS) --cov --cov-report= tests
 	$(BIN)/coverage combine --quiet || true
 	$(BIN)/coverage report
 	@# The PostgreSQL run goes without coverage: measuring doubles its time, and the
 	@# suite must stay well within its time budget (the report above is SQLite's).
 	@if [ -n "$$TRUSTROOM_TEST_POSTGRES_URL" ]; then \
 	  echo "== again on PostgreSQL =="; \
-	  TRUSTROOM_TEST_DATABASE=postgres $(BIN)/pytest -p no:cacheprovider tests; \
+	  TRUSTROOM_TEST_DATABASE=postgres $(BIN)/pytest -p no:cacheprovider -n $(TEST_WORKERS) tests; \
 	fi
 
 check: $(STAMP)

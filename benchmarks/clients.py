@@ -1,6 +1,6 @@
-"""Client records at scale: name-prefix search over 1M contacts on PostgreSQL.
+"""Client records at scale: (a) import, (b) CSV export, (c) name-prefix search.
 
-Part (c) of the client-records benchmark (import and export follow with those features):
+Parts (a) and (b) are described in `clients_transfer.py`. Part (c):
 
 - 1M contacts of one tenant are bulk-loaded with COPY (names from a few hundred first and
   last names, so a three-letter prefix matches thousands of contacts).
@@ -12,6 +12,7 @@ Part (c) of the client-records benchmark (import and export follow with those fe
   baseline p95 / Trustroom p95.
 
     .venv/bin/python benchmarks/clients.py [--contacts 1000000] [--queries 300]
+        [--import-contacts 100000] [--parts search,export,import]
         [--postgres-url postgresql://postgres@127.0.0.1:5432/postgres]
 
 The last line is one JSON object.
@@ -33,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import clients_transfer as transfer
 import psycopg
 from common import BenchmarkError, scratch_postgres
 from pydantic import SecretStr
@@ -149,17 +151,29 @@ async def measure(args: argparse.Namespace, settings: Settings, url: str) -> dic
         print(f"loading {args.contacts} contacts ...", flush=True)
         seconds = load(url, tenant.id, args.contacts)
         print(f"loaded in {seconds:.1f} s", flush=True)
-        rng = random.Random(11)
-        prefixes = [fold(rng.choice(FIRST))[:3] for _ in range(args.queries)]
-        await trustroom_latencies(database, tenant.id, prefixes[:20])  # warm the caches
-        ours = await trustroom_latencies(database, tenant.id, prefixes)
-        theirs = baseline_latencies(url, tenant.id, prefixes)
-        indexed = uses_index(url, tenant.id, prefixes[0])
+        result: dict[str, Any] = {"benchmark": "clients", "contacts": args.contacts}
+        if "search" in args.parts:
+            result["search"] = await search_part(args, database, url, tenant.id)
+        if "export" in args.parts:
+            print("exporting from PostgreSQL ...", flush=True)
+            ours = await transfer.trustroom_export(database, settings, tenant.id)
+            columns = await transfer.export_columns(database, tenant.id)
+            result["export_postgres"] = export_figures(ours, transfer.postgres_copy_seconds(url, tenant.id, columns))
+        if "import" in args.parts:
+            figures = await transfer.postgres_import(database, settings, url, args.import_contacts)
+            result["import_postgres"] = import_figures(figures)
     finally:
         await database.dispose()
+    return result
+
+
+async def search_part(args: argparse.Namespace, database: Database, url: str, tenant_id: uuid.UUID) -> dict[str, Any]:
+    rng = random.Random(11)
+    prefixes = [fold(rng.choice(FIRST))[:3] for _ in range(args.queries)]
+    await trustroom_latencies(database, tenant_id, prefixes[:20])  # warm the caches
+    ours = await trustroom_latencies(database, tenant_id, prefixes)
+    theirs = baseline_latencies(url, tenant_id, prefixes)
     result: dict[str, Any] = {
-        "benchmark": "clients.name_prefix_search",
-        "contacts": args.contacts,
         "queries": args.queries,
         "trustroom_p50_ms": round(statistics.median(ours), 2),
         "trustroom_p95_ms": round(_percentile(ours, 0.95), 2),
@@ -167,10 +181,35 @@ async def measure(args: argparse.Namespace, settings: Settings, url: str) -> dic
         "baseline_p95_ms": round(_percentile(theirs, 0.95), 2),
     }
     result["ratio_p95"] = round(result["baseline_p95_ms"] / result["trustroom_p95_ms"], 2)
-    result["uses_sort_name_index"] = indexed
+    result["uses_sort_name_index"] = uses_index(url, tenant_id, prefixes[0])
     result["goal_p95_ms"] = GOAL_P95_MS
     result["goal_met"] = result["trustroom_p95_ms"] < GOAL_P95_MS
     return result
+
+
+def export_figures(ours: dict[str, Any], baseline_seconds: float) -> dict[str, Any]:
+    return {
+        "rows": ours["rows"],
+        "csv_bytes": ours["bytes"],
+        "trustroom_seconds": round(ours["seconds"], 2),
+        "trustroom_rows_per_second": round(ours["rows"] / ours["seconds"]),
+        "baseline_seconds": round(baseline_seconds, 2),
+        "ratio": round(baseline_seconds / ours["seconds"], 2),
+        "goal_ratio": transfer.GOAL_EXPORT_RATIO,
+        "goal_met": baseline_seconds / ours["seconds"] >= transfer.GOAL_EXPORT_RATIO,
+        "peak_rss_growth_mb": round(ours["peak_rss_growth_mb"], 1),
+    }
+
+
+def import_figures(figures: dict[str, Any]) -> dict[str, Any]:
+    ours = figures["contacts"] / figures["trustroom_seconds"]
+    theirs = figures["contacts"] / figures["baseline_seconds"]
+    return {
+        "contacts": figures["contacts"],
+        "trustroom_contacts_per_second": round(ours),
+        "baseline_contacts_per_second": round(theirs),
+        "ratio": round(ours / theirs, 3),
+    }
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -179,13 +218,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             data_dir=Path(data_dir), database_url=url, secret_key=SecretStr("b" * 48), run_worker_in_process=False
         )
         migrate(settings)
-        return asyncio.run(measure(args, settings, url))
+        result = asyncio.run(measure(args, settings, url))
+    if "export" in args.parts:
+        sqlite = transfer.sqlite_export(args.contacts)
+        result["export_sqlite"] = export_figures(sqlite["trustroom"], sqlite["baseline_seconds"])
+    return result
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--contacts", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--import-contacts", type=int, default=100_000)
+    parser.add_argument("--parts", type=lambda text: set(text.split(",")), default={"search", "export", "import"})
     parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args(argv)
     try:
@@ -193,11 +238,27 @@ def main(argv: list[str] | None = None) -> int:
     except BenchmarkError as exc:
         print(f"benchmark failed: {exc}", file=sys.stderr)
         return 2
-    print(
-        f"name-prefix search over {result['contacts']} contacts: Trustroom p95 {result['trustroom_p95_ms']} ms "
-        f"(p50 {result['trustroom_p50_ms']}), plain SQL p95 {result['baseline_p95_ms']} ms, "
-        f"ratio {result['ratio_p95']}, goal p95 < {GOAL_P95_MS} ms: {'met' if result['goal_met'] else 'NOT met'}"
-    )
+    if "import_postgres" in result:
+        found = result["import_postgres"]
+        print(
+            f"(a) import of {found['contacts']} contacts: Trustroom {found['trustroom_contacts_per_second']}/s, "
+            f"validate + COPY {found['baseline_contacts_per_second']}/s, ratio {found['ratio']}"
+        )
+    for name, baseline in (("export_postgres", "COPY TO STDOUT CSV"), ("export_sqlite", "sqlite3 -csv")):
+        if name in result:
+            found = result[name]
+            print(
+                f"(b) CSV export of {found['rows']} contacts ({name[7:]}): Trustroom {found['trustroom_seconds']} s, "
+                f"{baseline} {found['baseline_seconds']} s, ratio {found['ratio']} (goal >= {found['goal_ratio']}: "
+                f"{'met' if found['goal_met'] else 'NOT met'}), peak memory growth {found['peak_rss_growth_mb']} MB"
+            )
+    if "search" in result:
+        found = result["search"]
+        print(
+            f"(c) name-prefix search over {result['contacts']} contacts: Trustroom p95 {found['trustroom_p95_ms']} ms "
+            f"(p50 {found['trustroom_p50_ms']}), plain SQL p95 {found['baseline_p95_ms']} ms, "
+            f"ratio {found['ratio_p95']}, goal p95 < {GOAL_P95_MS} ms: {'met' if found['goal_met'] else 'NOT met'}"
+        )
     print(json.dumps(result))
     return 0
 

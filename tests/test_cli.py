@@ -69,3 +69,29 @@ def test_configuration_errors_are_clear(env: dict[str, str]) -> None:
     assert "TRUSTROOM_SECRET_KEY" in result["message"]
     unknown = trustroom(env, "api-key", "create", "--tenant", "0190b5a0-6c1e-7a3b-9c2d-3e4f5a6b7c8d", expect=2)
     assert unknown["error"] == "TenantNotFound"
+
+
+def test_import_contacts_from_the_command_line(env: dict[str, str], tmp_path: Path) -> None:
+    tenant = trustroom(env, "tenant", "create", "Import Bank")
+    person = {"firstName": "Eva", "lastName": "Keller", "language": "DE"}
+    records = [
+        {"externalId": "X1", "contactTypeId": 1, "username": "cli.one", "details": {"personalInformation": person}},
+        {"externalId": "X2", "contactTypeId": 1, "username": "cli.two", "details": {}},
+    ]
+    file = tmp_path / "clients.json"
+    file.write_text(json.dumps(records))
+    first = trustroom(env, "import", "contacts", "--tenant", tenant["id"], str(file), expect=1)
+    assert (first["status"], first["created"], first["failed"]) == ("PartiallySucceeded", 1, 1)
+    [failure] = first["failures"]
+    assert (failure["externalId"], failure["position"], failure["code"]) == ("X2", 1, "DetailsInvalid")
+    assert "personalInformation" in failure["message"]
+    # Again, without --json: the bar and a summary go to the terminal, and nothing changes.
+    shown = subprocess.run(
+        [sys.executable, "-m", "trustroom", "import", "contacts", "--tenant", tenant["id"], str(file)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "0 created, 0 updated, 1 unchanged, 1 failed" in shown.stdout
+    assert "record 1 (X2): DetailsInvalid" in shown.stdout

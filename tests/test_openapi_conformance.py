@@ -70,6 +70,12 @@ OPERATIONS_CONFIG = [
         for name in ("POST /api/v1/webhook-endpoints", "PATCH /api/v1/webhook-endpoints/{endpoint_id}")
     ),
     {"include-name": "GET /api/v1/api-keys/{api_key_id}", "checks": {"use_after_free": {"enabled": False}}},
+    # The stateful run links `statusId` of GET /change-request-statuses (a number) into this
+    # path by name; the path takes an import's status id, a UUID, so a number is refused (422).
+    {
+        "include-name": "GET /api/v1/imports/status/{status_id}",
+        "checks": {"positive_data_acceptance": {"enabled": False}},
+    },
     # Contact details follow the tenant's own schema (GET /api/v1/schemas/contact), which the
     # OpenAPI document cannot state: schema-valid bodies may still break a tenant rule (400
     # DetailsInvalid), as may a username that is taken or a field key the schema lacks. A
@@ -92,6 +98,14 @@ OPERATIONS_CONFIG = [
             "PATCH /api/v1/legal-entities/{legal_entity_id}/details",
             "PUT /api/v1/legal-entities/{legal_entity_id}/contacts",
             "POST /api/v1/legal-entities/{legal_entity_id}/change-requests/{change_request_id}/review",
+            # Export filters name schema fields; an upload must hold JSON arrays of records,
+            # and a sync needs an uploaded file waiting (else 400 NothingToImport).
+            "POST /api/v1/contacts/export",
+            "POST /api/v1/legal-entities/export",
+            "POST /api/v1/imports/contacts",
+            "POST /api/v1/imports/legal-entities",
+            "POST /api/v1/imports/contacts/sync",
+            "POST /api/v1/imports/legal-entities/sync",
         )
     ),
     # A picture must be a PNG or JPEG image, which a base64 string in the schema cannot say.

@@ -24,8 +24,8 @@ from sqlalchemy import insert, select, text
 from trustroom.actor import Actor, ActorKind
 from trustroom.auth import events as auth_events
 from trustroom.auth.service import tenants
-from trustroom.clients.models import RecordAssignment, RecordKind
-from trustroom.clients.service import definitions, legal_entities, records
+from trustroom.clients.models import ImportFailure, ImportRun, RecordAssignment, RecordKind
+from trustroom.clients.service import definitions, exports, legal_entities, records
 from trustroom.clients.service import lists as lists_service
 from trustroom.clients.service.channels import Verifier
 from trustroom.db import BYPASS_SETTING, Base, Database, bind_tenant, cross_tenant, uuid7
@@ -84,6 +84,7 @@ async def _message(database: Database, keys: ServerKeys, tenant: TenantFixture) 
 
 
 MARKER = "tenant-a-only-7f3c"
+MARKER_QUERY = 'query { contacts(where: {username: {eq: "' + MARKER + '"}}) { items { id } } }'
 
 
 async def _with_actor(database: Database, tenant: TenantFixture, work: Callable[[Any, Actor], Awaitable[str]]) -> str:
@@ -166,6 +167,27 @@ async def _list_key(database: Database, keys: ServerKeys, tenant: TenantFixture)
     return await _with_actor(database, tenant, work)
 
 
+async def _export(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
+    async def work(session: Any, actor: Actor) -> str:
+        started = await exports.start(session, actor, RecordKind.CONTACT, {"graphql": MARKER_QUERY})
+        return str(started.id)
+
+    return await _with_actor(database, tenant, work)
+
+
+async def _import_status(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
+    async def work(session: Any, actor: Actor) -> str:
+        run = ImportRun(tenant_id=tenant.id, kind=RecordKind.CONTACT, requested_by=actor.snapshot(), language="en")
+        session.add(run)
+        await session.flush()
+        session.add(
+            ImportFailure(tenant_id=tenant.id, run_id=run.id, position=0, external_id=MARKER, code="X", message=MARKER)
+        )
+        return str(run.id)
+
+    return await _with_actor(database, tenant, work)
+
+
 async def _system(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
     return "Default"
 
@@ -180,6 +202,8 @@ RESOURCE_FACTORIES: dict[str, Factory] = {
     "legal_entity_id": _legal_entity,
     "change_request_id": _change_request,
     "external_id": _external_id,
+    "export_job_id": _export,
+    "status_id": _import_status,
 }
 # Names of things every tenant has its own of (a schema, a list, an external system): with
 # these alone in a path, tenant B reaches its own, and must never see tenant A's MARKER.

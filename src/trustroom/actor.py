@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
 
@@ -33,6 +34,9 @@ class Scope(StrEnum):
     # Every record of the tenant, not only those assigned to the member and their team.
     CONTACTS_READ_ALL = "contacts:read-all"
     CONTACTS_ANONYMIZE = "contacts:anonymize"
+    # Bulk reads and writes: a whole (filtered) register at once, so never part of a default role.
+    CONTACTS_EXPORT = "contacts:export"
+    CONTACTS_IMPORT = "contacts:import"
     SCHEMAS_WRITE = "schemas:write"
     CHANGE_REQUESTS_REVIEW = "change-requests:review"
     EXCHANGES_READ = "exchanges:read"
@@ -64,3 +68,30 @@ class Actor:
     @property
     def member_id(self) -> UUID | None:
         return self.id if self.kind is ActorKind.MEMBER else None
+
+    @property
+    def principal(self) -> str:
+        """Who answers for a request: the API key when an app calls, else the member or contact."""
+        return f"{self.kind}:{self.api_key_id or self.id}"
+
+    def snapshot(self) -> dict[str, Any]:
+        """What a job needs to act later as this actor (JSON)."""
+        return {
+            "kind": str(self.kind),
+            "id": str(self.id) if self.id else None,
+            "apiKeyId": str(self.api_key_id) if self.api_key_id else None,
+            "permissions": sorted(self.permissions),
+            "correlationId": self.correlation_id,
+        }
+
+    @classmethod
+    def from_snapshot(cls, tenant_id: UUID, snapshot: dict[str, Any], *, language: str | None = None) -> Actor:
+        return cls(
+            tenant_id=tenant_id,
+            kind=ActorKind(snapshot["kind"]),
+            id=UUID(snapshot["id"]) if snapshot.get("id") else None,
+            permissions=frozenset(snapshot.get("permissions", ())),
+            api_key_id=UUID(snapshot["apiKeyId"]) if snapshot.get("apiKeyId") else None,
+            correlation_id=snapshot.get("correlationId"),
+            language=language,
+        )

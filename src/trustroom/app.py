@@ -25,6 +25,7 @@ from .auth import pages as auth_pages
 from .auth import routes as auth_routes
 from .auth.service.usage import UsageRecorder
 from .clients import events as clients_events
+from .clients import pages as clients_pages
 from .clients import routes as clients_routes
 from .db import Database
 from .errors import AppError
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     for router in (*routers, *platform, *clients_routes.ROUTERS):
         app.include_router(router)
     app.include_router(auth_pages.router)
+    app.include_router(clients_pages.router)
     app.include_router(_operations_router())
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     app.mount("/api/docs-assets", StaticFiles(directory=_docs_assets()), name="docs-assets")
@@ -107,6 +109,7 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
         observe=metrics.observe_request,
         default_language=settings.default_language,
         max_body_bytes=settings.max_request_bytes,
+        upload_limits=((f"{http.API_PREFIX}/imports/", settings.clients.import_max_bytes),),
     )
     app.add_middleware(web.SecurityHeaders)
     return app

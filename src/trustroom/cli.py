@@ -1,4 +1,4 @@
-"""The `trustroom` command: serve, worker, migrations, tenants, keys, members, audit.
+"""The `trustroom` command: serve, worker, migrations, tenants, keys, members, imports, audit.
 
 Every command takes `--json` and then prints exactly one JSON object.
 """
@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -22,19 +23,26 @@ from uuid import UUID
 from sqlalchemy import func, select
 
 from . import logs
+from .actor import Actor, ActorKind
 from .audit import service as audit
 from .auth.models import ALL_SCOPES, ApiKey, Member, Role, Tenant
 from .auth.service import api_keys, members, tenants
-from .clients.service import pictures
+from .clients import tasks as clients_tasks
+from .clients.models import RecordKind, TransferStatus
+from .clients.service import imports, pictures, records
 from .db import Database, bind_tenant, cross_tenant, utcnow
 from .errors import AppError
 from .keys import ServerKeys
 from .settings import ConfigurationError, Settings
+from .storage.blobs import store_from_settings
+from .storage.keyring import SealedKeyring
 from .worker import run_worker
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEMO_TENANT = "Demo Private Bank"
 DEMO_EMAIL = "advisor@demo.trustroom.example"
+SHOWN_FAILURES = 20
+IMPORT_KINDS = {"contacts": RecordKind.CONTACT, "legal-entities": RecordKind.LEGAL_ENTITY}
 
 
 class Output:
@@ -159,6 +167,7 @@ async def _demo(settings: Settings) -> dict[str, Any]:
                 password=password,
             )
             new.member.totp_secret_sealed = keys.seal(totp_secret, context=members.totp_context(new.member))
+        await _demo_contacts(session, tenants.operator(tenant.id))
         base = settings.public_url.rstrip("/")
         return {
             "tenantId": str(tenant.id),
@@ -166,12 +175,39 @@ async def _demo(settings: Settings) -> dict[str, Any]:
             "member": {"email": DEMO_EMAIL, "password": password, "totpSecret": totp_secret},
             "urls": {
                 "advisorPortal": f"{base}/portal/login",
+                "clients": f"{base}/portal/contacts",
                 "apiDocs": f"{base}/api/docs",
                 "openapi": f"{base}/api/v1/openapi.json",
             },
         }
 
     return await _in_session(settings, work)
+
+
+DEMO_CONTACTS = (
+    ("Anna", "Muster", "DE", "Zürich", "8001"),
+    ("Bruno", "Meier", "DE", "Bern", "3011"),
+    ("Chloé", "Favre", "FR", "Genève", "1201"),
+    ("Luca", "Bernasconi", "IT", "Lugano", "6900"),
+)
+
+
+async def _demo_contacts(session: Any, operator: Actor) -> None:
+    """A few clients to look at in the portal, made once (known by their demo external id)."""
+    found = await records.find_by_external_ids(
+        session, operator, RecordKind.CONTACT, "Default", [f"DEMO-{index}" for index in range(len(DEMO_CONTACTS))]
+    )
+    for index, (first, last, language, city, postal_code) in enumerate(DEMO_CONTACTS):
+        if f"DEMO-{index}" in found:
+            continue
+        email = f"{first.lower().replace('é', 'e')}.{last.lower()}@example.com"
+        details = {
+            "personalInformation": {"firstName": first, "lastName": last, "language": language},
+            "communication": {"email": email},
+            "address": {"city": city, "postalCode": postal_code, "country": "CH"},
+        }
+        record = await records.create(session, operator, RecordKind.CONTACT, details, contact_type_id=1, username=email)
+        await records.connect(session, operator, record, "Default", f"DEMO-{index}")
 
 
 async def _audit_verify(settings: Settings, tenant_id: UUID | None) -> dict[str, Any]:
@@ -208,12 +244,14 @@ async def _keys_status(settings: Settings) -> dict[str, Any]:
             not keys.is_current_seal(m.totp_secret_sealed, context=members.totp_context(m)) for m in everyone
         )
         old_pictures = await pictures.count_on_older_secrets(session, keys)
+        old_keks = await SealedKeyring(keys).count_on_older_secrets(session)
         return {
             "currentSecretId": keys.secret_id,
             "apiKeysOnOlderSecrets": int(old_keys or 0),
             "totpSecretsOnOlderSecrets": old_seals,
             "profilePicturesOnOlderSecrets": old_pictures,
-            "previousSecretsStillNeeded": bool(old_keys or old_seals or old_pictures),
+            "storageKeysOnOlderSecrets": old_keks,
+            "previousSecretsStillNeeded": bool(old_keys or old_seals or old_pictures or old_keks),
         }
 
     return await _in_session(settings, work)
@@ -225,14 +263,86 @@ async def _keys_reseal(settings: Settings) -> dict[str, Any]:
     async def work(session: Any) -> dict[str, Any]:
         resealed, total = await members.reseal_all(session, keys)
         pictures_resealed, picture_count = await pictures.reseal_all(session, keys)
+        keks_resealed, kek_count = await SealedKeyring(keys).reseal_all(session)
         return {
             "resealed": resealed,
             "members": total,
             "picturesResealed": pictures_resealed,
             "pictures": picture_count,
+            "storageKeysResealed": keks_resealed,
+            "storageKeys": kek_count,
         }
 
     return await _in_session(settings, work)
+
+
+async def _import(
+    settings: Settings, tenant_id: UUID, kind: RecordKind, paths: list[Path], show: bool
+) -> dict[str, Any]:
+    """Upload the files and sync them as the operator, with a worker of this process doing
+    the sync (any other worker may take it too; the bar follows the run either way)."""
+    from rich.progress import Progress  # noqa: PLC0415 - only this command draws a bar
+
+    keys = ServerKeys.from_settings(settings)
+    actor = Actor(tenant_id=tenant_id, kind=ActorKind.OPERATOR, id=None, permissions=frozenset(ALL_SCOPES))
+    database = Database(settings.resolved_database_url)
+    stop = asyncio.Event()
+    try:
+        async with database.session(write=True) as session:
+            await bind_tenant(session, tenant_id)
+            kek = await SealedKeyring(keys).current(session, tenant_id, imports.KEK_PURPOSE)
+            upload = imports.Upload(
+                session,
+                actor,
+                kind,
+                store_from_settings(settings),
+                kek,
+                timedelta(seconds=settings.clients.import_ttl_seconds),
+            )
+            try:
+                for path in paths:
+                    await upload.begin("files", path.name, "application/json")
+                    with path.open("rb") as file:
+                        while chunk := file.read(1 << 20):
+                            await upload.data(chunk)
+                    await upload.end()
+                await upload.finish()
+                run = await imports.start_sync(session, actor, kind, [f.id for f in upload.files])
+                await session.commit()
+            except BaseException:
+                await upload.abort()
+                raise
+        worker = asyncio.create_task(
+            run_worker(settings, stop, database=database, tasks=(clients_tasks.IMPORT,), schedules=())
+        )
+        with Progress(disable=not show, transient=False) as progress:
+            bar = progress.add_task(f"importing {run.total_count} record(s)", total=run.total_count)
+            while True:
+                async with database.session(write=False) as session:
+                    await bind_tenant(session, tenant_id)
+                    run, failures = await imports.status(session, actor, run.id)
+                progress.update(bar, completed=run.processed_count)
+                if run.status not in (TransferStatus.QUEUED, TransferStatus.RUNNING) or worker.done():
+                    break
+                await asyncio.sleep(0.2)
+        stop.set()
+        await worker
+    finally:
+        stop.set()
+        await database.dispose()
+    return {
+        "statusId": str(run.id),
+        "status": str(run.status),
+        "total": run.total_count,
+        "created": run.created_count,
+        "updated": run.updated_count,
+        "unchanged": run.unchanged_count,
+        "failed": run.failed_count,
+        "failures": [
+            {"externalId": f.external_id, "position": f.position, "code": f.code, "message": f.message}
+            for f in failures[:SHOWN_FAILURES]
+        ],
+    }
 
 
 def serve(settings: Settings, host: str, port: int, with_worker: bool) -> None:
@@ -292,8 +402,17 @@ def build_parser() -> argparse.ArgumentParser:
     keys_cmd = sub.add_parser("keys", parents=[common]).add_subparsers(dest="action", required=True)
     keys_cmd.add_parser("status", parents=[common], help="what still depends on previous server secrets")
     keys_cmd.add_parser(
-        "reseal", parents=[common], help="seal every TOTP secret and profile picture under the current server secret"
+        "reseal",
+        parents=[common],
+        help="seal every TOTP secret, profile picture and storage key under the current server secret",
     )
+    import_cmd = sub.add_parser("import", parents=[common]).add_subparsers(dest="action", required=True)
+    for kind in IMPORT_KINDS:
+        p = import_cmd.add_parser(
+            kind, parents=[common], help=f"import {kind} from JSON files (create or update by externalId)"
+        )
+        p.add_argument("--tenant", type=UUID, required=True)
+        p.add_argument("files", nargs="+", type=Path, metavar="FILE")
     audit_cmd = sub.add_parser("audit", parents=[common]).add_subparsers(dest="action", required=True)
     p = audit_cmd.add_parser("verify", parents=[common], help="verify the audit hash chains")
     p.add_argument("--tenant", type=UUID)
@@ -350,17 +469,30 @@ def _dispatch(args: argparse.Namespace, settings: Settings, out: Output) -> int:
             result = asyncio.run(_keys_status(settings))
             out.emit(
                 result,
-                f"current secret {result['currentSecretId']}: {result['apiKeysOnOlderSecrets']} live API key(s) and "
-                f"{result['totpSecretsOnOlderSecrets']} TOTP secret(s) and {result['profilePicturesOnOlderSecrets']} "
-                "profile picture(s) still on older secrets",
+                f"current secret {result['currentSecretId']}: {result['apiKeysOnOlderSecrets']} live API key(s), "
+                f"{result['totpSecretsOnOlderSecrets']} TOTP secret(s), {result['profilePicturesOnOlderSecrets']} "
+                f"profile picture(s) and {result['storageKeysOnOlderSecrets']} storage key(s) still on older secrets",
             )
         case "keys", "reseal":
             result = asyncio.run(_keys_reseal(settings))
             out.emit(
                 result,
-                f"resealed {result['resealed']} of {result['members']} TOTP secret(s) and "
-                f"{result['picturesResealed']} of {result['pictures']} profile picture(s)",
+                f"resealed {result['resealed']} of {result['members']} TOTP secret(s), "
+                f"{result['picturesResealed']} of {result['pictures']} profile picture(s) and "
+                f"{result['storageKeysResealed']} of {result['storageKeys']} storage key(s)",
             )
+        case "import", str() as kind:
+            result = asyncio.run(_import(settings, args.tenant, IMPORT_KINDS[kind], args.files, show=not args.json))
+            out.emit(
+                result,
+                f"{result['status']}: {result['created']} created, {result['updated']} updated, "
+                f"{result['unchanged']} unchanged, {result['failed']} failed (status {result['statusId']})"
+                + "".join(
+                    f"\n  record {f['position']} ({f['externalId'] or 'no externalId'}): {f['code']}: {f['message']}"
+                    for f in result["failures"]
+                ),
+            )
+            return 0 if result["failed"] == 0 else 1
         case "audit", "verify":
             result = asyncio.run(_audit_verify(settings, args.tenant))
             text = (

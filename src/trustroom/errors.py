@@ -173,3 +173,15 @@ class UnsupportedLanguage(BadRequest):
 class CsrfFailed(Forbidden):
     sub_code = "CsrfTokenInvalid"
     message = N_("The form expired or did not come from this site; reload the page and try again.")
+
+
+class UnsupportedMediaType(AppError):
+    status = 415
+    code = "UnsupportedMediaType"
+    sub_code = "UnsupportedMediaType"
+    message = N_("This endpoint does not take %(content_type)s; send one of: %(accepted)s.")
+
+
+class MultipartInvalid(BadRequest):
+    sub_code = "MultipartInvalid"
+    message = N_("The multipart body could not be read: %(reason)s.")

@@ -333,10 +333,6 @@ class IdempotentReplay(Exception):
         self.record = StoredAnswer(record.status, record.body, record.content_type, record.location)
 
 
-def _principal(actor: Actor) -> str:
-    return f"{actor.kind}:{actor.api_key_id or actor.id}"
-
-
 async def _idempotency(
     request: Request,
     session: SessionDep,
@@ -355,7 +351,7 @@ async def _idempotency(
         return
     body = await request.body()
     fingerprint = hashlib.sha256(f"{request.method} {request.url.path}\n".encode() + body).hexdigest()
-    principal = _principal(actor)
+    principal = actor.principal
     found = select(IdempotencyRecord).where(
         IdempotencyRecord.tenant_id == actor.tenant_id,
         IdempotencyRecord.principal == principal,
@@ -452,11 +448,20 @@ class RequestContext:
         observe: Callable[[str, str, int, float], None],
         default_language: str,
         max_body_bytes: int,
+        upload_limits: Sequence[tuple[str, int]] = (),
     ) -> None:
         self.app = app
         self.observe = observe
         self.default_language = default_language
         self.max_body_bytes = max_body_bytes
+        # (path prefix, limit): upload endpoints that stream large bodies to storage.
+        self.upload_limits = tuple(upload_limits)
+
+    def body_limit(self, path: str) -> int:
+        for prefix, limit in self.upload_limits:
+            if path.startswith(prefix):
+                return limit
+        return self.max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -471,9 +476,10 @@ class RequestContext:
         response_started = False
         error = _choose_language(scope, headers, self.default_language)
         declared = headers.get("content-length", "")
-        if error is None and declared.isdigit() and int(declared) > self.max_body_bytes:
+        limit = self.body_limit(scope["path"])
+        if error is None and declared.isdigit() and int(declared) > limit:
             error = errors.PayloadTooLarge()
-        receive = _capped(receive, self.max_body_bytes)
+        receive = _capped(receive, limit)
 
         async def send_with_context(message: Message) -> None:
             nonlocal status, response_started

@@ -6,6 +6,7 @@ from .clients import models as clients_models
 from .db import Base
 from .jobs import models as jobs_models
 from .messaging import models as messaging_models
+from .storage import models as storage_models
 from .webhooks import models as webhooks_models
 
 metadata = Base.metadata
@@ -17,5 +18,6 @@ __all__ = [
     "jobs_models",
     "messaging_models",
     "metadata",
+    "storage_models",
     "webhooks_models",
 ]

@@ -105,8 +105,14 @@ class SmsSettings(BaseModel):
         return value
 
 
+class StorageSettings(BaseModel):
+    """Where sealed blobs (export and import files, documents) are kept."""
+
+    local_path: Path | None = Field(None, description="Directory of the local blob store; unset: `<data dir>/blobs`.")
+
+
 class ClientSettings(BaseModel):
-    """Client records: verifying a new email address or mobile number, profile pictures."""
+    """Client records: verifying a new email address or mobile number, profile pictures, export, import."""
 
     verification_key_ttl_seconds: int = Field(
         900, ge=60, description="How long a channel verification key stays valid."
@@ -118,6 +124,13 @@ class ClientSettings(BaseModel):
     verification_sends_per_day: int = Field(10, ge=1, description="Keys sent per contact and channel per day.")
     profile_picture_max_bytes: int = Field(
         2 * 1024 * 1024, ge=1024, le=3 * 1024 * 1024, description="Largest profile picture accepted (decoded)."
+    )
+    export_ttl_seconds: int = Field(86400, ge=60, description="How long an export file can be downloaded.")
+    import_max_bytes: int = Field(
+        256 * 1024 * 1024, ge=1024, description="Largest import upload (all files of one request together)."
+    )
+    import_ttl_seconds: int = Field(
+        7 * 86400, ge=3600, description="How long uploaded import files are kept (synced or not)."
     )
 
 
@@ -164,6 +177,7 @@ class Settings(BaseSettings):
     mail: MailSettings = MailSettings()
     sms: SmsSettings = SmsSettings()
     clients: ClientSettings = ClientSettings()
+    storage: StorageSettings = StorageSettings()
 
     @field_validator("default_language", mode="before")
     @classmethod

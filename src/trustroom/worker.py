@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from .auth import tasks as auth_tasks
+from .clients import tasks as clients_tasks
 from .db import Database
 from .jobs import tasks as jobs_tasks
 from .jobs.dispatcher import Subscriber
@@ -18,6 +19,7 @@ from .jobs.service import Schedule, Task
 from .messaging import tasks as messaging_tasks
 from .metrics import Metrics
 from .settings import Settings
+from .storage import tasks as storage_tasks
 from .webhooks import tasks as webhooks_tasks
 
 # Handed every committed event by the dispatcher; the webhook fan-out subscribes here.
@@ -28,11 +30,15 @@ TASKS: tuple[Task, ...] = (
     jobs_tasks.PURGE_EVENTS,
     webhooks_tasks.DELIVER,
     messaging_tasks.SEND_MESSAGE,
+    clients_tasks.EXPORT,
+    clients_tasks.IMPORT,
+    storage_tasks.SWEEP_EXPIRED,
 )
 SCHEDULES: tuple[Schedule, ...] = (
     Schedule(auth_tasks.PURGE_EXPIRED, every_seconds=300),
     Schedule(jobs_tasks.PURGE_FINISHED, every_seconds=3600),
     Schedule(jobs_tasks.PURGE_EVENTS, every_seconds=3600),
+    Schedule(storage_tasks.SWEEP_EXPIRED, every_seconds=900),
 )
 
 

@@ -25,6 +25,9 @@ from trustroom.clients.service import pictures, records
 from trustroom.db import Database, bind_tenant
 from trustroom.keys import ServerKeys
 from trustroom.settings import Settings
+from trustroom.storage import service as storage
+from trustroom.storage.blobs import store_from_settings
+from trustroom.storage.keyring import SealedKeyring
 
 from ..conftest import TEST_SECRET
 from ..factories import make_member, make_tenant
@@ -62,6 +65,20 @@ async def contact_with_picture(database: Database, keys: ServerKeys, settings: S
     return record.id
 
 
+async def sealed_blob(database: Database, keys: ServerKeys, settings: Settings, tenant_id: UUID) -> UUID:
+    async with database.session() as session:
+        await bind_tenant(session, tenant_id)
+        kek = await SealedKeyring(keys).current(session, tenant_id, "tests.rotation")
+        async with storage.write_blob(
+            store_from_settings(settings), tenant_id, kek, content_type="text/plain"
+        ) as writer:
+            await writer.write(b"kept across the rotation")
+        assert writer.blob is not None
+        session.add(writer.blob)
+        await session.commit()
+        return writer.blob.id
+
+
 async def test_api_keys_and_totp_secrets_survive_and_move_to_the_new_secret(
     settings: Settings,
     database: Database,
@@ -72,13 +89,14 @@ async def test_api_keys_and_totp_secrets_survive_and_move_to_the_new_secret(
     tenant = await make_tenant(database, keys)
     member = await make_member(database, keys, tenant.id)
     contact_id = await contact_with_picture(database, keys, settings, tenant.id)
+    blob_id = await sealed_blob(database, keys, settings, tenant.id)
     new_settings = rotated(settings)
     new_keys = ServerKeys.from_settings(new_settings)
 
     before = await cli_json(monkeypatch, settings, capsys, "keys", "status")
     assert before["currentSecretId"] == new_keys.secret_id
     assert before["apiKeysOnOlderSecrets"] >= 1 and before["totpSecretsOnOlderSecrets"] >= 1
-    assert before["profilePicturesOnOlderSecrets"] >= 1
+    assert before["profilePicturesOnOlderSecrets"] >= 1 and before["storageKeysOnOlderSecrets"] >= 1
 
     app = create_app(new_settings, run_worker_in_process=False)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
@@ -107,8 +125,16 @@ async def test_api_keys_and_totp_secrets_survive_and_move_to_the_new_secret(
         await bind_tenant(session, tenant.id)
         picture, is_default = await pictures.get(session, operator(tenant.id), only_new, contact_id)
     assert not is_default and picture.content.startswith(b"\x89PNG")
+    assert resealed["storageKeysResealed"] >= 1
+    async with database.session(write=False) as session:
+        await bind_tenant(session, tenant.id)
+        opened = await storage.open_blob(
+            session, SealedKeyring(only_new), store_from_settings(settings), tenant.id, blob_id
+        )
+    assert b"".join([chunk async for chunk in opened.chunks()]) == b"kept across the rotation"
     after = await cli_json(monkeypatch, settings, capsys, "keys", "status")
     assert after["profilePicturesOnOlderSecrets"] == 0 and after["totpSecretsOnOlderSecrets"] == 0
+    assert after["storageKeysOnOlderSecrets"] == 0
 
     # Once nothing depends on it, the old secret can go: the moved key still works.
     only_new_settings = new_settings.model_copy(update={"previous_secret_keys": []})

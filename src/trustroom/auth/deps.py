@@ -92,3 +92,20 @@ async def portal_member(request: Request, session: SessionDep) -> tuple[PortalSe
 
 
 PortalMember = Annotated[tuple[PortalSession, Member], Depends(portal_member)]
+
+
+async def portal_actor(request: Request, session: SessionDep, signed_in: PortalMember) -> Actor:
+    """The signed-in member as the actor of a page, with the session bound to their tenant."""
+    member = signed_in[1]
+    await bind_tenant(session, member.tenant_id)
+    return Actor(
+        member.tenant_id,
+        ActorKind.MEMBER,
+        member.id,
+        member.permissions,
+        correlation_id=correlation_id.get(),
+        ip=client_ip(request),
+    )
+
+
+PortalActor = Annotated[Actor, Depends(portal_actor)]

@@ -36,7 +36,16 @@ ROLE_PERMISSIONS: dict[Role, frozenset[str]] = {
     # An admin may do anything a member can do; acting for others is an app's privilege.
     Role.ADMIN: frozenset(ALL_SCOPES - {Scope.MEMBERS_ACT}),
     Role.ADVISOR: frozenset(_ADVISOR),
-    Role.REVIEWER: frozenset({Scope.CONTACTS_READ, Scope.CHANGE_REQUESTS_REVIEW, Scope.AUDIT_READ, Scope.MEMBERS_READ}),
+    # The checker of four eyes reviews changes wherever they are made, so sees every record.
+    Role.REVIEWER: frozenset(
+        {
+            Scope.CONTACTS_READ,
+            Scope.CONTACTS_READ_ALL,
+            Scope.CHANGE_REQUESTS_REVIEW,
+            Scope.AUDIT_READ,
+            Scope.MEMBERS_READ,
+        }
+    ),
 }
 
 
@@ -120,7 +129,8 @@ class PortalSession(IdMixin, TenantOwned, Base):
 
 
 class RateLimitWindow(Base):
-    """Attempts counted per key (e.g. `login-ip:203.0.113.7`) in fixed windows."""
+    """Attempts counted per key (e.g. `login-ip:203.0.113.7`) in fixed windows, with the
+    previous window's count kept for the sliding estimate (service.rate_limits)."""
 
     __tablename__ = "rate_limit_windows"
     __table_args__ = (Index("ix_rate_limit_windows_window_start", "window_start"),)
@@ -128,3 +138,4 @@ class RateLimitWindow(Base):
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     window_start: Mapped[datetime]
     count: Mapped[int]
+    previous_count: Mapped[int] = mapped_column(default=0, server_default="0")

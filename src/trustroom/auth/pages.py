@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from .. import i18n
+from ..actor import Scope
 from ..errors import N_
 from ..http import KeysDep, SessionDep, SettingsDep
 from ..web import Pages, get_pages, language_query
@@ -155,6 +156,7 @@ async def dashboard(request: Request, session: SessionDep, pages: PagesDep, sign
         tenant=tenant,
         role_label=i18n.gettext(ROLE_LABELS[Role(member.role)]),
         permissions=sorted(member.permissions),
+        can_review=Scope.CHANGE_REQUESTS_REVIEW in member.permissions,
     )
 
 

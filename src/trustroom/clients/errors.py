@@ -205,3 +205,40 @@ class RetentionHoldActive(Conflict):
 class RetentionHoldNotFound(NotFound):
     sub_code = "RetentionHoldNotFound"
     message = N_("This contact has no retention hold.")
+
+
+class ExportNotFound(NotFound):
+    sub_code = "ExportNotFound"
+    message = N_("There is no export with this id.")
+
+
+class ExportNotReady(Conflict):
+    sub_code = "ExportNotReady"
+    message = N_("The export file is not ready yet; ask for the export's status.")
+
+
+class ExportFailed(Conflict):
+    sub_code = "ExportFailed"
+    message = N_("This export failed and has no file; start a new one.")
+
+
+class ExportExpired(AppError):
+    status = 410
+    code = "Gone"
+    sub_code = "ExportExpired"
+    message = N_("The export file has expired and was deleted; start a new export.")
+
+
+class ImportFileInvalid(BadRequest):
+    sub_code = "ImportFileInvalid"
+    message = N_("The file %(name)s is not a JSON array of records: %(reason)s.")
+
+
+class ImportRunNotFound(NotFound):
+    sub_code = "ImportStatusNotFound"
+    message = N_("There is no import with this status id.")
+
+
+class NothingToImport(BadRequest):
+    sub_code = "NothingToImport"
+    message = N_("No uploaded file waits for a sync.")

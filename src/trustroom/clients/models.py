@@ -46,6 +46,8 @@ class ClientRecord(IdMixin, TenantOwned, Timestamps, Base):
     __table_args__ = (
         UniqueConstraint("tenant_id", "username"),
         Index("ix_client_records_tenant_id_kind_sort_name", "tenant_id", "kind", "sort_name"),
+        # Keyset order of exports (and any walk over all records of a kind).
+        Index("ix_client_records_tenant_id_kind_id", "tenant_id", "kind", "id"),
     )
 
     kind: Mapped[RecordKind] = mapped_column(String(16))
@@ -257,3 +259,87 @@ class TenantListItem(IdMixin, TenantOwned, Base):
     parent_id: Mapped[str | None] = mapped_column(String(60))
     labels: Mapped[dict[str, Any]] = mapped_column(JSON)
     position: Mapped[int]
+
+
+class TransferStatus(StrEnum):
+    """Of an export or an import run, as its status answers."""
+
+    QUEUED = "Queued"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    PARTIALLY_SUCCEEDED = "PartiallySucceeded"  # an import where some records failed
+    FAILED = "Failed"
+
+
+class ClientExport(IdMixin, TenantOwned, Base):
+    """A CSV export: who asked, for what, how far it got, and the sealed file once done."""
+
+    __tablename__ = "client_exports"
+
+    kind: Mapped[RecordKind] = mapped_column(String(16))
+    status: Mapped[TransferStatus] = mapped_column(String(20), default=TransferStatus.QUEUED)
+    # {"where": {...}} or {"graphql": "..."}; {} exports every record the requester sees.
+    query: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # The requester, so the job sees what they see and only they (or a tenant-wide
+    # reader) fetch the file: {"kind", "id", "apiKeyId", "permissions"}.
+    requested_by: Mapped[dict[str, Any]] = mapped_column(JSON)
+    principal: Mapped[str] = mapped_column(String(80))
+    language: Mapped[str] = mapped_column(String(2))
+    total_count: Mapped[int | None]
+    processed_count: Mapped[int] = mapped_column(default=0)
+    blob_id: Mapped[UUID | None] = mapped_column(ForeignKey("blobs.id", ondelete="SET NULL"))
+    error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+
+
+class ImportFile(IdMixin, TenantOwned, Base):
+    """An uploaded JSON file of records, sealed in blob storage until it is synced and expires."""
+
+    __tablename__ = "client_import_files"
+    __table_args__ = (Index("ix_client_import_files_pending", "tenant_id", "kind", "run_id"),)
+
+    kind: Mapped[RecordKind] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(255))
+    blob_id: Mapped[UUID | None] = mapped_column(ForeignKey("blobs.id", ondelete="SET NULL"))
+    byte_size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64))
+    record_count: Mapped[int]
+    uploaded_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The sync run that took the file; null while it waits for one.
+    run_id: Mapped[UUID | None] = mapped_column(ForeignKey("client_import_runs.id", ondelete="SET NULL"))
+
+
+class ImportRun(IdMixin, TenantOwned, Base):
+    """One sync of uploaded files: counts as it goes, and the records that failed."""
+
+    __tablename__ = "client_import_runs"
+
+    kind: Mapped[RecordKind] = mapped_column(String(16))
+    status: Mapped[TransferStatus] = mapped_column(String(20), default=TransferStatus.QUEUED)
+    requested_by: Mapped[dict[str, Any]] = mapped_column(JSON)
+    language: Mapped[str] = mapped_column(String(2))
+    total_count: Mapped[int] = mapped_column(default=0)
+    processed_count: Mapped[int] = mapped_column(default=0)
+    created_count: Mapped[int] = mapped_column(default=0)
+    updated_count: Mapped[int] = mapped_column(default=0)
+    unchanged_count: Mapped[int] = mapped_column(default=0)
+    failed_count: Mapped[int] = mapped_column(default=0)
+    error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]
+
+
+class ImportFailure(IdMixin, TenantOwned, Base):
+    """A record an import run could not apply, and why (in the requester's language)."""
+
+    __tablename__ = "client_import_failures"
+
+    run_id: Mapped[UUID] = mapped_column(ForeignKey("client_import_runs.id", ondelete="CASCADE"), index=True)
+    file_id: Mapped[UUID | None] = mapped_column(ForeignKey("client_import_files.id", ondelete="SET NULL"))
+    position: Mapped[int]  # the record's index in its file
+    external_id: Mapped[str | None] = mapped_column(String(200))
+    code: Mapped[str] = mapped_column(String(60))
+    message: Mapped[str] = mapped_column(Text)

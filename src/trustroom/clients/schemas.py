@@ -445,3 +445,92 @@ class ChangeSetRead(Schema):
     correlation_id: str | None
     comment: str | None
     changes: list[ChangeRead]
+
+
+# --- export and import --------------------------------------------------------------------
+
+
+class ExportFilter(InputSchema):
+    """Which records to export: `where` as JSON or `query` as GraphQL text; neither exports all."""
+
+    where: dict[str, Any] | None = Field(
+        None, description='Filter, e.g. {"and": [{"personalInformation": {"displayName": {"contains": "Shannon"}}}]}.'
+    )
+    query: str | None = Field(
+        None,
+        max_length=50_000,
+        description="The same as GraphQL text: query { contacts(where: {...}) { items { } } }",
+    )
+
+    @model_validator(mode="after")
+    def _one_filter(self) -> ExportFilter:
+        if self.where is not None and self.query is not None:
+            raise ValueError("give either where or query, not both")
+        return self
+
+
+class ExportAccepted(Schema):
+    export_job_id: UUID = Field(examples=[EXAMPLE_ID], description="Ask GET /api/v1/exports/{exportJobId}.")
+
+
+class ExportRead(Schema):
+    export_job_id: UUID
+    kind: str = Field(examples=["contacts"], description="contacts or legalEntities.")
+    status: str = Field(examples=["Succeeded"], description="Queued, Running, Succeeded, Failed or Expired.")
+    total_count: int | None = Field(description="Records that match (known once the job started).")
+    processed_count: int
+    created_at: datetime
+    completed_at: datetime | None
+    expires_at: datetime | None = Field(description="Until when the file can be fetched.")
+    file_url: str | None = Field(description="Where to GET the CSV file, while it exists.")
+    byte_size: int | None = None
+    sha256: str | None = Field(None, description="Of the CSV file, hex.")
+    error: str | None = None
+
+
+class ImportFileRead(Schema):
+    id: UUID
+    name: str
+    byte_size: int
+    sha256: str
+    record_count: int
+    created_at: datetime
+
+
+class ImportFilesRead(Schema):
+    files: list[ImportFileRead]
+
+
+class ImportSync(InputSchema):
+    file_ids: list[UUID] | None = Field(
+        None, max_length=1000, description="Only these uploaded files; default: every file waiting for a sync."
+    )
+
+
+class ImportSyncAccepted(Schema):
+    status_id: UUID = Field(examples=[EXAMPLE_ID], description="Ask GET /api/v1/imports/status/{statusId}.")
+
+
+class ImportFailureRead(Schema):
+    external_id: str | None
+    file_id: UUID | None
+    position: int = Field(description="The record's index in its file, from 0.")
+    code: str = Field(examples=["DetailsInvalid"])
+    message: str
+
+
+class ImportStatusRead(Schema):
+    status_id: UUID
+    kind: str
+    status: str = Field(examples=["Running"], description="Queued, Running, Succeeded, PartiallySucceeded or Failed.")
+    error_message: str | None
+    total_count: int
+    processed_count: int
+    created_count: int
+    updated_count: int
+    unchanged_count: int
+    failed_count: int
+    failed_external_ids: list[str] = Field(description="Of records that failed (the first 1000).")
+    failures: list[ImportFailureRead] = Field(description="Why each record failed (the first 1000).")
+    created_at: datetime
+    completed_at: datetime | None

@@ -1,8 +1,14 @@
-"""Fixed-window attempt counters in the database, shared by every process."""
+"""Attempt counters in the database, shared by every process.
+
+A sliding-window estimate over two fixed windows: the current window's count plus the
+previous window's, weighted by how much of it still lies within the last `window`
+seconds. Plain fixed windows would let twice the limit through around a boundary
+(the limit at the end of one window, again at the start of the next).
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import case
 from sqlalchemy.dialects import postgresql, sqlite
@@ -18,16 +24,26 @@ async def hit(session: AsyncSession, key: str, *, limit: int, window_seconds: in
     start = datetime.fromtimestamp(int(now.timestamp()) // window_seconds * window_seconds, UTC)
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(RateLimitWindow).values(key=key, window_start=start, count=1)
+    stmt = insert(RateLimitWindow).values(key=key, window_start=start, count=1, previous_count=0)
     same_window = RateLimitWindow.window_start == stmt.excluded.window_start
+    next_window = RateLimitWindow.window_start == start - timedelta(seconds=window_seconds)
     upsert = stmt.on_conflict_do_update(
         index_elements=[RateLimitWindow.key],
         set_={
             "count": case((same_window, RateLimitWindow.count + 1), else_=1),
+            "previous_count": case(
+                (same_window, RateLimitWindow.previous_count), (next_window, RateLimitWindow.count), else_=0
+            ),
             "window_start": stmt.excluded.window_start,
         },
-    ).returning(RateLimitWindow.count)
-    count = int((await session.execute(upsert)).scalar_one())
-    if count <= limit:
+    ).returning(RateLimitWindow.count, RateLimitWindow.previous_count)
+    count, previous = (await session.execute(upsert)).one()
+    elapsed = (now - start).total_seconds()
+    estimate = count + previous * (1 - elapsed / window_seconds)
+    if estimate <= limit:
         return None
-    return max(1, int(start.timestamp()) + window_seconds - int(now.timestamp()))
+    if count > limit:
+        return max(1, int(start.timestamp()) + window_seconds - int(now.timestamp()))
+    # Over only through the previous window: wait until enough of it has slid out.
+    needed = (count + previous - limit) / previous if previous else 1.0
+    return max(1, int(needed * window_seconds - elapsed) + 1)

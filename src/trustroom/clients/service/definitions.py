@@ -62,17 +62,27 @@ def _check_key(key: str) -> None:
         raise SchemaNotFound()
 
 
+def _memo_key(actor: Actor, key: str) -> tuple[str, object, str]:
+    return ("clients.schema", actor.tenant_id, key)
+
+
 async def current(session: AsyncSession, actor: Actor, key: str) -> LoadedSchema:
+    """The tenant's current schema, read once per session (one request or job): a write
+    consults it several times, an import batch for every record; `replace` updates it."""
     _check_key(key)
+    memo_key = _memo_key(actor, key)
+    remembered: LoadedSchema | None = session.info.get(memo_key)
+    if remembered is not None:
+        return remembered
     row = await session.scalar(
         select(DetailsSchema)
         .where(DetailsSchema.tenant_id == actor.tenant_id, DetailsSchema.key == key)
         .order_by(DetailsSchema.version.desc())
         .limit(1)
     )
-    if row is None:
-        return _default(key)
-    return _load(key, row.version, row.json_schema)
+    loaded = _default(key) if row is None else _load(key, row.version, row.json_schema)
+    session.info[memo_key] = loaded
+    return loaded
 
 
 async def for_kind(session: AsyncSession, actor: Actor, kind: RecordKind) -> LoadedSchema:
@@ -125,7 +135,9 @@ async def replace(
         target_id=key,
         data={"version": version, "fields": len(walked.fields)},
     )
-    return _load(key, version, document)
+    loaded = _load(key, version, document)
+    session.info[_memo_key(actor, key)] = loaded
+    return loaded
 
 
 # --- reading fields and layout ------------------------------------------------------------

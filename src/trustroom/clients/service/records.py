@@ -270,18 +270,26 @@ async def add_connection(
 async def find_by_external_id(
     session: AsyncSession, actor: Actor, kind: RecordKind, system: str, external_id: str
 ) -> ClientRecord:
-    record: ClientRecord | None = await session.scalar(
-        select(ClientRecord)
+    found = await find_by_external_ids(session, actor, kind, system, [external_id])
+    if external_id not in found:
+        raise ExternalConnectionNotFound()
+    return found[external_id]
+
+
+async def find_by_external_ids(
+    session: AsyncSession, actor: Actor, kind: RecordKind, system: str, external_ids: Sequence[str]
+) -> dict[str, ClientRecord]:
+    """The records the actor sees with these ids in `system`, by external id (one query)."""
+    rows = await session.execute(
+        select(ExternalConnection.external_id, ClientRecord)
         .join(ExternalConnection, ExternalConnection.record_id == ClientRecord.id)
         .where(
             ExternalConnection.tenant_id == actor.tenant_id,
             ClientRecord.tenant_id == actor.tenant_id,
             ExternalConnection.record_kind == kind,
             ExternalConnection.system == system,
-            ExternalConnection.external_id == external_id,
+            ExternalConnection.external_id.in_(list(external_ids)),
             access.visible(actor),
         )
     )
-    if record is None:
-        raise ExternalConnectionNotFound()
-    return record
+    return dict(rows.all())

@@ -95,11 +95,16 @@ def subject_ids(record: ClientRecord) -> dict[str, UUID | None]:
     return {"contact_id": None, "legal_entity_id": record.id}
 
 
-def sort_name(details: dict[str, Any]) -> str:
-    """The name a record sorts and is searched by: a display name, else first and last, else a name."""
+def display_name(details: dict[str, Any]) -> str:
+    """How a record is named: a display name, else first and last name, else a name."""
     found = {pointer.rpartition("/")[2]: value for pointer, value in fields.leaves(details) if isinstance(value, str)}
     name = found.get("displayName") or " ".join(filter(None, (found.get("firstName"), found.get("lastName"))))
-    return fold(name or found.get("name", ""))[:200]
+    return name or found.get("name", "")
+
+
+def sort_name(details: dict[str, Any]) -> str:
+    """The name a record sorts and is searched by: its display name, folded."""
+    return fold(display_name(details))[:200]
 
 
 async def check_details(

@@ -1,0 +1,71 @@
+"""Where sealed blob content lives. Only ciphertext ever reaches a store.
+
+A store is synchronous and file-like on purpose: the streaming AEAD writes to and reads
+from file objects, and callers run it in a worker thread, off the event loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from ..settings import Settings
+
+
+class BlobStore(Protocol):
+    def create(self, name: str) -> contextlib.AbstractContextManager[BinaryIO]:
+        """A file to write `name` into; visible under `name` only once the block ends without error."""
+
+    def open(self, name: str) -> BinaryIO:
+        """The stored bytes of `name`; FileNotFoundError when there are none."""
+
+    def delete(self, name: str) -> None:
+        """Remove `name`; nothing happens when it is already gone."""
+
+
+class LocalBlobStore:
+    """Files under one directory, two levels of fan-out, written atomically (temp + fsync + rename)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def _path(self, name: str) -> Path:
+        if not name or "/" in name or name.startswith("."):
+            raise ValueError(f"not a blob name: {name!r}")
+        return self.root / name[-2:] / name[-4:-2] / name
+
+    @contextlib.contextmanager
+    def create(self, name: str) -> Iterator[BinaryIO]:
+        final = self._path(name)
+        final.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        partial = final.with_name(f".{name}.{secrets.token_hex(4)}.partial")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as file:
+                yield file
+                file.flush()
+                os.fsync(file.fileno())
+            partial.replace(final)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        # The rename is durable only once the directory entry is.
+        directory = os.open(final.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+    def open(self, name: str) -> BinaryIO:
+        return self._path(name).open("rb")
+
+    def delete(self, name: str) -> None:
+        self._path(name).unlink(missing_ok=True)
+
+
+def store_from_settings(settings: Settings) -> BlobStore:
+    return LocalBlobStore(settings.storage.local_path or settings.data_dir / "blobs")

@@ -1,0 +1,23 @@
+"""The keyring and the blob store, for routes."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from ..http import get_keys, get_settings
+from .blobs import BlobStore, store_from_settings
+from .keyring import Keyring, SealedKeyring
+
+
+def get_keyring(request: Request) -> Keyring:
+    return SealedKeyring(get_keys(request))
+
+
+def get_store(request: Request) -> BlobStore:
+    return store_from_settings(get_settings(request))
+
+
+KeyringDep = Annotated[Keyring, Depends(get_keyring)]
+StoreDep = Annotated[BlobStore, Depends(get_store)]

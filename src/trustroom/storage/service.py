@@ -1,0 +1,187 @@
+"""Writing, reading and sweeping sealed blobs.
+
+Content is sealed and written in a worker thread (file I/O and AES off the event loop),
+in bounded memory: a writer hands over at most `BUFFER_BYTES` at a time, a reader yields
+chunks of that size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import BinaryIO
+from uuid import UUID
+
+import anyio
+import tink
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from tink import aead, streaming_aead
+
+from ..db import utcnow, uuid7
+from . import envelope
+from .blobs import BlobStore
+from .errors import BlobUnreadable
+from .keyring import Keyring
+from .models import Blob
+
+BUFFER_BYTES = 256 * 1024
+
+
+class BlobWriter:
+    """Plaintext in; sealed content out to the store. `blob` is set once the content is stored."""
+
+    def __init__(self, sink: BinaryIO) -> None:
+        self._sink = sink
+        self._buffer = bytearray()
+        # The previous chunk's sealing and writing, still running in its thread while the
+        # caller produces the next one; at most one is in flight, so memory stays bounded.
+        self._in_flight: asyncio.Future[int] | None = None
+        self._digest = hashlib.sha256()
+        self.byte_size = 0
+        self.blob: Blob | None = None
+
+    async def write(self, data: bytes) -> None:
+        self._buffer += data
+        if len(self._buffer) >= BUFFER_BYTES:
+            await self.flush()
+
+    async def flush(self, *, wait: bool = False) -> None:
+        if self._buffer:
+            chunk = bytes(self._buffer)
+            self._buffer.clear()
+            self._digest.update(chunk)
+            self.byte_size += len(chunk)
+            await self._settle()
+            self._in_flight = asyncio.get_running_loop().run_in_executor(None, self._sink.write, chunk)
+        if wait:
+            await self._settle()
+
+    async def _settle(self) -> None:
+        if self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            await in_flight
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
+
+
+@contextlib.asynccontextmanager
+async def write_blob(
+    store: BlobStore,
+    tenant_id: UUID,
+    kek: tuple[UUID, aead.Aead],
+    *,
+    content_type: str,
+    expires_at: datetime | None = None,
+) -> AsyncIterator[BlobWriter]:
+    """Seal what the block writes into a new blob under `kek` (from `Keyring.current`).
+
+    Once the block ends, the content is stored and `writer.blob` holds the row for the
+    caller to add: the content exists before the row that points to it commits (DESIGN.md,
+    Conventions), so a failed transaction leaves an orphan for the sweep, never a row
+    without content. No session is used meanwhile, so a long write holds no transaction.
+    """
+    kek_id, kek_aead = kek
+    blob_id = uuid7()
+    wrapped, data_key = envelope.new_data_key(kek_aead, blob_id)
+    with contextlib.ExitStack() as stack:
+        file = await anyio.to_thread.run_sync(stack.enter_context, store.create(str(blob_id)))
+        sealed = await anyio.to_thread.run_sync(stack.enter_context, envelope.sealing(data_key, file, blob_id))
+        writer = BlobWriter(sealed)
+        try:
+            yield writer
+            await writer.flush(wait=True)
+        except BaseException as error:
+            with contextlib.suppress(Exception):
+                await writer.flush(wait=True)  # let a write in flight end before cleaning up
+            await anyio.to_thread.run_sync(stack.__exit__, type(error), error, error.__traceback__)
+            raise
+        # Closing writes the last segment, then commits the file under its name.
+        await anyio.to_thread.run_sync(stack.close)
+    writer.blob = Blob(
+        id=blob_id,
+        tenant_id=tenant_id,
+        kek_id=kek_id,
+        wrapped_key=wrapped,
+        content_type=content_type,
+        byte_size=writer.byte_size,
+        sha256=writer.sha256,
+        expires_at=expires_at,
+    )
+
+
+@dataclass(frozen=True)
+class OpenedBlob:
+    """A blob ready to stream: its key is unwrapped, so reading needs no database session."""
+
+    blob: Blob
+    store: BlobStore
+    data_key: streaming_aead.StreamingAead
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        source = await anyio.to_thread.run_sync(self._open)
+        try:
+            while True:
+                chunk = await anyio.to_thread.run_sync(self._read, source)
+                if not chunk:
+                    return
+                yield chunk
+        finally:
+            await anyio.to_thread.run_sync(source.close)
+
+    def _open(self) -> BinaryIO:
+        try:
+            return envelope.unsealing(self.data_key, self.store.open(str(self.blob.id)), self.blob.id)
+        except (FileNotFoundError, tink.TinkError) as error:
+            raise BlobUnreadable() from error
+
+    @staticmethod
+    def _read(source: BinaryIO) -> bytes:
+        try:
+            return source.read(BUFFER_BYTES)
+        except tink.TinkError as error:
+            raise BlobUnreadable() from error
+
+    def read_sync(self) -> Iterator[bytes]:
+        """The plaintext read synchronously (for a worker thread), chunk by chunk."""
+        source = self._open()
+        with contextlib.closing(source):
+            while chunk := self._read(source):
+                yield chunk
+
+
+async def open_blob(
+    session: AsyncSession, keyring: Keyring, store: BlobStore, tenant_id: UUID, blob_id: UUID
+) -> OpenedBlob:
+    blob = await session.scalar(select(Blob).where(Blob.tenant_id == tenant_id, Blob.id == blob_id))
+    if blob is None:
+        raise BlobUnreadable()
+    kek = await keyring.get(session, tenant_id, blob.kek_id)
+    try:
+        data_key = envelope.open_data_key(kek, blob.wrapped_key, blob.id)
+    except tink.TinkError as error:
+        raise BlobUnreadable() from error
+    return OpenedBlob(blob, store, data_key)
+
+
+async def delete_blob(session: AsyncSession, store: BlobStore, tenant_id: UUID, blob_id: UUID) -> None:
+    # Content first, then the row: should the transaction fail, what is left is a row that
+    # reads as unreadable, never content that no row points to.
+    await anyio.to_thread.run_sync(store.delete, str(blob_id))
+    await session.execute(delete(Blob).where(Blob.tenant_id == tenant_id, Blob.id == blob_id))
+
+
+async def sweep_expired(session: AsyncSession, store: BlobStore, *, limit: int = 1000) -> int:
+    """Delete blobs past their expiry, across tenants (the caller lifts row-level security)."""
+    expired = (
+        await session.execute(select(Blob.tenant_id, Blob.id).where(Blob.expires_at < utcnow()).limit(limit))
+    ).all()
+    for tenant_id, blob_id in expired:
+        await delete_blob(session, store, tenant_id, blob_id)
+    return len(expired)
