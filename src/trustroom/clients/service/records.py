@@ -89,7 +89,7 @@ async def create(
         raise UsernameNotUnique() from exc
     if actor.kind is ActorKind.MEMBER and actor.id is not None:
         await access.assign(session, actor, record, actor.id)
-    await writes.apply(session, actor, record, schema, fields.diff({}, details), emit=False)
+    await writes.apply(session, actor, record, schema, fields.diff({}, details), creating=True)
     if emit:
         await audit.record(
             session, actor, f"clients.{kind}.created", target_type=str(kind), target_id=record.id, data={}

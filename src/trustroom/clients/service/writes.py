@@ -376,9 +376,12 @@ async def apply(
     comment: str | None = None,
     change_request: ChangeRequest | None = None,
     author: Author | None = None,
-    emit: bool = True,
+    creating: bool = False,
 ) -> list[Change]:
-    """Write the changes with their history; stale pending requests they overtake."""
+    """Write the changes with their history; stale pending requests they overtake.
+
+    `creating`: the record is new, so nothing can be overtaken, and its creator announces
+    it (`contact.created`) instead of an update."""
     record.details = fields.apply(record.details, list(changes))
     record.schema_version = schema.version
     record.sort_name = sort_name(record.details)
@@ -406,8 +409,8 @@ async def apply(
     )
     await session.flush()
     paths = [change.pointer for change in changes]
-    await _stale_overtaken(session, actor, record, paths, keep=change_request)
-    if emit:
+    if not creating:
+        await _stale_overtaken(session, actor, record, paths, keep=change_request)
         await audit.record(
             session,
             actor,
