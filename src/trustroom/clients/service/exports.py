@@ -37,7 +37,7 @@ from ...storage.models import Blob
 from ...storage.service import OpenedBlob
 from .. import csvfile, events
 from ..errors import ExportExpired, ExportFailed, ExportNotFound, ExportNotReady
-from ..models import ClientExport, ClientRecord, RecordKind, TransferStatus
+from ..models import ClientExport, RecordKind, TransferStatus
 from . import definitions, export_cells, search
 from .search import RecordQuery
 
@@ -161,26 +161,35 @@ class Run:
             await self._write(total_count=total)
             columns = csvfile.columns(export.kind, schema.map)
             dialect = read.get_bind().dialect.name
-            selected = matching.with_only_columns(*export_cells.cells(export.kind, columns, dialect))
+            wanted = export_cells.cells(export.kind, columns, dialect)
             expires_at = utcnow() + timedelta(seconds=self.settings.clients.export_ttl_seconds)
             async with storage.write_blob(
                 self.store, self.tenant_id, kek, content_type="text/csv; charset=utf-8", expires_at=expires_at
             ) as writer:
                 await writer.write(csvfile.BOM.encode() + csvfile.encode([columns.header]))
-                stream = self._copied if dialect == "postgresql" else self._batched
-                written = await stream(await read.connection(), selected, writer)
+                connection = await read.connection()
+                if dialect == "postgresql":
+                    written = await self._copied(connection, export_cells.whole(matching, wanted, dialect), writer)
+                else:
+                    written = await self._batched(connection, matching, wanted, writer)
         assert writer.blob is not None
         return writer.blob, written
 
-    async def _batched(self, connection: AsyncConnection, selected: Select[Any], writer: storage.BlobWriter) -> int:
+    async def _batched(
+        self,
+        connection: AsyncConnection,
+        matching: Select[Any],
+        wanted: list[export_cells.Cell],
+        writer: storage.BlobWriter,
+    ) -> int:
         """Keyset batches by id; the next batch is fetched while this one is written."""
         written = 0
         reported = time.monotonic()
 
         async def batch_after(last: UUID | None) -> list[Any]:
-            batch = selected if last is None else selected.where(ClientRecord.id > last)
+            batch = export_cells.batch(matching, wanted, after=last, size=BATCH_SIZE)
             # Core, not ORM execution: plain rows, half the cost per row.
-            return list((await connection.execute(batch.order_by(ClientRecord.id).limit(BATCH_SIZE))).all())
+            return list((await connection.execute(batch)).all())
 
         upcoming = asyncio.create_task(batch_after(None))
         while rows := await upcoming:
@@ -195,9 +204,7 @@ class Run:
     async def _copied(self, connection: AsyncConnection, selected: Select[Any], writer: storage.BlobWriter) -> int:
         """PostgreSQL writes the CSV itself (`COPY (SELECT …) TO STDOUT`), streamed as it comes,
         in the read transaction (row-level security applies); Python only seals the bytes."""
-        compiled = selected.order_by(ClientRecord.id).compile(
-            dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
-        )
+        compiled = selected.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
         # The statement's parameters as the driver takes them (JSON paths become text arrays).
         processors: dict[str, Any] = dict(compiled._bind_processors)  # private: no public form of this
         params = {

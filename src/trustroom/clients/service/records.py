@@ -279,17 +279,28 @@ async def find_by_external_id(
 async def find_by_external_ids(
     session: AsyncSession, actor: Actor, kind: RecordKind, system: str, external_ids: Sequence[str]
 ) -> dict[str, ClientRecord]:
-    """The records the actor sees with these ids in `system`, by external id (one query)."""
-    rows = await session.execute(
-        select(ExternalConnection.external_id, ClientRecord)
-        .join(ExternalConnection, ExternalConnection.record_id == ClientRecord.id)
-        .where(
+    """The records the actor sees with these ids in `system`, by external id.
+
+    Two index-driven queries (the unique external-id index, then primary keys) rather
+    than one join, whose generic prepared plan can scan every record of the table.
+    """
+    connected = await session.execute(
+        select(ExternalConnection.external_id, ExternalConnection.record_id).where(
             ExternalConnection.tenant_id == actor.tenant_id,
-            ClientRecord.tenant_id == actor.tenant_id,
             ExternalConnection.record_kind == kind,
             ExternalConnection.system == system,
             ExternalConnection.external_id.in_(list(external_ids)),
+        )
+    )
+    record_ids = dict(connected.all())
+    if not record_ids:
+        return {}
+    found = await session.scalars(
+        select(ClientRecord).where(
+            ClientRecord.tenant_id == actor.tenant_id,
+            ClientRecord.id.in_(list(record_ids.values())),
             access.visible(actor),
         )
     )
-    return dict(rows.all())
+    by_id = {record.id: record for record in found}
+    return {external_id: by_id[record_id] for external_id, record_id in record_ids.items() if record_id in by_id}
