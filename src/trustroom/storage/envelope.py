@@ -54,13 +54,6 @@ def open_data_key(kek: aead.Aead, wrapped: bytes, blob_id: UUID) -> streaming_ae
     return handle.primitive(streaming_aead.StreamingAead)
 
 
-def rewrap(old: aead.Aead, new: aead.Aead, wrapped: bytes, blob_id: UUID) -> bytes:
-    """The same data key under another KEK: key rotation without touching the content."""
-    _registered()
-    handle = tink.proto_keyset_format.parse_encrypted(wrapped, old, _context(blob_id))
-    return cast(bytes, tink.proto_keyset_format.serialize_encrypted(handle, new, _context(blob_id)))
-
-
 class _KeepOpen:
     """The destination as tink sees it: closing the encrypting stream must not close the
     store's file, whose own block commits it."""

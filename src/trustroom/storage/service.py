@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import BinaryIO
@@ -147,13 +147,6 @@ class OpenedBlob:
             return source.read(BUFFER_BYTES)
         except tink.TinkError as error:
             raise BlobUnreadable() from error
-
-    def read_sync(self) -> Iterator[bytes]:
-        """The plaintext read synchronously (for a worker thread), chunk by chunk."""
-        source = self._open()
-        with contextlib.closing(source):
-            while chunk := self._read(source):
-                yield chunk
 
 
 async def open_blob(
