@@ -98,6 +98,9 @@ OPERATIONS_CONFIG = [
             "PATCH /api/v1/legal-entities/{legal_entity_id}/details",
             "PUT /api/v1/legal-entities/{legal_entity_id}/contacts",
             "POST /api/v1/legal-entities/{legal_entity_id}/change-requests/{change_request_id}/review",
+            # Usernames and external ids must be unique (a repeated example is refused with
+            # 400), and a contactId must name an existing contact.
+            "POST /api/v1/exchanges",
             # Export filters name schema fields; an upload must hold JSON arrays of records,
             # and a sync needs an uploaded file waiting (else 400 NothingToImport).
             "POST /api/v1/contacts/export",

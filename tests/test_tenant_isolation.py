@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import tempfile
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -29,11 +31,16 @@ from trustroom.clients.service import definitions, exports, legal_entities, reco
 from trustroom.clients.service import lists as lists_service
 from trustroom.clients.service.channels import Verifier
 from trustroom.db import BYPASS_SETTING, Base, Database, bind_tenant, cross_tenant, uuid7
+from trustroom.exchange.models import Folder
+from trustroom.exchange.schemas import ExchangeCreate
+from trustroom.exchange.service import documents, exchanges, folders
 from trustroom.http import API_PREFIX, endpoints
 from trustroom.jobs import service as jobs_service
 from trustroom.jobs import tasks as jobs_tasks
 from trustroom.keys import ServerKeys
 from trustroom.settings import ClientSettings, WebhookSettings
+from trustroom.storage.blobs import LocalBlobStore
+from trustroom.storage.keyring import SealedKeyring
 from trustroom.webhooks import service as webhooks_service
 from trustroom.webhooks.models import WebhookEndpoint
 from trustroom.webhooks.schemas import EndpointCreate
@@ -188,6 +195,60 @@ async def _import_status(database: Database, keys: ServerKeys, tenant: TenantFix
     return await _with_actor(database, tenant, work)
 
 
+def _exchange_body() -> ExchangeCreate:
+    n = uuid7()
+    return ExchangeCreate.model_validate(
+        {
+            "username": f"{MARKER}-{n}",
+            "externalUserId": f"{MARKER}-{n}",
+            "languageCode": "EN",
+            "password": f"{MARKER}-password",
+            "client": {"lastName": MARKER, "email": "owner@mail.example", "mobileNumber": "+41791234567"},
+            "externalExchangeId": f"{MARKER}-{n}",
+            "name": MARKER,
+        }
+    )
+
+
+async def _exchange(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
+    async def work(session: Any, actor: Actor) -> str:
+        return str((await exchanges.create(session, actor, SealedKeyring(keys), _exchange_body())).id)
+
+    return await _with_actor(database, tenant, work)
+
+
+async def _external_exchange_id(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
+    async def work(session: Any, actor: Actor) -> str:
+        return (await exchanges.create(session, actor, SealedKeyring(keys), _exchange_body())).external_exchange_id
+
+    return await _with_actor(database, tenant, work)
+
+
+async def _folder(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
+    exchange_id = UUID(await _exchange(database, keys, tenant))
+
+    async def work(session: Any, actor: Actor) -> str:
+        return str((await folders.create(session, actor, exchange_id, MARKER, None)).id)
+
+    return await _with_actor(database, tenant, work)
+
+
+async def _document(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
+    folder_id = UUID(await _folder(database, keys, tenant))
+
+    async def work(session: Any, actor: Actor) -> str:
+        folder = await session.get(Folder, folder_id)
+        target = await documents.prepare_upload(session, actor, SealedKeyring(keys), folder.exchange_id, folder_id)
+        receiver = documents.Receiver(LocalBlobStore(Path(tempfile.mkdtemp())), tenant.id, target, max_bytes=1024)
+        await receiver.begin("file", f"{MARKER}.txt", "text/plain")
+        await receiver.data(MARKER.encode())
+        await receiver.end()
+        document, _version = await documents.finish_upload(session, actor, target, receiver)
+        return str(document.id)
+
+    return await _with_actor(database, tenant, work)
+
+
 async def _system(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
     return "Default"
 
@@ -204,6 +265,10 @@ RESOURCE_FACTORIES: dict[str, Factory] = {
     "external_id": _external_id,
     "export_job_id": _export,
     "status_id": _import_status,
+    "exchange_id": _exchange,
+    "external_exchange_id": _external_exchange_id,
+    "folder_id": _folder,
+    "document_id": _document,
 }
 # Names of things every tenant has its own of (a schema, a list, an external system): with
 # these alone in a path, tenant B reaches its own, and must never see tenant A's MARKER.

@@ -16,6 +16,8 @@ class ActorKind(StrEnum):
     APP = "app"
     MEMBER = "member"
     CONTACT = "contact"
+    # A client signed in to the client portal with the account of an exchange (id: the account).
+    CLIENT = "client"
     OPERATOR = "operator"
     SYSTEM = "system"
 

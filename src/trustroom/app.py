@@ -29,6 +29,8 @@ from .clients import pages as clients_pages
 from .clients import routes as clients_routes
 from .db import Database
 from .errors import AppError
+from .exchange import events as exchange_events
+from .exchange import routes as exchange_routes
 from .http import API_PREFIX
 from .jobs import routes as jobs_routes
 from .jobs.catalogue import Catalogue
@@ -50,7 +52,10 @@ def _docs_assets() -> Path:
 
 
 PAGE_PREFIXES = ("/portal", "/x/")
-EVENT_TYPES = (*auth_events.TYPES, *clients_events.TYPES, *webhooks_events.TYPES)
+DOCUMENT_UPLOAD_PATHS = rf"^({API_PREFIX}/exchanges|/portal/exchanges|/x)/[^/]+/folders/[^/]+/documents$"
+# Boundaries and part headers around the file; the file itself is held to the exact limit.
+MULTIPART_OVERHEAD = 64 * 1024
+EVENT_TYPES = (*auth_events.TYPES, *clients_events.TYPES, *exchange_events.TYPES, *webhooks_events.TYPES)
 
 
 def create_app(settings: Settings | None = None, *, run_worker_in_process: bool | None = None) -> FastAPI:
@@ -97,7 +102,7 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     _install_error_handlers(app)
     routers = (auth_routes.api_key_router, auth_routes.member_router, audit_routes.router)
     platform = (jobs_routes.router, jobs_routes.events_router, webhooks_routes.router, webhooks_routes.messages)
-    for router in (*routers, *platform, *clients_routes.ROUTERS):
+    for router in (*routers, *platform, *clients_routes.ROUTERS, *exchange_routes.ROUTERS):
         app.include_router(router)
     app.include_router(auth_pages.router)
     app.include_router(clients_pages.router)
@@ -109,7 +114,10 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
         observe=metrics.observe_request,
         default_language=settings.default_language,
         max_body_bytes=settings.max_request_bytes,
-        upload_limits=((f"{http.API_PREFIX}/imports/", settings.clients.import_max_bytes),),
+        upload_limits=(
+            (f"^{http.API_PREFIX}/imports/", settings.clients.import_max_bytes),
+            (DOCUMENT_UPLOAD_PATHS, settings.exchange.upload_max_bytes + MULTIPART_OVERHEAD),
+        ),
     )
     app.add_middleware(web.SecurityHeaders)
     return app

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
@@ -454,12 +455,12 @@ class RequestContext:
         self.observe = observe
         self.default_language = default_language
         self.max_body_bytes = max_body_bytes
-        # (path prefix, limit): upload endpoints that stream large bodies to storage.
-        self.upload_limits = tuple(upload_limits)
+        # (path pattern, limit): upload endpoints that stream large bodies to storage.
+        self.upload_limits = tuple((re.compile(pattern), limit) for pattern, limit in upload_limits)
 
     def body_limit(self, path: str) -> int:
-        for prefix, limit in self.upload_limits:
-            if path.startswith(prefix):
+        for pattern, limit in self.upload_limits:
+            if pattern.match(path):
                 return limit
         return self.max_body_bytes
 

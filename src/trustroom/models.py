@@ -4,6 +4,7 @@ from .audit import models as audit_models
 from .auth import models as auth_models
 from .clients import models as clients_models
 from .db import Base
+from .exchange import models as exchange_models
 from .jobs import models as jobs_models
 from .messaging import models as messaging_models
 from .storage import models as storage_models
@@ -15,6 +16,7 @@ __all__ = [
     "audit_models",
     "auth_models",
     "clients_models",
+    "exchange_models",
     "jobs_models",
     "messaging_models",
     "metadata",

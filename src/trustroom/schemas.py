@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Generic, TypeVar
 
+import phonenumbers
 from pydantic import (
     AfterValidator,
     AwareDatetime,
@@ -49,6 +50,25 @@ def _as_utc(value: datetime) -> datetime:
     except OverflowError as exc:
         raise ValueError("is out of range once converted to UTC") from exc
 
+
+def _e164(value: str) -> str:
+    try:
+        number = phonenumbers.parse(value, None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError("must be a phone number in E.164 form, e.g. +41791234567") from exc
+    if phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164) != value:
+        raise ValueError("must be a phone number in E.164 form, e.g. +41791234567")
+    if not phonenumbers.is_valid_number(number):
+        raise ValueError("is not a valid phone number")
+    return value
+
+
+MobileNumber = Annotated[
+    str,
+    StringConstraints(pattern=r"^\+[1-9][0-9]{1,14}$"),
+    AfterValidator(_e164),
+]
+"""A phone number in E.164 form that exists in the numbering plan (+41791234567)."""
 
 Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text), AfterValidator(_as_utc)]
 """An instant given as RFC 3339 text with an offset, normalised to UTC."""

@@ -134,6 +134,13 @@ class ClientSettings(BaseModel):
     )
 
 
+class ExchangeSettings(BaseModel):
+    """Secure exchange: access links, the client's sign-in, uploads."""
+
+    link_ttl_seconds: int = Field(7 * 86400, ge=300, description="How long an access link can be used.")
+    upload_max_bytes: int = Field(100 * 1024 * 1024, ge=1024, description="Largest document accepted (bytes).")
+
+
 class Settings(BaseSettings):
     """All of Trustroom's configuration; see README, section Configuration."""
 
@@ -178,6 +185,7 @@ class Settings(BaseSettings):
     sms: SmsSettings = SmsSettings()
     clients: ClientSettings = ClientSettings()
     storage: StorageSettings = StorageSettings()
+    exchange: ExchangeSettings = ExchangeSettings()
 
     @field_validator("default_language", mode="before")
     @classmethod

@@ -33,6 +33,7 @@ TASKS: tuple[Task, ...] = (
     clients_tasks.EXPORT,
     clients_tasks.IMPORT,
     storage_tasks.SWEEP_EXPIRED,
+    storage_tasks.DELETE_CONTENT_TASK,
 )
 SCHEDULES: tuple[Schedule, ...] = (
     Schedule(auth_tasks.PURGE_EXPIRED, every_seconds=300),

@@ -13,8 +13,9 @@ from trustroom.db import Database, bind_tenant
 from trustroom.models import metadata
 
 from ..factories import TenantFixture
+from ..helpers import events_of
 from ..outbound import MailCatcher, send_queued
-from .conftest import CONTACTS, Person, anna, create_contact, events_of
+from .conftest import CONTACTS, Person, anna, create_contact
 
 SECRET_NAME = "Wunderlich"
 SECRET_MAIL = "wunderlich.private@example.com"

@@ -22,7 +22,8 @@ from trustroom.keys import ServerKeys
 from trustroom.settings import Settings
 
 from ..factories import TenantFixture
-from .conftest import CONTACTS, Person, create_contact, events_of, person
+from ..helpers import events_of
+from .conftest import CONTACTS, Person, create_contact, person
 
 
 async def _patch(

@@ -19,8 +19,9 @@ from trustroom.db import Database, bind_tenant, utcnow
 from trustroom.settings import Settings
 
 from ..factories import TenantFixture
+from ..helpers import events_of
 from ..outbound import MailCatcher, send_queued
-from .conftest import CONTACTS, Person, create_contact, events_of
+from .conftest import CONTACTS, Person, create_contact
 
 NEW_EMAIL = "anna.neu@example.com"
 

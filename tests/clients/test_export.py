@@ -20,7 +20,8 @@ from trustroom.storage.models import Blob
 from trustroom.storage.tasks import SWEEP_EXPIRED
 
 from ..factories import TenantFixture
-from .conftest import CONTACTS, Person, anna, create_contact, events_of, run_jobs, stored_blobs
+from ..helpers import events_of, run_jobs, stored_blobs
+from .conftest import CONTACTS, Person, anna, create_contact
 from .test_search import REFERENCE_QUERY
 
 EXPORTS = f"{API_PREFIX}/exports"

@@ -17,7 +17,8 @@ from trustroom.settings import Settings
 from trustroom.storage.models import Blob
 
 from ..factories import TenantFixture
-from .conftest import CONTACTS, anna, events_of, run_jobs, stored_blobs
+from ..helpers import events_of, run_jobs, stored_blobs
+from .conftest import CONTACTS, anna
 
 IMPORTS = f"{API_PREFIX}/imports"
 

@@ -19,7 +19,8 @@ from trustroom.schemas import Paging
 from trustroom.settings import Settings
 
 from ..factories import TenantFixture
-from .conftest import Person, anna, create_contact, events_of
+from ..helpers import events_of
+from .conftest import Person, anna, create_contact
 
 LEGAL_ENTITIES = "/api/v1/legal-entities"
 ACME = {"details": {"name": "Acme Holding AG", "legalForm": "AG", "registrationNumber": "CHE-123.456.789"}}

@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from tink import aead, streaming_aead
 
 from ..db import utcnow, uuid7
+from ..jobs import service as jobs
+from ..jobs.service import TaskRef
 from . import envelope
 from .blobs import BlobStore
 from .errors import BlobUnreadable
@@ -30,6 +32,9 @@ from .keyring import Keyring
 from .models import Blob
 
 BUFFER_BYTES = 256 * 1024
+# The task lives in `tasks.py`, which imports this module.
+DELETE_CONTENT = TaskRef("storage.delete_content", max_attempts=8)
+DISCARD_BATCH = 500
 
 
 class BlobWriter:
@@ -124,14 +129,25 @@ class OpenedBlob:
     store: BlobStore
     data_key: streaming_aead.StreamingAead
 
-    async def chunks(self) -> AsyncIterator[bytes]:
+    async def chunks(self, start: int = 0, stop: int | None = None) -> AsyncIterator[bytes]:
+        """The plaintext from byte `start` up to (not including) `stop`.
+
+        The streaming AEAD opens segments in order only, so a range is read from the
+        beginning and what comes before `start` is authenticated and dropped: a range
+        costs as much as reading up to its end, and memory stays bounded either way.
+        """
+        stop = self.blob.byte_size if stop is None else min(stop, self.blob.byte_size)
+        position = 0
         source = await anyio.to_thread.run_sync(self._open)
         try:
-            while True:
+            while position < stop:
                 chunk = await anyio.to_thread.run_sync(self._read, source)
                 if not chunk:
-                    return
-                yield chunk
+                    raise BlobUnreadable()  # shorter than recorded: truncated where tink cannot tell
+                begin, position = position, position + len(chunk)
+                if position <= start:
+                    continue
+                yield chunk[max(0, start - begin) : len(chunk) - max(0, position - stop)]
         finally:
             await anyio.to_thread.run_sync(source.close)
 
@@ -168,6 +184,15 @@ async def delete_blob(session: AsyncSession, store: BlobStore, tenant_id: UUID, 
     # reads as unreadable, never content that no row points to.
     await anyio.to_thread.run_sync(store.delete, str(blob_id))
     await session.execute(delete(Blob).where(Blob.tenant_id == tenant_id, Blob.id == blob_id))
+
+
+async def discard(session: AsyncSession, tenant_id: UUID, blob_ids: list[UUID]) -> None:
+    """Forget blobs: their rows go in the caller's transaction, their content once it has
+    committed (a job), so a transaction that fails loses nothing."""
+    for first in range(0, len(blob_ids), DISCARD_BATCH):
+        batch = blob_ids[first : first + DISCARD_BATCH]
+        await session.execute(delete(Blob).where(Blob.tenant_id == tenant_id, Blob.id.in_(batch)))
+        await jobs.enqueue(session, DELETE_CONTENT, tenant_id=tenant_id, blob_ids=[str(i) for i in batch])
 
 
 async def sweep_expired(session: AsyncSession, store: BlobStore, *, limit: int = 1000) -> int:

@@ -1,0 +1,1 @@
+"""Use cases of secure exchange, a module each."""
