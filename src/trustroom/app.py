@@ -29,7 +29,9 @@ from .clients import pages as clients_pages
 from .clients import routes as clients_routes
 from .db import Database
 from .errors import AppError
+from .exchange import deps as exchange_deps
 from .exchange import events as exchange_events
+from .exchange import pages as exchange_pages
 from .exchange import routes as exchange_routes
 from .http import API_PREFIX
 from .jobs import routes as jobs_routes
@@ -52,7 +54,7 @@ def _docs_assets() -> Path:
 
 
 PAGE_PREFIXES = ("/portal", "/x/")
-DOCUMENT_UPLOAD_PATHS = rf"^({API_PREFIX}/exchanges|/portal/exchanges|/x)/[^/]+/folders/[^/]+/documents$"
+DOCUMENT_UPLOAD_PATHS = rf"^({API_PREFIX}/exchanges/[^/]+|/portal/exchanges/[^/]+|/x)/folders/[^/]+/documents$"
 # Boundaries and part headers around the file; the file itself is held to the exact limit.
 MULTIPART_OVERHEAD = 64 * 1024
 EVENT_TYPES = (*auth_events.TYPES, *clients_events.TYPES, *exchange_events.TYPES, *webhooks_events.TYPES)
@@ -106,6 +108,8 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
         app.include_router(router)
     app.include_router(auth_pages.router)
     app.include_router(clients_pages.router)
+    for router in exchange_pages.ROUTERS:
+        app.include_router(router)
     app.include_router(_operations_router())
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     app.mount("/api/docs-assets", StaticFiles(directory=_docs_assets()), name="docs-assets")
@@ -155,7 +159,12 @@ def _install_error_handlers(app: FastAPI) -> None:
         return RedirectResponse(f"/portal/login{web.language_query()}", status_code=303)
 
     app.add_exception_handler(AppError, app_error)
+
+    async def client_sign_in_required(request: Request, exc: Exception) -> Response:
+        return RedirectResponse(f"/x/login{web.language_query()}", status_code=303)
+
     app.add_exception_handler(auth_deps.SignInRequired, sign_in_required)
+    app.add_exception_handler(exchange_deps.ClientSignInRequired, client_sign_in_required)
 
 
 def _operations_router() -> APIRouter:

@@ -82,10 +82,16 @@ async def _in_session(settings: Settings, work: Callable[[Any], Awaitable[dict[s
         await database.dispose()
 
 
-async def _tenant_create(settings: Settings, name: str, language: str, username_from_email: bool) -> dict[str, Any]:
+async def _tenant_create(
+    settings: Settings, name: str, language: str, username_from_email: bool, client_codes: str
+) -> dict[str, Any]:
     async def work(session: Any) -> dict[str, Any]:
         tenant = await tenants.create_tenant(
-            session, name, default_language=language, username_from_email=username_from_email
+            session,
+            name,
+            default_language=language,
+            username_from_email=username_from_email,
+            client_code_channel=client_codes,
         )
         return {"id": str(tenant.id), "name": tenant.name}
 
@@ -387,6 +393,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.add_argument("--language", choices=["de", "en", "fr", "it"], default="en")
     p.add_argument("--username-from-email", action="store_true", help="contacts' usernames are their email addresses")
+    p.add_argument(
+        "--client-codes",
+        choices=["sms", "email"],
+        default="sms",
+        help="how exchange clients get their one-time sign-in codes (default: SMS to their mobile)",
+    )
     key = sub.add_parser("api-key", parents=[common]).add_subparsers(dest="action", required=True)
     p = key.add_parser("create", parents=[common], help="create an API key (shown once)")
     p.add_argument("--tenant", type=UUID, required=True)
@@ -452,7 +464,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings, out: Output) -> int:
                 + "\n".join(f"{name:<13} {url}" for name, url in demo["urls"].items()),
             )
         case "tenant", "create":
-            result = asyncio.run(_tenant_create(settings, args.name, args.language, args.username_from_email))
+            result = asyncio.run(
+                _tenant_create(settings, args.name, args.language, args.username_from_email, args.client_codes)
+            )
             out.emit(result, result["id"])
         case "api-key", "create":
             result = asyncio.run(

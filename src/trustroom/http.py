@@ -236,6 +236,10 @@ def error_responses(*extra: type[AppError]) -> dict[int | str, dict[str, Any]]:
 # --- sessions and actors ------------------------------------------------------------------
 
 
+def client_ip(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
 def get_keys(request: Request) -> ServerKeys:
     keys: ServerKeys = request.app.state.keys
     return keys

@@ -139,6 +139,12 @@ class ExchangeSettings(BaseModel):
 
     link_ttl_seconds: int = Field(7 * 86400, ge=300, description="How long an access link can be used.")
     upload_max_bytes: int = Field(100 * 1024 * 1024, ge=1024, description="Largest document accepted (bytes).")
+    code_ttl_seconds: int = Field(300, ge=60, description="How long a client's one-time sign-in code is valid.")
+    code_max_attempts: int = Field(5, ge=1, description="Wrong codes allowed before the sign-in must start again.")
+    code_resend_seconds: int = Field(60, ge=0, description="Least time between two codes for one sign-in.")
+    codes_per_sign_in: int = Field(3, ge=1, description="Codes sent for one sign-in at most (resends included).")
+    session_ttl_seconds: int = Field(4 * 3600, ge=300, description="Absolute lifetime of a client's session.")
+    session_idle_seconds: int = Field(1800, ge=60, description="Idle timeout of a client's session.")
 
 
 class Settings(BaseSettings):

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -75,6 +75,25 @@ class Pages:
         if not any(hmac.compare_digest(expected, token) for expected in valid):
             raise CsrfFailed()
 
+    def cookie_name(self, base: str) -> str:
+        # The __Host- prefix makes browsers refuse the cookie unless Secure, host-only and Path=/.
+        return f"__Host-{base}" if self.secure_cookies else base
+
+    def cookie(self, request: Request, base: str) -> str | None:
+        return request.cookies.get(self.cookie_name(base))
+
+    def set_cookie(self, response: Response, base: str, value: str, *, max_age: int) -> None:
+        """A session-like cookie: HttpOnly, SameSite=Lax, Secure outside development."""
+        response.set_cookie(
+            self.cookie_name(base), value, max_age=max_age, httponly=True, secure=self.secure_cookies, samesite="lax"
+        )
+
+    def clear_cookie(self, response: Response, base: str) -> None:
+        # Browsers ignore a __Host- cookie, even one that deletes, unless it is Secure with Path=/.
+        response.delete_cookie(
+            self.cookie_name(base), path="/", secure=self.secure_cookies, httponly=True, samesite="lax"
+        )
+
     def render(self, request: Request, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
         html = self.env.get_template(template).render(
             request=request,
@@ -108,6 +127,7 @@ def render_error(request: Request, error: AppError) -> HTMLResponse:
         title=error.code,
         detail=i18n.gettext(error.text, **error.params),
         sub_code=error.sub_code,
+        sign_in_url="/x/login" if request.url.path.startswith("/x/") else "/portal/login",
     )
 
 

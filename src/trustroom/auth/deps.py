@@ -10,16 +10,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .. import i18n
 from ..actor import Actor, ActorKind, Scope
 from ..db import bind_tenant
-from ..http import SessionDep, get_keys, get_settings
+from ..http import SessionDep, client_ip, get_keys, get_settings
 from ..logs import correlation_id
+from ..web import get_pages
 from .errors import ActingMemberNotAllowed, InvalidApiKey
 from .models import Member, PortalSession
 from .service import api_keys, members, portal
 from .service.usage import UsageRecorder
-
-
-def client_ip(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def _bearer(request: Request) -> str:
@@ -66,17 +63,12 @@ SESSION_COOKIE = "trustroom_session"
 PENDING_COOKIE = "trustroom_pending"
 
 
-def cookie_name(request: Request, base: str) -> str:
-    # The __Host- prefix makes browsers refuse the cookie unless Secure, host-only and Path=/.
-    return f"__Host-{base}" if get_settings(request).cookies_secure else base
-
-
 class SignInRequired(Exception):
     """No live portal session: the page handler answers with a redirect to the sign-in page."""
 
 
 async def portal_member(request: Request, session: SessionDep) -> tuple[PortalSession, Member]:
-    token = request.cookies.get(cookie_name(request, SESSION_COOKIE))
+    token = get_pages(request).cookie(request, SESSION_COOKIE)
     settings = get_settings(request)
     found = None
     if token:

@@ -56,6 +56,8 @@ class Tenant(IdMixin, Timestamps, Base):
     default_language: Mapped[str] = mapped_column(String(2), default="en")
     # Contacts' usernames are their email addresses (kept in step) instead of chosen names.
     username_from_email: Mapped[bool] = mapped_column(default=False)
+    # Where exchange clients get their one-time sign-in codes: `sms` (their mobile) or `email`.
+    client_code_channel: Mapped[str] = mapped_column(String(8), default="sms", server_default="sms")
 
 
 class ApiKey(IdMixin, TenantOwned, Base):

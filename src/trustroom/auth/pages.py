@@ -11,14 +11,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from .. import i18n
 from ..actor import Scope
 from ..errors import N_
-from ..http import KeysDep, SessionDep, SettingsDep
+from ..http import KeysDep, SessionDep, SettingsDep, client_ip
 from ..web import Pages, get_pages, language_query
 from .deps import (
     PENDING_COOKIE,
     SESSION_COOKIE,
     PortalMember,
-    client_ip,
-    cookie_name,
 )
 from .models import Role
 from .service import members, portal, tenants
@@ -51,17 +49,6 @@ def _failure(request: Request, pages: Pages, template: str, attempt: portal.Atte
     return response
 
 
-def _set_cookie(request: Request, response: Response, name: str, value: str, max_age: int, secure: bool) -> None:
-    response.set_cookie(
-        cookie_name(request, name), value, max_age=max_age, httponly=True, secure=secure, samesite="lax"
-    )
-
-
-def _clear_cookie(request: Request, response: Response, name: str, secure: bool) -> None:
-    # Browsers ignore a __Host- cookie, even one that deletes, unless it is Secure with Path=/.
-    response.delete_cookie(cookie_name(request, name), path="/", secure=secure, httponly=True, samesite="lax")
-
-
 @router.get("/login", response_class=HTMLResponse)
 async def login_page(request: Request, pages: PagesDep) -> Response:
     return pages.render(request, "auth/login.html")
@@ -85,16 +72,14 @@ async def submit_password(
     if attempt.outcome is not portal.Outcome.NEXT_STEP or attempt.token is None:
         return _failure(request, pages, "auth/login.html", attempt, email=email)
     response = RedirectResponse(f"/portal/login/totp{language_query()}", status_code=303)
-    _set_cookie(
-        request, response, PENDING_COOKIE, attempt.token, settings.auth.pending_login_seconds, settings.cookies_secure
-    )
+    pages.set_cookie(response, PENDING_COOKIE, attempt.token, max_age=settings.auth.pending_login_seconds)
     return response
 
 
 async def _totp_context(
     request: Request, session: SessionDep, keys: KeysDep, settings: SettingsDep
 ) -> dict[str, Any] | None:
-    token = request.cookies.get(cookie_name(request, PENDING_COOKIE))
+    token = get_pages(request).cookie(request, PENDING_COOKIE)
     found = await portal.find_session(session, keys, settings.auth, token, stage=portal.STAGE_TOTP) if token else None
     if found is None:
         return None
@@ -131,17 +116,15 @@ async def submit_totp(
     csrf_token: CsrfField = None,
 ) -> Response:
     pages.check_csrf(request, csrf_token)
-    pending = request.cookies.get(cookie_name(request, PENDING_COOKIE), "")
+    pending = pages.cookie(request, PENDING_COOKIE) or ""
     attempt = await portal.check_totp(
         session, keys, settings.auth, pending_token=pending, code=code, ip=client_ip(request)
     )
     if attempt.outcome is not portal.Outcome.SIGNED_IN or attempt.token is None:
         return _failure(request, pages, "auth/totp.html", attempt, **(context or {"enrol": False}))
     response = RedirectResponse(f"/portal/{language_query()}", status_code=303)
-    _clear_cookie(request, response, PENDING_COOKIE, settings.cookies_secure)
-    _set_cookie(
-        request, response, SESSION_COOKIE, attempt.token, settings.auth.session_ttl_seconds, settings.cookies_secure
-    )
+    pages.clear_cookie(response, PENDING_COOKIE)
+    pages.set_cookie(response, SESSION_COOKIE, attempt.token, max_age=settings.auth.session_ttl_seconds)
     return response
 
 
@@ -170,9 +153,9 @@ async def sign_out(
     csrf_token: CsrfField = None,
 ) -> Response:
     pages.check_csrf(request, csrf_token)
-    token = request.cookies.get(cookie_name(request, SESSION_COOKIE))
+    token = pages.cookie(request, SESSION_COOKIE)
     if token:
         await portal.sign_out(session, keys, token)
     response = RedirectResponse(f"/portal/login{language_query()}", status_code=303)
-    _clear_cookie(request, response, SESSION_COOKIE, settings.cookies_secure)
+    pages.clear_cookie(response, SESSION_COOKIE)
     return response

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from uuid import UUID
 
-from fastapi import Request
+from fastapi import Depends, Request
+from fastapi.responses import StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from .. import i18n
 from ..actor import Actor
+from ..auth.service.portal import TOUCH_INTERVAL
+from ..db import utcnow
+from ..downloads import file_response
+from ..http import SessionDep, client_ip, get_keys, get_settings
 from ..settings import Settings
 from ..storage.blobs import BlobStore
 from ..storage.keyring import Keyring
 from ..uploads import read_multipart
-from .models import Document, DocumentVersion
-from .service import documents
+from ..web import get_pages
+from .models import ClientAccount, ClientSession, Document, DocumentVersion
+from .service import documents, sign_in
 
 
 async def receive_upload(
@@ -38,3 +46,67 @@ async def receive_upload(
     except BaseException:
         await receiver.abort()
         raise
+
+
+async def content_response(
+    session: AsyncSession,
+    actor: Actor,
+    keyring: Keyring,
+    store: BlobStore,
+    exchange_id: UUID,
+    document_id: UUID,
+    *,
+    number: int | None = None,
+    range_header: str | None,
+    if_range: str | None,
+) -> StreamingResponse:
+    """A document's content as a download (the latest available version unless `number`
+    says which), for the API and the pages alike."""
+    document, version, opened = await documents.open_content(
+        session, actor, keyring, store, exchange_id, document_id, number=number
+    )
+    return await file_response(
+        opened.chunks,
+        size=version.byte_size,
+        media_type=version.content_type,
+        name=document.name,
+        etag=f'"{version.sha256}"',
+        range_header=range_header,
+        if_range=if_range,
+    )
+
+
+CLIENT_SESSION_COOKIE = "trustroom_x_session"
+CLIENT_PENDING_COOKIE = "trustroom_x_pending"
+
+
+class ClientSignInRequired(Exception):
+    """No live client session: the page handler answers with a redirect to the sign-in."""
+
+
+async def signed_in_client(request: Request, session: SessionDep) -> tuple[ClientSession, ClientAccount]:
+    token = get_pages(request).cookie(request, CLIENT_SESSION_COOKIE)
+    found = None
+    if token:
+        found = await sign_in.find_session(
+            session, get_keys(request), get_settings(request), token, stage=sign_in.STAGE_ACTIVE
+        )
+    if found is None:
+        raise ClientSignInRequired()
+    client_session, account = found
+    if not i18n.language_chosen.get():
+        i18n.current_language.set(account.language)
+    if utcnow() - client_session.last_seen_at >= TOUCH_INTERVAL:
+        request.app.state.usage.session_seen(client_session)
+    return found
+
+
+SignedInClient = Annotated[tuple[ClientSession, ClientAccount], Depends(signed_in_client)]
+
+
+async def current_client(request: Request, signed_in: SignedInClient) -> Actor:
+    """The signed-in client as the actor of a page; the session is bound to their tenant."""
+    return sign_in.client_actor(signed_in[1], client_ip(request))
+
+
+ClientActor = Annotated[Actor, Depends(current_client)]

@@ -156,6 +156,8 @@ class ClientSession(IdMixin, TenantOwned, Base):
     stage: Mapped[str] = mapped_column(String(8))
     code_hash: Mapped[str | None] = mapped_column(String(64))
     code_attempts: Mapped[int] = mapped_column(default=0)
+    code_sent_at: Mapped[datetime | None]
+    codes_sent: Mapped[int] = mapped_column(default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -19,9 +19,20 @@ def operator(tenant_id: UUID) -> Actor:
 
 
 async def create_tenant(
-    session: AsyncSession, name: str, *, default_language: str = "en", username_from_email: bool = False
+    session: AsyncSession,
+    name: str,
+    *,
+    default_language: str = "en",
+    username_from_email: bool = False,
+    client_code_channel: str = "sms",
 ) -> Tenant:
-    tenant = Tenant(id=uuid7(), name=name, default_language=default_language, username_from_email=username_from_email)
+    tenant = Tenant(
+        id=uuid7(),
+        name=name,
+        default_language=default_language,
+        username_from_email=username_from_email,
+        client_code_channel=client_code_channel,
+    )
     await bind_tenant(session, tenant.id)
     session.add(tenant)
     await session.flush()
@@ -31,7 +42,7 @@ async def create_tenant(
         "auth.tenant.created",
         target_type="tenant",
         target_id=tenant.id,
-        data={"name": name, "usernameFromEmail": username_from_email},
+        data={"name": name, "usernameFromEmail": username_from_email, "clientCodeChannel": client_code_channel},
     )
     return tenant
 

@@ -1,4 +1,4 @@
-"""Last-used times of API keys and portal sessions, written in batches off the request path.
+"""Last-used times of API keys and browser sessions (members' and clients'), written in batches off the request path.
 
 A request only notes the use in memory; `flush` writes every noted use in one short
 transaction (the app flushes every few seconds and at shutdown). So a GET never turns into
@@ -9,6 +9,7 @@ loses at most the last few seconds of these coarse, informational times.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import update
@@ -20,7 +21,8 @@ from ..models import ApiKey, PortalSession
 class UsageRecorder:
     def __init__(self) -> None:
         self._api_keys: dict[tuple[UUID, UUID], datetime] = {}
-        self._sessions: dict[tuple[UUID, UUID], datetime] = {}
+        # By (session table, tenant, id): any mapped table with `tenant_id`, `id`, `last_seen_at`.
+        self._sessions: dict[tuple[type[Any], UUID, UUID], datetime] = {}
         self._rehashes: dict[tuple[UUID, UUID], tuple[str, str]] = {}
 
     def api_key_used(self, api_key: ApiKey) -> None:
@@ -30,8 +32,8 @@ class UsageRecorder:
         """The key was presented and matched under an older secret: store its current hash."""
         self._rehashes[(api_key.tenant_id, api_key.id)] = (key_hash, secret_id)
 
-    def session_seen(self, portal_session: PortalSession) -> None:
-        self._sessions[(portal_session.tenant_id, portal_session.id)] = utcnow()
+    def session_seen(self, browser_session: PortalSession | Any) -> None:
+        self._sessions[(type(browser_session), browser_session.tenant_id, browser_session.id)] = utcnow()
 
     @property
     def pending(self) -> int:
@@ -56,12 +58,10 @@ class UsageRecorder:
                     .where(ApiKey.tenant_id == tenant_id, ApiKey.id == key_id)
                     .values(key_hash=key_hash, secret_id=secret_id)
                 )
-            for (tenant_id, session_id), when in sessions.items():
+            for (table, tenant_id, session_id), when in sessions.items():
                 await bind_tenant(session, tenant_id)
                 await session.execute(
-                    update(PortalSession)
-                    .where(PortalSession.tenant_id == tenant_id, PortalSession.id == session_id)
-                    .values(last_seen_at=when)
+                    update(table).where(table.tenant_id == tenant_id, table.id == session_id).values(last_seen_at=when)
                 )
             await session.commit()
         return len(api_keys) + len(sessions) + len(rehashes)

@@ -9,14 +9,14 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from ...downloads import RangeNotSatisfiable, file_response
+from ...downloads import RangeNotSatisfiable
 from ...errors import MultipartInvalid, UnsupportedMediaType
 from ...http import API_PREFIX, ApiRoute, PagingDep, SessionDep, SettingsDep, error_responses
 from ...schemas import Page, Slice
 from ...storage.deps import KeyringDep, StoreDep
 from ...storage.errors import BlobUnreadable
 from ...uploads import MULTIPART
-from ..deps import receive_upload
+from ..deps import content_response, receive_upload
 from ..errors import (
     DocumentNotAvailable,
     DocumentNotFound,
@@ -141,15 +141,14 @@ async def download_document(
     if_range: Annotated[str | None, Header(alias="If-Range")] = None,
 ) -> StreamingResponse:
     """The content, decrypted as it streams; one byte range may be asked for."""
-    document, found, opened = await documents.open_content(
-        session, actor, keyring, store, exchange_id, document_id, number=version
-    )
-    return await file_response(
-        opened.chunks,
-        size=found.byte_size,
-        media_type=found.content_type,
-        name=document.name,
-        etag=f'"{found.sha256}"',
+    return await content_response(
+        session,
+        actor,
+        keyring,
+        store,
+        exchange_id,
+        document_id,
+        number=version,
         range_header=range_header,
         if_range=if_range,
     )

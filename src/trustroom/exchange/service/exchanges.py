@@ -197,3 +197,13 @@ async def delete(session: AsyncSession, actor: Actor, keyring: Keyring, exchange
         data={"externalExchangeId": event.external_exchange_id, "documentVersions": len(blob_ids)},
     )
     await jobs.emit(session, events.EXCHANGE_DELETED, event, tenant_id=actor.tenant_id)
+
+
+async def of_client(session: AsyncSession, actor: Actor) -> Exchange:
+    """The one exchange a signed-in client's account belongs to."""
+    exchange: Exchange | None = await session.scalar(
+        scoped(select(Exchange), actor).where(Exchange.account_id == actor.id)
+    )
+    if exchange is None:
+        raise ExchangeNotFound()
+    return exchange

@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...actor import Actor
 from ...audit import service as audit
-from ...db import cross_tenant, utcnow
+from ...db import bind_tenant, cross_tenant, utcnow
 from ...keys import ServerKeys
-from ..models import AccessLink, Exchange
+from ..models import AccessLink, ClientAccount, Exchange
 from . import access
 
 LINK_HASH = "exchange-link"
@@ -62,4 +62,16 @@ async def find_usable(session: AsyncSession, keys: ServerKeys, token: str) -> tu
     link, exchange = row
     if link.used_at is not None or link.expires_at <= utcnow():
         return None
+    await bind_tenant(session, exchange.tenant_id)
     return link, exchange
+
+
+async def account_of(session: AsyncSession, exchange: Exchange) -> ClientAccount:
+    """The client account a link leads to (the session is bound to the link's tenant)."""
+    account: ClientAccount | None = await session.scalar(
+        select(ClientAccount).where(
+            ClientAccount.tenant_id == exchange.tenant_id, ClientAccount.id == exchange.account_id
+        )
+    )
+    assert account is not None, "an exchange's account goes with it"
+    return account
