@@ -28,14 +28,16 @@ browser-tools:
 
 test: $(STAMP) browser-tools
 	rm -f .coverage .coverage.*
-	$(BIN)/pytest -p no:cacheprovider -n $(TEST_WORKERS) --cov --cov-report= tests
+	$(BIN)/pytest -p no:cacheprovider -n $(TEST_WORKERS) --cov --cov-report= -m "not heavy" tests
+	@# Heavy tests run alone: beside them, tests that time things would measure the load.
+	$(BIN)/pytest -p no:cacheprovider --cov --cov-append --cov-report= -m heavy tests
 	$(BIN)/coverage combine --quiet || true
 	$(BIN)/coverage report
 	@# The PostgreSQL run goes without coverage: measuring doubles its time, and the
 	@# suite must stay well within its time budget (the report above is SQLite's).
 	@if [ -n "$$TRUSTROOM_TEST_POSTGRES_URL" ]; then \
 	  echo "== again on PostgreSQL =="; \
-	  TRUSTROOM_TEST_DATABASE=postgres $(BIN)/pytest -p no:cacheprovider -n $(TEST_WORKERS) tests; \
+	  TRUSTROOM_TEST_DATABASE=postgres $(BIN)/pytest -p no:cacheprovider -n $(TEST_WORKERS) -m "not heavy" tests; \
 	fi
 
 check: $(STAMP)
@@ -50,6 +52,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/api_overhead.py
 	$(BIN)/python benchmarks/webhooks.py
 	$(BIN)/python benchmarks/clients.py
+	$(BIN)/python benchmarks/exchange.py
 
 # Re-extract translatable messages and merge them into the DE/EN/FR/IT catalogs.
 messages: $(STAMP)

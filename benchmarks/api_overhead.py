@@ -33,8 +33,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -46,11 +44,13 @@ from common import (
     BenchmarkError,
     ensure_postgres_database,
     free_port,
+    http_get,
+    seed_demo,
     server_environment,
     stop,
-    tail,
     terminate,
     trustroom_command,
+    wait_until_healthy,
 )
 
 BASELINE_PATH = "/healthz"
@@ -68,42 +68,6 @@ class Result:
 
 
 # --- the server ---------------------------------------------------------------------------
-
-
-def seed_demo(command: str, env: dict[str, str]) -> dict[str, Any]:
-    done = subprocess.run(
-        [command, "demo", "--json"], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=False
-    )
-    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
-    if done.returncode != 0 or not lines:
-        raise BenchmarkError(f"`trustroom demo --json` failed ({done.returncode}):\n{done.stdout}{done.stderr}")
-    demo: dict[str, Any] = json.loads(lines[-1])
-    if "apiKey" not in demo or "tenantId" not in demo:
-        raise BenchmarkError(f"`trustroom demo --json` printed no apiKey/tenantId: {lines[-1]}")
-    return demo
-
-
-def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - our own http://127.0.0.1 URL
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            return response.status, response.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-
-
-def wait_until_healthy(base: str, server: subprocess.Popen[bytes], log_file: Path, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise BenchmarkError(f"the server exited with {server.returncode}:\n{tail(log_file)}")
-        try:
-            if http_get(base + BASELINE_PATH, timeout=1.0)[0] == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise BenchmarkError(f"the server did not answer {BASELINE_PATH} within {timeout:.0f} s:\n{tail(log_file)}")
 
 
 def server_errors(path: Path, limit: int = 5) -> str:

@@ -3,6 +3,7 @@ environment, stopping processes, and a PostgreSQL database of their own."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -10,6 +11,9 @@ import signal
 import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -109,3 +113,41 @@ def scratch_postgres(admin_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(admin_url, autocommit=True) as connection:
             connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+def seed_demo(command: str, env: dict[str, str]) -> dict[str, Any]:
+    done = subprocess.run(
+        [command, "demo", "--json"], env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300, check=False
+    )
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    if done.returncode != 0 or not lines:
+        raise BenchmarkError(f"`trustroom demo --json` failed ({done.returncode}):\n{done.stdout}{done.stderr}")
+    demo: dict[str, Any] = json.loads(lines[-1])
+    if "apiKey" not in demo or "tenantId" not in demo:
+        raise BenchmarkError(f"`trustroom demo --json` printed no apiKey/tenantId: {lines[-1]}")
+    return demo
+
+
+def http_get(url: str, headers: dict[str, str] | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, headers=headers or {})  # noqa: S310 - our own http://127.0.0.1 URL
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def wait_until_healthy(
+    base: str, server: subprocess.Popen[bytes], log_file: Path, timeout: float = 60.0, path: str = "/healthz"
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise BenchmarkError(f"the server exited with {server.returncode}:\n{tail(log_file)}")
+        try:
+            if http_get(base + path, timeout=1.0)[0] == 200:
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise BenchmarkError(f"the server did not answer {path} within {timeout:.0f} s:\n{tail(log_file)}")

@@ -28,6 +28,7 @@ from trustroom.keys import ServerKeys
 from trustroom.settings import Settings
 
 from .factories import TenantFixture, make_tenant
+from .objectstore import MotoServer
 from .outbound import MailCatcher
 
 ON_POSTGRES = os.environ.get("TRUSTROOM_TEST_DATABASE") == "postgres"
@@ -119,3 +120,11 @@ def mail() -> Iterator[MailCatcher]:
     catcher.controller.start()
     yield catcher
     catcher.controller.stop()
+
+
+@pytest.fixture(scope="session")
+def moto() -> Iterator[MotoServer]:
+    """moto's S3 server in its own process, started when a test first needs it."""
+    server = MotoServer()
+    yield server
+    server.stop()

@@ -34,6 +34,7 @@ from .db import Database, bind_tenant, cross_tenant, utcnow
 from .errors import AppError
 from .keys import ServerKeys
 from .settings import ConfigurationError, Settings
+from .storage import rotation
 from .storage.blobs import store_from_settings
 from .storage.keyring import SealedKeyring
 from .worker import run_worker
@@ -282,6 +283,17 @@ async def _keys_reseal(settings: Settings) -> dict[str, Any]:
     return await _in_session(settings, work)
 
 
+async def _keys_rotate(settings: Settings, tenant_id: UUID | None, purpose: str | None) -> dict[str, Any]:
+    keys = ServerKeys.from_settings(settings)
+
+    async def work(session: Any) -> dict[str, Any]:
+        async with cross_tenant(session):
+            rotated = await rotation.rotate(session, SealedKeyring(keys), tenant_id=tenant_id, purpose=purpose)
+        return {"keysRotated": rotated.keys, "dataKeysRewrapped": rotated.data_keys}
+
+    return await _in_session(settings, work)
+
+
 async def _import(
     settings: Settings, tenant_id: UUID, kind: RecordKind, paths: list[Path], show: bool
 ) -> dict[str, Any]:
@@ -418,6 +430,13 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="seal every TOTP secret, profile picture and storage key under the current server secret",
     )
+    p = keys_cmd.add_parser(
+        "rotate",
+        parents=[common],
+        help="new key-encryption keys for stored files: data keys are re-wrapped, content is not touched",
+    )
+    p.add_argument("--tenant", type=UUID, help="only this tenant's keys")
+    p.add_argument("--purpose", help="only keys of this purpose (e.g. exchange:<id>)")
     import_cmd = sub.add_parser("import", parents=[common]).add_subparsers(dest="action", required=True)
     for kind in IMPORT_KINDS:
         p = import_cmd.add_parser(
@@ -494,6 +513,13 @@ def _dispatch(args: argparse.Namespace, settings: Settings, out: Output) -> int:
                 f"resealed {result['resealed']} of {result['members']} TOTP secret(s), "
                 f"{result['picturesResealed']} of {result['pictures']} profile picture(s) and "
                 f"{result['storageKeysResealed']} of {result['storageKeys']} storage key(s)",
+            )
+        case "keys", "rotate":
+            result = asyncio.run(_keys_rotate(settings, args.tenant, args.purpose))
+            out.emit(
+                result,
+                f"rotated {result['keysRotated']} key-encryption key(s), "
+                f"re-wrapped {result['dataKeysRewrapped']} data key(s)",
             )
         case "import", str() as kind:
             result = asyncio.run(_import(settings, args.tenant, IMPORT_KINDS[kind], args.files, show=not args.json))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Language = Literal["de", "en", "fr", "it"]
@@ -108,7 +108,20 @@ class SmsSettings(BaseModel):
 class StorageSettings(BaseModel):
     """Where sealed blobs (export and import files, documents) are kept."""
 
+    backend: Literal["local", "s3"] = Field("local", description="`local` (a directory) or `s3` (object storage).")
     local_path: Path | None = Field(None, description="Directory of the local blob store; unset: `<data dir>/blobs`.")
+    s3_bucket: str | None = Field(None, description="The bucket of the S3 store (required with backend `s3`).")
+    s3_prefix: str = Field("", description="Key prefix of every blob in the bucket, e.g. `trustroom/`.")
+    s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint; unset: AWS.")
+    s3_region: str | None = Field(None, description="The bucket's region.")
+    s3_access_key_id: str | None = Field(None, description="Access key; unset: the AWS default credential chain.")
+    s3_secret_access_key: SecretStr | None = Field(None, description="Secret of the access key.")
+
+    @model_validator(mode="after")
+    def _s3_needs_a_bucket(self) -> StorageSettings:
+        if self.backend == "s3" and not self.s3_bucket:
+            raise ValueError("TRUSTROOM_STORAGE__BACKEND=s3 needs TRUSTROOM_STORAGE__S3_BUCKET")
+        return self
 
 
 class ClientSettings(BaseModel):

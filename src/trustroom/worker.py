@@ -34,12 +34,14 @@ TASKS: tuple[Task, ...] = (
     clients_tasks.IMPORT,
     storage_tasks.SWEEP_EXPIRED,
     storage_tasks.DELETE_CONTENT_TASK,
+    storage_tasks.SWEEP_ORPHANS,
 )
 SCHEDULES: tuple[Schedule, ...] = (
     Schedule(auth_tasks.PURGE_EXPIRED, every_seconds=300),
     Schedule(jobs_tasks.PURGE_FINISHED, every_seconds=3600),
     Schedule(jobs_tasks.PURGE_EVENTS, every_seconds=3600),
     Schedule(storage_tasks.SWEEP_EXPIRED, every_seconds=900),
+    Schedule(storage_tasks.SWEEP_ORPHANS, every_seconds=3600),
 )
 
 

@@ -9,12 +9,9 @@ directory of this module's own, so its worker runs no other test's jobs.
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import subprocess
 import time
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -27,24 +24,13 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, expect
 from standardwebhooks import Webhook
 
-from ..auth.test_portal_browser import (
-    TRUSTROOM,
-    NewMember,
-    _cli_result,
-    _free_port,
-    _healthy,
-    _sign_in_with_password,
-    _start_cli,
-    _submit_code,
-    browser,
-    playwright,
-)
-from ..conftest import ON_POSTGRES, TEST_SECRET, scratch_postgres
+from ..auth.test_portal_browser import NewMember, _sign_in_with_password, _submit_code, browser, playwright
 from ..outbound import MailCatcher
 from ..receivers import Receiver
+from .serving import served
 
 __all__ = ["browser", "playwright"]  # fixtures shared with the sign-in tests
-expect.set_options(timeout=15_000)  # uploads and the worker's deliveries take their time on 2 busy cores
+expect.set_options(timeout=30_000)  # uploads and the worker's deliveries take their time on 2 busy cores
 PASSWORD = "a client password of some length"
 
 
@@ -61,126 +47,59 @@ class Room:
     secret: str
 
 
-def _api(room_or_url: str, key: str, method: str, path: str, body: Any = None) -> Any:
-    request = urllib.request.Request(  # noqa: S310 - the test server on 127.0.0.1
-        f"{room_or_url}/api/v1{path}",
-        data=json.dumps(body).encode() if body is not None else None,
-        method=method,
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - as above
-        return json.loads(response.read() or b"null")
-
-
 @pytest.fixture(scope="module")
 def room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Room]:
-    data_dir = tmp_path_factory.mktemp("exchange-browser")
     mail = MailCatcher()
     mail.controller.start()
     receiver = Receiver([])
+    env = {
+        "TRUSTROOM_MAIL__SMTP_HOST": "127.0.0.1",
+        "TRUSTROOM_MAIL__SMTP_PORT": str(mail.port),
+        "TRUSTROOM_MAIL__SMTP_SECURITY": "none",
+        "TRUSTROOM_WEBHOOKS__ALLOW_HTTP": "true",
+        "TRUSTROOM_WEBHOOKS__ALLOWED_NETWORKS": '["127.0.0.1/32"]',
+    }
+    cli = [
+        ["tenant", "create", "Room Bank", "--client-codes", "email"],
+        ["member", "create", "--tenant", "{tenant}", "--email", "advisor@room-bank.example", "--role", "advisor"],
+    ]
     with ExitStack() as stack:
         stack.callback(mail.controller.stop)
         stack.callback(receiver.close)
-        if ON_POSTGRES:
-            url = stack.enter_context(scratch_postgres(os.environ["TRUSTROOM_TEST_POSTGRES_URL"]))
-        else:
-            url = f"sqlite:///{data_dir / 'browser.db'}"
-        port = _free_port()
-        base_url = f"http://127.0.0.1:{port}"
-        env = {key: value for key, value in os.environ.items() if not key.startswith("TRUSTROOM_")}
-        env |= {
-            "TRUSTROOM_DATABASE_URL": url,
-            "TRUSTROOM_DATA_DIR": str(data_dir),
-            "TRUSTROOM_SECRET_KEY": TEST_SECRET,
-            "TRUSTROOM_PUBLIC_URL": base_url,
-            "TRUSTROOM_AUTH__COOKIE_SECURE": "false",
-            "TRUSTROOM_WORKER_POLL_SECONDS": "0.2",
-            "TRUSTROOM_MAIL__SMTP_HOST": "127.0.0.1",
-            "TRUSTROOM_MAIL__SMTP_PORT": str(mail.port),
-            "TRUSTROOM_MAIL__SMTP_SECURITY": "none",
-            "TRUSTROOM_WEBHOOKS__ALLOW_HTTP": "true",
-            "TRUSTROOM_WEBHOOKS__ALLOWED_NETWORKS": '["127.0.0.1/32"]',
-        }
-        _cli_result(_start_cli(env, "migrate"))
-        tenant_id = _cli_result(_start_cli(env, "tenant", "create", "Room Bank", "--client-codes", "email"))["id"]
-        runs = [
-            _start_cli(env, "api-key", "create", "--tenant", tenant_id),
-            _start_cli(
-                env,
-                "member",
-                "create",
-                "--tenant",
-                tenant_id,
-                "--email",
-                "advisor@room-bank.example",
-                "--role",
-                "advisor",
-            ),
-        ]
-        log_path = data_dir / "serve.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [str(TRUSTROOM), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        stack.callback(_stop, process)
-        key, member = (_cli_result(run) for run in runs)
-        deadline = time.monotonic() + 20
-        while not _healthy(f"{base_url}/healthz"):
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the server did not come up:\n{log_path.read_text()}")
-            time.sleep(0.1)
-        api_key = key["key"]
-        endpoint = _api(
-            base_url,
-            api_key,
-            "POST",
+        server = stack.enter_context(served(tmp_path_factory.mktemp("exchange-browser"), env=env, cli=cli))
+        api = stack.enter_context(server.api())
+        endpoint = api.post(
             "/webhook-endpoints",
-            {"url": receiver.url, "eventTypes": ["exchange.document.uploaded", "exchange.document.shared"]},
-        )
+            json={"url": receiver.url, "eventTypes": ["exchange.document.uploaded", "exchange.document.shared"]},
+        ).json()
         tag = uuid.uuid4().hex[:8]
-        exchange = _api(
-            base_url,
-            api_key,
-            "POST",
+        client = {"firstName": "Eva", "lastName": "Weber", "email": "eva@mail.example", "mobileNumber": "+41791112233"}
+        exchange = api.post(
             "/exchanges",
-            {
+            json={
                 "username": f"eva-{tag}",
                 "externalUserId": f"crm-{tag}",
                 "languageCode": "EN",
                 "password": PASSWORD,
-                "client": {
-                    "firstName": "Eva",
-                    "lastName": "Weber",
-                    "email": "eva@mail.example",
-                    "mobileNumber": "+41791112233",
-                },
+                "client": client,
                 "externalExchangeId": f"room-{tag}",
                 "name": "Mandate Weber",
                 "advisor": {"firstName": "Beat", "lastName": "Berater", "email": "beat@room-bank.example"},
             },
-        )
-        folder = _api(base_url, api_key, "POST", f"/exchanges/{exchange['id']}/folders", {"name": "Tax 2026"})
-        link = _api(base_url, api_key, "POST", f"/exchanges/{exchange['id']}/link")["url"]
+        ).json()
+        folder = api.post(f"/exchanges/{exchange['id']}/folders", json={"name": "Tax 2026"}).json()
+        link = api.post(f"/exchanges/{exchange['id']}/link").json()["url"]
+        member = server.created["member"]
         advisor = NewMember(member["email"], member["password"], pyotp.TOTP(member["totpSecret"]))
-        yield Room(base_url, api_key, advisor, exchange, folder["id"], link, mail, receiver, endpoint["secret"])
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=25)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+        yield Room(
+            server.base_url, server.api_key, advisor, exchange, folder["id"], link, mail, receiver, endpoint["secret"]
+        )
 
 
 @pytest.fixture
 def context(browser: Browser, room: Room) -> Iterator[BrowserContext]:
     browser_context = browser.new_context(base_url=room.base_url, locale="en-US", accept_downloads=True)
-    browser_context.set_default_timeout(15_000)
+    browser_context.set_default_timeout(30_000)
     browser_context.route(re.compile(r"^(?!" + re.escape(room.base_url) + r"/|data:)"), lambda route: route.abort())
     yield browser_context
     browser_context.close()

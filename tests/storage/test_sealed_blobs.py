@@ -12,7 +12,7 @@ import pytest
 from trustroom.db import Database, bind_tenant
 from trustroom.keys import ServerKeys
 from trustroom.storage import service as storage
-from trustroom.storage.blobs import LocalBlobStore
+from trustroom.storage.blobs import BlobStore, LocalBlobStore
 from trustroom.storage.errors import BlobUnreadable
 from trustroom.storage.keyring import SealedKeyring
 from trustroom.storage.models import Blob
@@ -22,7 +22,7 @@ from ..factories import TenantFixture
 PURPOSE = "tests.blobs"
 
 
-async def seal(database: Database, keys: ServerKeys, store: LocalBlobStore, tenant: TenantFixture, data: bytes) -> Blob:
+async def seal(database: Database, keys: ServerKeys, store: BlobStore, tenant: TenantFixture, data: bytes) -> Blob:
     keyring = SealedKeyring(keys)
     async with database.session() as session:
         await bind_tenant(session, tenant.id)
@@ -36,7 +36,7 @@ async def seal(database: Database, keys: ServerKeys, store: LocalBlobStore, tena
         return writer.blob
 
 
-async def read(database: Database, keys: ServerKeys, store: LocalBlobStore, tenant: TenantFixture, blob: Blob) -> bytes:
+async def read(database: Database, keys: ServerKeys, store: BlobStore, tenant: TenantFixture, blob: Blob) -> bytes:
     async with database.session(write=False) as session:
         await bind_tenant(session, tenant.id)
         opened = await storage.open_blob(session, SealedKeyring(keys), store, tenant.id, blob.id)

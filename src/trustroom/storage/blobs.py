@@ -10,6 +10,7 @@ import contextlib
 import os
 import secrets
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -25,6 +26,12 @@ class BlobStore(Protocol):
 
     def delete(self, name: str) -> None:
         """Remove `name`; nothing happens when it is already gone."""
+
+    def stored(self) -> Iterator[tuple[str, datetime]]:
+        """Every stored name with when it was written (for the orphan sweep)."""
+
+    def sweep_partial(self, before: datetime) -> int:
+        """Drop unfinished writes last touched before `before` (a killed writer's); how many."""
 
 
 class LocalBlobStore:
@@ -66,6 +73,28 @@ class LocalBlobStore:
     def delete(self, name: str) -> None:
         self._path(name).unlink(missing_ok=True)
 
+    def _files(self) -> Iterator[tuple[Path, datetime]]:
+        for path in self.root.glob("*/*/*"):
+            with contextlib.suppress(FileNotFoundError):  # deleted meanwhile
+                yield path, datetime.fromtimestamp(path.stat().st_mtime, UTC)
+
+    def stored(self) -> Iterator[tuple[str, datetime]]:
+        for path, written in self._files():
+            if not path.name.startswith("."):
+                yield path.name, written
+
+    def sweep_partial(self, before: datetime) -> int:
+        dropped = 0
+        for path, written in self._files():
+            if path.name.endswith(".partial") and written < before:
+                path.unlink(missing_ok=True)
+                dropped += 1
+        return dropped
+
 
 def store_from_settings(settings: Settings) -> BlobStore:
+    if settings.storage.backend == "s3":
+        from .s3 import S3BlobStore  # noqa: PLC0415 - boto3 loads only where S3 is used
+
+        return S3BlobStore(settings.storage)
     return LocalBlobStore(settings.storage.local_path or settings.data_dir / "blobs")

@@ -16,7 +16,11 @@ def get_keyring(request: Request) -> Keyring:
 
 
 def get_store(request: Request) -> BlobStore:
-    return store_from_settings(get_settings(request))
+    # One per app: an S3 store holds a client with its connection pool.
+    store: BlobStore | None = getattr(request.app.state, "blob_store", None)
+    if store is None:
+        store = request.app.state.blob_store = store_from_settings(get_settings(request))
+    return store
 
 
 KeyringDep = Annotated[Keyring, Depends(get_keyring)]

@@ -54,6 +54,13 @@ def open_data_key(kek: aead.Aead, wrapped: bytes, blob_id: UUID) -> streaming_ae
     return handle.primitive(streaming_aead.StreamingAead)
 
 
+def rewrap(old_kek: aead.Aead, new_kek: aead.Aead, wrapped: bytes, blob_id: UUID) -> bytes:
+    """The same data key wrapped by another KEK: rotation touches keys, never content."""
+    _registered()
+    handle = tink.proto_keyset_format.parse_encrypted(wrapped, old_kek, _context(blob_id))
+    return cast(bytes, tink.proto_keyset_format.serialize_encrypted(handle, new_kek, _context(blob_id)))
+
+
 class _KeepOpen:
     """The destination as tink sees it: closing the encrypting stream must not close the
     store's file, whose own block commits it."""

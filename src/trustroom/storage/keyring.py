@@ -66,13 +66,35 @@ class SealedKeyring:
         return self._open(row)
 
     async def destroy(self, session: AsyncSession, tenant_id: UUID, purpose: str) -> bool:
-        row = await self._by_purpose(session, tenant_id, purpose)
-        if row is None or row.sealed_key is None:
-            return False
-        row.sealed_key = None
-        row.destroyed_at = utcnow()
+        """Erase every KEK of the purpose, the current one and any retired ones."""
+        rows = list(
+            await session.scalars(
+                select(KeyEncryptionKey).where(
+                    KeyEncryptionKey.tenant_id == tenant_id,
+                    KeyEncryptionKey.purpose == purpose,
+                    KeyEncryptionKey.sealed_key.is_not(None),
+                )
+            )
+        )
+        for row in rows:
+            erase(row)
         await session.flush()
-        return True
+        return bool(rows)
+
+    async def replace(self, session: AsyncSession, row: KeyEncryptionKey) -> tuple[KeyEncryptionKey, aead.Aead]:
+        """Retire a current KEK and make a new one for its purpose (rotation.py re-wraps)."""
+        row.retired_at = utcnow()
+        await session.flush()  # the new one may only become current once this one is not
+        new = KeyEncryptionKey(id=uuid7(), tenant_id=row.tenant_id, purpose=row.purpose)
+        new.sealed_key = self.keys.seal_bytes(envelope.new_kek(), context=_seal_context(new.id))
+        session.add(new)
+        await session.flush()
+        return new, self._open(new)
+
+    def opened(self, row: KeyEncryptionKey) -> aead.Aead:
+        if row.sealed_key is None:
+            raise BlobUnreadable()
+        return self._open(row)
 
     def _open(self, row: KeyEncryptionKey) -> aead.Aead:
         assert row.sealed_key is not None
@@ -112,6 +134,16 @@ class SealedKeyring:
 
     @staticmethod
     async def _by_purpose(session: AsyncSession, tenant_id: UUID, purpose: str) -> KeyEncryptionKey | None:
+        """The purpose's current KEK."""
         return await session.scalar(
-            select(KeyEncryptionKey).where(KeyEncryptionKey.tenant_id == tenant_id, KeyEncryptionKey.purpose == purpose)
+            select(KeyEncryptionKey).where(
+                KeyEncryptionKey.tenant_id == tenant_id,
+                KeyEncryptionKey.purpose == purpose,
+                KeyEncryptionKey.retired_at.is_(None),
+            )
         )
+
+
+def erase(row: KeyEncryptionKey) -> None:
+    row.sealed_key = None
+    row.destroyed_at = utcnow()

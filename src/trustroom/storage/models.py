@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from uuid import UUID
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, IdMixin, TenantOwned, utcnow
@@ -14,14 +14,27 @@ from ..db import Base, IdMixin, TenantOwned, utcnow
 class KeyEncryptionKey(IdMixin, TenantOwned, Base):
     """A tenant's KEK for one purpose (say `clients.exports`, or one exchange room), sealed
     with the server key. A destroyed KEK keeps its row without key material, so the blobs it
-    wrapped stay accounted for while nobody can open them again."""
+    wrapped stay accounted for while nobody can open them again.
+
+    Rotation retires a KEK and makes a new one for the purpose: one current KEK per purpose,
+    any number of retired ones, each erased once no blob needs it any more."""
 
     __tablename__ = "key_encryption_keys"
-    __table_args__ = (UniqueConstraint("tenant_id", "purpose"),)
+    __table_args__ = (
+        Index(
+            "uq_key_encryption_keys_current",
+            "tenant_id",
+            "purpose",
+            unique=True,
+            sqlite_where=text("retired_at IS NULL"),
+            postgresql_where=text("retired_at IS NULL"),
+        ),
+    )
 
     purpose: Mapped[str] = mapped_column(String(80))
     sealed_key: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    retired_at: Mapped[datetime | None]
     destroyed_at: Mapped[datetime | None]
 
 

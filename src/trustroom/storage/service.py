@@ -31,7 +31,7 @@ from .errors import BlobUnreadable
 from .keyring import Keyring
 from .models import Blob
 
-BUFFER_BYTES = 256 * 1024
+BUFFER_BYTES = 1024 * 1024  # one segment of the streaming AEAD
 # The task lives in `tasks.py`, which imports this module.
 DELETE_CONTENT = TaskRef("storage.delete_content", max_attempts=8)
 DISCARD_BATCH = 500
@@ -59,12 +59,17 @@ class BlobWriter:
         if self._buffer:
             chunk = bytes(self._buffer)
             self._buffer.clear()
-            self._digest.update(chunk)
             self.byte_size += len(chunk)
             await self._settle()
-            self._in_flight = asyncio.get_running_loop().run_in_executor(None, self._sink.write, chunk)
+            self._in_flight = asyncio.get_running_loop().run_in_executor(None, self._take, chunk)
         if wait:
             await self._settle()
+
+    def _take(self, chunk: bytes) -> int:
+        # Hashing here too keeps the event loop free for reading the next chunk; one chunk
+        # is in flight at a time, so the digest sees them in order.
+        self._digest.update(chunk)
+        return self._sink.write(chunk)
 
     async def _settle(self) -> None:
         if self._in_flight is not None:
@@ -203,3 +208,37 @@ async def sweep_expired(session: AsyncSession, store: BlobStore, *, limit: int =
     for tenant_id, blob_id in expired:
         await delete_blob(session, store, tenant_id, blob_id)
     return len(expired)
+
+
+ORPHAN_BATCH = 500
+
+
+async def sweep_orphans(session: AsyncSession, store: BlobStore, *, before: datetime) -> tuple[int, int]:
+    """Remove content no blob row points to, and unfinished writes, older than `before`:
+    (orphans, partial writes). Across tenants (the caller lifts row-level security).
+
+    Content is written before its row commits, so only content older than any write
+    could take is judged; a younger file may be a row away from being accounted for.
+    """
+    partial = await anyio.to_thread.run_sync(store.sweep_partial, before)
+    # Only names that are blob ids: anything else in a shared bucket or directory is not ours.
+    names = await anyio.to_thread.run_sync(
+        lambda: [name for name, written in store.stored() if written < before and _as_id(name) is not None]
+    )
+    orphans = 0
+    for first in range(0, len(names), ORPHAN_BATCH):
+        batch = names[first : first + ORPHAN_BATCH]
+        known = await session.scalars(select(Blob.id).where(Blob.id.in_([UUID(name) for name in batch])))
+        ids = {str(blob_id) for blob_id in known}
+        for name in batch:
+            if name not in ids:
+                await anyio.to_thread.run_sync(store.delete, name)
+                orphans += 1
+    return orphans, partial
+
+
+def _as_id(name: str) -> UUID | None:
+    try:
+        return UUID(name)
+    except ValueError:
+        return None

@@ -274,15 +274,9 @@ async def open_content(
         raise VersionNotFound(number=number)
     if version is None or version.status != VersionStatus.AVAILABLE:
         raise DocumentNotAvailable(status=(version or latest).status)
+    # A download is a GET and writes nothing, not even an audit entry (on SQLite a read
+    # transaction that turns into a write can fail on the lock).
     opened = await storage.open_blob(session, keyring, store, actor.tenant_id, version.blob_id)
-    await audit.record(
-        session,
-        actor,
-        "exchange.document.downloaded",
-        target_type="exchangeDocument",
-        target_id=document.id,
-        data={"exchangeId": str(exchange.id), "version": version.number},
-    )
     return document, version, opened
 
 
