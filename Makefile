@@ -23,8 +23,9 @@ run: $(STAMP)
 
 # Debian's chromium drives the browser tests; zbarimg (zbar-tools) decodes our QR codes.
 browser-tools:
-	@test -x /usr/bin/chromium -a -x /usr/bin/zbarimg || { echo "installing Debian's chromium and zbar-tools for the tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium zbar-tools >/dev/null; }
+	@test -x /usr/bin/chromium -a -x /usr/bin/zbarimg -a -x /usr/sbin/clamd || { \
+	  echo "installing Debian's chromium, zbar-tools and clamav-daemon for the tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium zbar-tools clamav-daemon >/dev/null; }
 
 test: $(STAMP) browser-tools
 	rm -f .coverage .coverage.*

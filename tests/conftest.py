@@ -30,6 +30,7 @@ from trustroom.settings import Settings
 from .factories import TenantFixture, make_tenant
 from .objectstore import MotoServer
 from .outbound import MailCatcher
+from .scanner import ClamdServer
 
 ON_POSTGRES = os.environ.get("TRUSTROOM_TEST_DATABASE") == "postgres"
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -126,5 +127,13 @@ def mail() -> Iterator[MailCatcher]:
 def moto() -> Iterator[MotoServer]:
     """moto's S3 server in its own process, started when a test first needs it."""
     server = MotoServer()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def clamd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClamdServer]:
+    """A real clamd with the tests' signature, started when a test first needs it."""
+    server = ClamdServer(tmp_path_factory.mktemp("clamd"))
     yield server
     server.stop()

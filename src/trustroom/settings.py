@@ -158,6 +158,12 @@ class ExchangeSettings(BaseModel):
     codes_per_sign_in: int = Field(3, ge=1, description="Codes sent for one sign-in at most (resends included).")
     session_ttl_seconds: int = Field(4 * 3600, ge=300, description="Absolute lifetime of a client's session.")
     session_idle_seconds: int = Field(1800, ge=60, description="Idle timeout of a client's session.")
+    clamd_url: str | None = Field(
+        None,
+        description="ClamAV daemon, `tcp://host:3310` or `unix:///run/clamav/clamd.ctl`; set, documents wait in "
+        "quarantine until scanned clean and uploads are refused while it is down.",
+    )
+    scan_timeout_seconds: float = Field(120.0, gt=0, description="How long one virus scan may take.")
 
 
 class Settings(BaseSettings):

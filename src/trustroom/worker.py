@@ -12,6 +12,7 @@ import asyncio
 from .auth import tasks as auth_tasks
 from .clients import tasks as clients_tasks
 from .db import Database
+from .exchange import tasks as exchange_tasks
 from .jobs import tasks as jobs_tasks
 from .jobs.dispatcher import Subscriber
 from .jobs.runner import Runner
@@ -35,6 +36,7 @@ TASKS: tuple[Task, ...] = (
     storage_tasks.SWEEP_EXPIRED,
     storage_tasks.DELETE_CONTENT_TASK,
     storage_tasks.SWEEP_ORPHANS,
+    exchange_tasks.SCAN,
 )
 SCHEDULES: tuple[Schedule, ...] = (
     Schedule(auth_tasks.PURGE_EXPIRED, every_seconds=300),

@@ -252,19 +252,21 @@ async def test_bad_uploads(client: httpx.AsyncClient, tenant: TenantFixture, roo
 async def test_share_and_delete(
     client: httpx.AsyncClient, database: Database, settings: Settings, tenant: TenantFixture, room: dict[str, Any]
 ) -> None:
+    before_upload = set(stored_blobs(settings))
     document = (await upload(client, tenant.headers, room["id"], room["folder"], "a.txt", b"hello")).json()
+    mine = set(stored_blobs(settings)) - before_upload
+    assert len(mine) == 1
     base = f"{EXCHANGES}/{room['id']}/documents/{document['id']}"
     shared = await client.post(f"{base}/share", headers=tenant.headers)
     assert shared.status_code == 200 and shared.json()["shared"] is True and shared.json()["sharedAt"]
     again = await client.post(f"{base}/share", headers=tenant.headers)
     assert again.json()["sharedAt"] == shared.json()["sharedAt"]
-    files_before = set(stored_blobs(settings))
     assert (await client.delete(base, headers=tenant.headers)).status_code == 204
     assert (await client.get(base, headers=tenant.headers)).status_code == 404
     types = [t for t, _ in await events_of(database, tenant, "exchange.document")]
     assert types == ["exchange.document.uploaded", "exchange.document.shared", "exchange.document.deleted"]
     await run_jobs(database, settings, tenant, storage_tasks.DELETE_CONTENT_TASK)
-    assert len(files_before - set(stored_blobs(settings))) == 1
+    assert not mine & set(stored_blobs(settings))
 
 
 async def test_deleting_an_exchange_shreds_its_key(

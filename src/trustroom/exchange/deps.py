@@ -20,6 +20,7 @@ from ..storage.blobs import BlobStore
 from ..storage.keyring import Keyring
 from ..uploads import read_multipart
 from ..web import get_pages
+from .clamd import Clamd
 from .models import ClientAccount, ClientSession, Document, DocumentVersion
 from .service import documents, sign_in
 
@@ -35,7 +36,9 @@ async def receive_upload(
     folder_id: UUID,
 ) -> tuple[Document, DocumentVersion]:
     """An upload's three steps (service.documents), around the streamed request body."""
-    target = await documents.prepare_upload(session, actor, keyring, exchange_id, folder_id)
+    clamd_url = settings.exchange.clamd_url
+    scanner = Clamd(clamd_url, settings.exchange.scan_timeout_seconds) if clamd_url else None
+    target = await documents.prepare_upload(session, actor, keyring, exchange_id, folder_id, scanner=scanner)
     # Nothing is held while the bytes arrive: on SQLite the write lock, on PostgreSQL a
     # connection would otherwise be taken for the whole upload (ADR 0011).
     await session.commit()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import N_, BadRequest, Conflict, NotFound, PayloadTooLarge
+from ..errors import N_, BadRequest, Conflict, NotFound, PayloadTooLarge, ServiceUnavailable
 
 
 class ExchangeNotFound(NotFound):
@@ -78,3 +78,8 @@ class DocumentNotYours(Conflict):
 class DocumentShared(Conflict):
     sub_code = "DocumentAlreadyShared"
     message = N_("A shared document can no longer be deleted by the client.")
+
+
+class ScannerUnavailable(ServiceUnavailable):
+    sub_code = "ScannerUnavailable"
+    message = N_("Uploads are paused: the virus scanner cannot be reached. Try again later.")

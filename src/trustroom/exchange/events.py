@@ -33,6 +33,11 @@ class DocumentChanged(Schema):
     by: str = Field(description="Who: `member:<id>`, `app:<api key id>` or `client:<account id>`.")
 
 
+class DocumentQuarantined(DocumentChanged):
+    status: str = Field(description="infected, or scanFailed (over the scanner's limits, or it failed).")
+    finding: str = Field(description="What the virus scanner reported.")
+
+
 EXCHANGE_CREATED = EventType(
     "exchange.created", ExchangeChanged, N_("An exchange and its client account were created.")
 )
@@ -49,5 +54,18 @@ DOCUMENT_SHARED = EventType(
     "exchange.document.shared", DocumentChanged, N_("A document was shared with the other side of its exchange.")
 )
 DOCUMENT_DELETED = EventType("exchange.document.deleted", DocumentChanged, N_("A document was deleted."))
+DOCUMENT_QUARANTINED = EventType(
+    "exchange.document.quarantined",
+    DocumentQuarantined,
+    N_("An upload was not found clean by the virus scanner; it is kept, but never served."),
+)
 
-TYPES = (EXCHANGE_CREATED, EXCHANGE_UPDATED, EXCHANGE_DELETED, DOCUMENT_UPLOADED, DOCUMENT_SHARED, DOCUMENT_DELETED)
+TYPES = (
+    EXCHANGE_CREATED,
+    EXCHANGE_UPDATED,
+    EXCHANGE_DELETED,
+    DOCUMENT_UPLOADED,
+    DOCUMENT_SHARED,
+    DOCUMENT_DELETED,
+    DOCUMENT_QUARANTINED,
+)

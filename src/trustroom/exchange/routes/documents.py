@@ -27,6 +27,7 @@ from ..errors import (
     FolderNotFound,
     NameInvalid,
     NoFileGiven,
+    ScannerUnavailable,
     VersionNotFound,
 )
 from ..schemas import DocumentRead, document_read
@@ -67,6 +68,7 @@ UPLOAD_BODY: dict[str, Any] = {
         NoFileGiven,
         NameInvalid,
         DocumentTooLarge,
+        ScannerUnavailable,
         MultipartInvalid,
         UnsupportedMediaType,
     ),

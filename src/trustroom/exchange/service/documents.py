@@ -25,12 +25,14 @@ from ...audit import service as audit
 from ...db import paginate, scoped, utcnow
 from ...errors import MultipartInvalid
 from ...jobs import service as jobs
+from ...jobs.service import TaskRef
 from ...schemas import Paging, Slice, SortOrder
 from ...storage import service as storage
 from ...storage.blobs import BlobStore
 from ...storage.keyring import Keyring
 from ...storage.models import Blob
 from .. import events
+from ..clamd import Clamd
 from ..errors import (
     DocumentNotAvailable,
     DocumentNotFound,
@@ -38,12 +40,15 @@ from ..errors import (
     DocumentShared,
     DocumentTooLarge,
     NoFileGiven,
+    ScannerUnavailable,
     VersionNotFound,
 )
 from ..models import Document, DocumentVersion, Exchange, Side, VersionStatus
 from . import access, names, sniffing
 
 FILE_PART = "file"
+# The task lives in `tasks.py`, which imports this module.
+SCAN = TaskRef("exchange.scan_document", max_attempts=8)
 
 
 @dataclass(frozen=True)
@@ -51,15 +56,25 @@ class UploadTarget:
     exchange_id: UUID
     folder_id: UUID
     kek: tuple[UUID, aead.Aead]
+    # Whether a virus scan decides when the upload may be served.
+    scanned: bool = False
 
 
 async def prepare_upload(
-    session: AsyncSession, actor: Actor, keyring: Keyring, exchange_id: UUID, folder_id: UUID
+    session: AsyncSession,
+    actor: Actor,
+    keyring: Keyring,
+    exchange_id: UUID,
+    folder_id: UUID,
+    *,
+    scanner: Clamd | None = None,
 ) -> UploadTarget:
     exchange = await access.load_exchange(session, actor, exchange_id)
     folder = await access.load_folder(session, actor, exchange, folder_id)
+    if scanner is not None and not await scanner.ping():
+        raise ScannerUnavailable()  # fail closed: nothing unscanned gets in
     kek = await keyring.current(session, actor.tenant_id, exchange.kek_purpose)
-    return UploadTarget(exchange.id, folder.id, kek)
+    return UploadTarget(exchange.id, folder.id, kek, scanned=scanner is not None)
 
 
 @dataclass
@@ -162,7 +177,7 @@ async def finish_upload(
         declared_type=receiver.declared_type,
         byte_size=blob.byte_size,
         sha256=blob.sha256,
-        status=VersionStatus.AVAILABLE,
+        status=VersionStatus.PROCESSING if target.scanned else VersionStatus.AVAILABLE,
         uploaded_by=actor.principal,
         uploaded_by_name=await access.actor_name(session, actor),
     )
@@ -176,13 +191,19 @@ async def finish_upload(
         target_id=document.id,
         data={"exchangeId": str(exchange.id), "version": version.number, "byteSize": version.byte_size},
     )
-    await jobs.emit(
-        session, events.DOCUMENT_UPLOADED, _event(exchange, document, version, actor), tenant_id=actor.tenant_id
-    )
+    if version.status == VersionStatus.PROCESSING:
+        await jobs.enqueue(session, SCAN, tenant_id=actor.tenant_id, version_id=str(version.id))
+    else:
+        await jobs.emit(
+            session, events.DOCUMENT_UPLOADED, event(exchange, document, version), tenant_id=actor.tenant_id
+        )
     return document, version
 
 
-def _event(exchange: Exchange, document: Document, version: DocumentVersion, actor: Actor) -> events.DocumentChanged:
+def event(
+    exchange: Exchange, document: Document, version: DocumentVersion, *, by: str | None = None
+) -> events.DocumentChanged:
+    """What an event says about a document: `by` defaults to who uploaded the version."""
     return events.DocumentChanged(
         exchange_id=exchange.id,
         external_exchange_id=exchange.external_exchange_id,
@@ -194,7 +215,7 @@ def _event(exchange: Exchange, document: Document, version: DocumentVersion, act
         byte_size=version.byte_size,
         sha256=version.sha256,
         shared=document.shared_at is not None,
-        by=actor.principal,
+        by=by or version.uploaded_by,
     )
 
 
@@ -300,7 +321,10 @@ async def share(session: AsyncSession, actor: Actor, exchange_id: UUID, document
         data={"exchangeId": str(exchange.id)},
     )
     await jobs.emit(
-        session, events.DOCUMENT_SHARED, _event(exchange, document, latest, actor), tenant_id=actor.tenant_id
+        session,
+        events.DOCUMENT_SHARED,
+        event(exchange, document, latest, by=actor.principal),
+        tenant_id=actor.tenant_id,
     )
     return document
 
@@ -347,6 +371,9 @@ async def forget(session: AsyncSession, actor: Actor, exchange: Exchange, which:
             data={"exchangeId": str(exchange.id), "versions": len(blob_ids)},
         )
         await jobs.emit(
-            session, events.DOCUMENT_DELETED, _event(exchange, document, latest, actor), tenant_id=actor.tenant_id
+            session,
+            events.DOCUMENT_DELETED,
+            event(exchange, document, latest, by=actor.principal),
+            tenant_id=actor.tenant_id,
         )
     return len(found)
