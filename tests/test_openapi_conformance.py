@@ -99,8 +99,14 @@ OPERATIONS_CONFIG = [
             "PUT /api/v1/legal-entities/{legal_entity_id}/contacts",
             "POST /api/v1/legal-entities/{legal_entity_id}/change-requests/{change_request_id}/review",
             # Usernames and external ids must be unique (a repeated example is refused with
-            # 400), and a contactId must name an existing contact.
+            # 400), a contactId must name an existing contact, and a mobile number that fits
+            # the E.164 pattern must also exist in the numbering plan (else 422).
             "POST /api/v1/exchanges",
+            "PATCH /api/v1/exchanges/{exchange_id}",
+            # A name with nothing usable left once cleaned (only dots, spaces or control
+            # characters) is refused with 400 NameInvalid.
+            "POST /api/v1/exchanges/{exchange_id}/folders",
+            "PATCH /api/v1/exchanges/{exchange_id}/folders/{folder_id}",
             # Export filters name schema fields; an upload must hold JSON arrays of records,
             # and a sync needs an uploaded file waiting (else 400 NothingToImport).
             "POST /api/v1/contacts/export",
