@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import hashlib
-import hmac
 import json
 import os
 import signal
@@ -22,14 +19,14 @@ from uuid import UUID
 
 from sqlalchemy import func, select
 
-from . import logs
+from . import demo, logs
 from .actor import Actor, ActorKind
 from .audit import service as audit
-from .auth.models import ALL_SCOPES, ApiKey, Member, Role, Tenant
+from .auth.models import ALL_SCOPES, ApiKey, Member, Role
 from .auth.service import api_keys, members, tenants
 from .clients import tasks as clients_tasks
 from .clients.models import RecordKind, TransferStatus
-from .clients.service import imports, pictures, records
+from .clients.service import imports, pictures
 from .db import Database, bind_tenant, cross_tenant, utcnow
 from .errors import AppError
 from .keys import ServerKeys
@@ -40,8 +37,6 @@ from .storage.keyring import SealedKeyring
 from .worker import run_worker
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-DEMO_TENANT = "Demo Private Bank"
-DEMO_EMAIL = "advisor@demo.trustroom.example"
 SHOWN_FAILURES = 20
 IMPORT_KINDS = {"contacts": RecordKind.CONTACT, "legal-entities": RecordKind.LEGAL_ENTITY}
 
@@ -133,88 +128,9 @@ async def _member_create(
     return await _in_session(settings, work)
 
 
-def _demo_secret(keys: ServerKeys, purpose: str) -> bytes:
-    # Demo credentials are derived from the server secret, so `demo` can print them again.
-    return hmac.new(keys.derive("demo"), purpose.encode(), hashlib.sha256).digest()
-
-
 async def _demo(settings: Settings) -> dict[str, Any]:
     keys = ServerKeys.from_settings(settings)
-    api_key = api_keys.KEY_PREFIX + base64.urlsafe_b64encode(_demo_secret(keys, "api-key")).rstrip(b"=").decode()
-    password = base64.urlsafe_b64encode(_demo_secret(keys, "password")).decode()[:20]
-    totp_secret = base64.b32encode(_demo_secret(keys, "totp")[:20]).decode()
-
-    async def work(session: Any) -> dict[str, Any]:
-        async with cross_tenant(session):
-            tenant = await session.scalar(select(Tenant).where(Tenant.name == DEMO_TENANT).order_by(Tenant.id).limit(1))
-        if tenant is None:
-            tenant = await tenants.create_tenant(session, DEMO_TENANT, default_language="en")
-        await bind_tenant(session, tenant.id)
-        key_hash = keys.keyed_hash(api_keys.HASH_PURPOSE, api_key)
-        if await session.scalar(select(ApiKey.id).where(ApiKey.key_hash == key_hash)) is None:
-            session.add(
-                ApiKey(
-                    tenant_id=tenant.id,
-                    name="Demo app",
-                    prefix=api_key[: api_keys.SHOWN_PREFIX_LENGTH],
-                    key_hash=key_hash,
-                    secret_id=keys.secret_id,
-                    scopes=sorted(ALL_SCOPES),
-                )
-            )
-        member = await session.scalar(select(Member).where(Member.tenant_id == tenant.id, Member.email == DEMO_EMAIL))
-        if member is None:
-            new = await members.add(
-                session,
-                tenant.id,
-                keys,
-                email=DEMO_EMAIL,
-                role=Role.ADMIN,
-                display_name="Demo Advisor",
-                password=password,
-            )
-            new.member.totp_secret_sealed = keys.seal(totp_secret, context=members.totp_context(new.member))
-        await _demo_contacts(session, tenants.operator(tenant.id))
-        base = settings.public_url.rstrip("/")
-        return {
-            "tenantId": str(tenant.id),
-            "apiKey": api_key,
-            "member": {"email": DEMO_EMAIL, "password": password, "totpSecret": totp_secret},
-            "urls": {
-                "advisorPortal": f"{base}/portal/login",
-                "clients": f"{base}/portal/contacts",
-                "apiDocs": f"{base}/api/docs",
-                "openapi": f"{base}/api/v1/openapi.json",
-            },
-        }
-
-    return await _in_session(settings, work)
-
-
-DEMO_CONTACTS = (
-    ("Anna", "Muster", "DE", "Zürich", "8001"),
-    ("Bruno", "Meier", "DE", "Bern", "3011"),
-    ("Chloé", "Favre", "FR", "Genève", "1201"),
-    ("Luca", "Bernasconi", "IT", "Lugano", "6900"),
-)
-
-
-async def _demo_contacts(session: Any, operator: Actor) -> None:
-    """A few clients to look at in the portal, made once (known by their demo external id)."""
-    found = await records.find_by_external_ids(
-        session, operator, RecordKind.CONTACT, "Default", [f"DEMO-{index}" for index in range(len(DEMO_CONTACTS))]
-    )
-    for index, (first, last, language, city, postal_code) in enumerate(DEMO_CONTACTS):
-        if f"DEMO-{index}" in found:
-            continue
-        email = f"{first.lower().replace('é', 'e')}.{last.lower()}@example.com"
-        details = {
-            "personalInformation": {"firstName": first, "lastName": last, "language": language},
-            "communication": {"email": email},
-            "address": {"city": city, "postalCode": postal_code, "country": "CH"},
-        }
-        record = await records.create(session, operator, RecordKind.CONTACT, details, contact_type_id=1, username=email)
-        await records.connect(session, operator, record, "Default", f"DEMO-{index}")
+    return await _in_session(settings, lambda session: demo.seed(session, settings, keys))
 
 
 async def _audit_verify(settings: Settings, tenant_id: UUID | None) -> dict[str, Any]:
@@ -474,13 +390,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings, out: Output) -> int:
             out.emit({"migrated": True}, "database is up to date")
         case "demo", _:
             migrate(settings)
-            demo = asyncio.run(_demo(settings))
-            m = demo["member"]
+            seeded = asyncio.run(_demo(settings))
+            m, c = seeded["member"], seeded["client"]
             out.emit(
-                demo,
-                f"Demo tenant   {demo['tenantId']}\nAPI key       {demo['apiKey']}\n"
+                seeded,
+                f"Demo tenant   {seeded['tenantId']}\nAPI key       {seeded['apiKey']}\n"
                 f"Member login  {m['email']} / {m['password']}\nTOTP secret   {m['totpSecret']}\n"
-                + "\n".join(f"{name:<13} {url}" for name, url in demo["urls"].items()),
+                f"Client login  {c['username']} / {c['password']} (codes: {c['codes']})\n"
+                + "\n".join(f"{name:<13} {url}" for name, url in seeded["urls"].items()),
             )
         case "tenant", "create":
             result = asyncio.run(

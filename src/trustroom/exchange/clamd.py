@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 CHUNK_BYTES = 64 * 1024
 PING_SECONDS = 5.0
+BROKEN_OFF = "the scanner broke off the stream (over its size limits)"
 
 
 class ScannerDown(Exception):
@@ -80,15 +81,23 @@ class Clamd:
             async with asyncio.timeout(self.scan_seconds):
                 reader, writer = await self._connect()
                 try:
-                    await self._send(writer, content)
-                    return verdict(await self._answer(reader))
+                    sent_all = await self._send(writer, content)
+                    try:
+                        return verdict(await self._answer(reader))
+                    except ScannerDown:
+                        # It hung up mid-stream and its answer (if any) was lost with the
+                        # connection: alive, it refused the stream (over StreamMaxLength).
+                        if not sent_all and await self.ping():
+                            return Verdict(clean=False, finding=BROKEN_OFF, failed=True)
+                        raise
                 finally:
                     writer.close()
         except TimeoutError as exc:
             raise ScannerDown("the scan took too long") from exc
 
     @staticmethod
-    async def _send(writer: asyncio.StreamWriter, content: AsyncIterator[bytes]) -> None:
+    async def _send(writer: asyncio.StreamWriter, content: AsyncIterator[bytes]) -> bool:
+        """Stream the content; False when clamd hung up before it had all of it."""
         try:
             writer.write(b"zINSTREAM\0")
             async for chunk in content:
@@ -99,6 +108,6 @@ class Clamd:
             writer.write(struct.pack(">I", 0))
             await writer.drain()
         except OSError:
-            # clamd hangs up once a stream passes its StreamMaxLength, after saying so:
-            # the answer is read next, and its absence is ScannerDown.
-            return
+            # clamd hangs up once a stream passes its StreamMaxLength, after saying so.
+            return False
+        return True
