@@ -58,8 +58,9 @@ def test_demo_is_idempotent(env: dict[str, str], tmp_path: Path) -> None:
     first = trustroom(demo_env, "demo")
     second = trustroom(demo_env, "demo")
     assert first == second
-    assert set(first) == {"tenantId", "apiKey", "member", "urls"}
+    assert set(first) == {"tenantId", "apiKey", "member", "client", "urls"}
     assert set(first["member"]) == {"email", "password", "totpSecret"}
+    assert set(first["client"]) == {"username", "password", "codes"}
     assert trustroom(demo_env, "audit", "verify")["intact"] is True
 
 

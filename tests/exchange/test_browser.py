@@ -146,8 +146,11 @@ def test_client_uploads_and_shares_advisor_downloads(
     content = os.urandom(300_000) + b"client statement"
     upload = tmp_path / "Statement 2026.pdf"
     upload.write_bytes(b"%PDF-1.7\n" + content)
+    ready = page.locator("#dropzone[data-ready=true]")  # the page's script has attached its handlers
+    ready.wait_for()
     page.locator("#file-input").set_input_files(str(upload))
     expect(page.get_by_role("link", name="Statement 2026.pdf")).to_be_visible()
+    ready.wait_for()  # after the reload too
     dropped = page.evaluate_handle(
         "() => { const dt = new DataTransfer();"
         " dt.items.add(new File(['dropped by hand'], 'notes.txt', {type: 'text/plain'})); return dt; }"

@@ -34,5 +34,7 @@ async def _scan(ctx: JobContext, version_id: str) -> dict[str, Any]:
     return {"status": status, "finding": verdict.finding}
 
 
-# clamd being down raises ScannerDown: the job retries (the upload stays in quarantine).
-SCAN = Task(documents.SCAN.name, _scan, max_attempts=documents.SCAN.max_attempts)
+# clamd being down raises ScannerDown: the job retries (the upload stays in quarantine),
+# soon at first, then hourly.
+SCAN_RETRY_DELAYS = (30.0, 120.0, 600.0, 1800.0, 3600.0)
+SCAN = Task(documents.SCAN.name, _scan, max_attempts=documents.SCAN.max_attempts, retry_delays=SCAN_RETRY_DELAYS)

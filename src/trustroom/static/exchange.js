@@ -49,4 +49,5 @@
     zone.classList.remove("over");
     send(event.dataTransfer.files, 0);
   });
+  zone.dataset.ready = "true";  // the handlers are in place (tests wait for it)
 }());

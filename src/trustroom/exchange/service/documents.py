@@ -48,7 +48,9 @@ from . import access, names, sniffing
 
 FILE_PART = "file"
 # The task lives in `tasks.py`, which imports this module.
-SCAN = TaskRef("exchange.scan_document", max_attempts=8)
+# Uploads are refused while clamd is down, so only those accepted just before an outage
+# wait here; they are retried for about two days (tasks.SCAN_RETRY_DELAYS).
+SCAN = TaskRef("exchange.scan_document", max_attempts=50)
 
 
 @dataclass(frozen=True)
