@@ -30,8 +30,9 @@ browser-tools:
 test: $(STAMP) browser-tools
 	rm -f .coverage .coverage.*
 	$(BIN)/pytest -p no:cacheprovider -n $(TEST_WORKERS) --cov --cov-report= -m "not heavy" tests
-	@# Heavy tests run alone: beside them, tests that time things would measure the load.
-	$(BIN)/pytest -p no:cacheprovider --cov --cov-append --cov-report= -m heavy tests
+	@# Heavy tests run alone (beside them, tests that time things would measure the load),
+	@# without coverage: they drive server processes, whose code the run above measured.
+	$(BIN)/pytest -p no:cacheprovider -m heavy tests
 	$(BIN)/coverage combine --quiet || true
 	$(BIN)/coverage report
 	@# The PostgreSQL run goes without coverage: measuring doubles its time, and the

@@ -1,21 +1,32 @@
 """A real `trustroom serve` process on 127.0.0.1 with a database and data directory of its
-own (so its worker runs no other test's jobs), a tenant and an API key made by the CLI."""
+own (so its worker runs no other test's jobs), a tenant, an API key and advisors."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
-from ..auth.test_portal_browser import TRUSTROOM, _cli_result, _free_port, _healthy, _start_cli
+from trustroom.auth.models import ALL_SCOPES, Role
+from trustroom.auth.service import api_keys, tenants
+from trustroom.auth.service import members as member_service
+from trustroom.cli import migrate
+from trustroom.db import Database
+from trustroom.keys import ServerKeys
+from trustroom.settings import Settings
+
+from ..auth.test_portal_browser import TRUSTROOM, _free_port, _healthy
 from ..conftest import ON_POSTGRES, TEST_SECRET, scratch_postgres
 
 
@@ -76,16 +87,51 @@ class Served:
         return httpx.Client(base_url=f"{self.base_url}/api/v1", headers=self.headers, timeout=120)
 
 
+async def _seed(settings: Settings, tenant_name: str, client_codes: str, members: list[str]) -> Served:
+    """A tenant with an all-scopes API key and advisors, written straight to the database
+    (each CLI run would cost seconds of imports)."""
+    keys = ServerKeys.from_settings(settings)
+    database = Database(settings.resolved_database_url)
+    try:
+        async with database.session() as session:
+            tenant = await tenants.create_tenant(session, tenant_name, client_code_channel=client_codes)
+            issued = await api_keys.issue(session, tenant.id, keys, name="test", scopes=ALL_SCOPES, expires_in=None)
+            made = {}
+            for email in members:
+                new = await member_service.add(session, tenant.id, keys, email=email, role=Role.ADVISOR)
+                made[email] = {"email": email, "password": new.password, "totpSecret": new.totp_secret}
+            await session.commit()
+    finally:
+        await database.dispose()
+    served = Served("", 0, {}, settings.data_dir, "")
+    served.tenant_id, served.api_key, served.created = str(tenant.id), issued.secret, made
+    return served
+
+
 @contextmanager
 def served(
-    data_dir: Path, *, env: dict[str, str] | None = None, cli: list[list[str]] | None = None
+    data_dir: Path,
+    *,
+    env: dict[str, str] | None = None,
+    client_codes: str = "sms",
+    members: list[str] | None = None,
 ) -> Iterator[Served]:
-    """The server, started; `cli` runs (with `{tenant}` filled in) land in `created` by their first word."""
+    """The server, started, with a tenant (`tenant_id`, `api_key`) and `members` (advisors,
+    their credentials in `created` by email)."""
     with ExitStack() as stack:
         if ON_POSTGRES:
             url = stack.enter_context(scratch_postgres(os.environ["TRUSTROOM_TEST_POSTGRES_URL"]))
         else:
             url = f"sqlite:///{data_dir / 'served.db'}"
+        settings = Settings(data_dir=data_dir, database_url=url, secret_key=SecretStr(TEST_SECRET))
+
+        def prepare() -> Served:
+            migrate(settings)
+            return asyncio.run(_seed(settings, "Served Bank", client_codes, members or []))
+
+        # In a thread of its own: Playwright's sync API keeps an event loop in this one.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            seeded = pool.submit(prepare).result()
         port = _free_port()
         base_url = f"http://127.0.0.1:{port}"
         full_env = {key: value for key, value in os.environ.items() if not key.startswith("TRUSTROOM_")}
@@ -98,17 +144,7 @@ def served(
             "TRUSTROOM_WORKER_POLL_SECONDS": "0.2",
             **(env or {}),
         }
-        server = Served(base_url, port, full_env, data_dir, url)
-        _cli_result(_start_cli(full_env, "migrate"))
-        tenant_args = next((run[2:] for run in cli or [] if run[:2] == ["tenant", "create"]), ["Served Bank"])
-        server.tenant_id = _cli_result(_start_cli(full_env, "tenant", "create", *tenant_args))["id"]
-        runs = [_start_cli(full_env, "api-key", "create", "--tenant", server.tenant_id)]
-        others = [run for run in cli or [] if run[:2] != ["tenant", "create"]]
-        runs += [_start_cli(full_env, *[part.format(tenant=server.tenant_id) for part in run]) for run in others]
+        server = Served(base_url, port, full_env, data_dir, url, seeded.tenant_id, seeded.api_key, seeded.created)
         stack.callback(server.stop)
         server.start()
-        results = [_cli_result(run) for run in runs]
-        server.api_key = results[0]["key"]
-        for run, result in zip(others, results[1:], strict=True):
-            server.created[run[0]] = result
         yield server

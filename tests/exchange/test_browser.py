@@ -59,14 +59,17 @@ def room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Room]:
         "TRUSTROOM_WEBHOOKS__ALLOW_HTTP": "true",
         "TRUSTROOM_WEBHOOKS__ALLOWED_NETWORKS": '["127.0.0.1/32"]',
     }
-    cli = [
-        ["tenant", "create", "Room Bank", "--client-codes", "email"],
-        ["member", "create", "--tenant", "{tenant}", "--email", "advisor@room-bank.example", "--role", "advisor"],
-    ]
     with ExitStack() as stack:
         stack.callback(mail.controller.stop)
         stack.callback(receiver.close)
-        server = stack.enter_context(served(tmp_path_factory.mktemp("exchange-browser"), env=env, cli=cli))
+        server = stack.enter_context(
+            served(
+                tmp_path_factory.mktemp("exchange-browser"),
+                env=env,
+                client_codes="email",
+                members=["advisor@room-bank.example"],
+            )
+        )
         api = stack.enter_context(server.api())
         endpoint = api.post(
             "/webhook-endpoints",
@@ -89,7 +92,7 @@ def room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Room]:
         ).json()
         folder = api.post(f"/exchanges/{exchange['id']}/folders", json={"name": "Tax 2026"}).json()
         link = api.post(f"/exchanges/{exchange['id']}/link").json()["url"]
-        member = server.created["member"]
+        member = server.created["advisor@room-bank.example"]
         advisor = NewMember(member["email"], member["password"], pyotp.TOTP(member["totpSecret"]))
         yield Room(
             server.base_url, server.api_key, advisor, exchange, folder["id"], link, mail, receiver, endpoint["secret"]
