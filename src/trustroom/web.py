@@ -75,6 +75,22 @@ class Pages:
         if not any(hmac.compare_digest(expected, token) for expected in valid):
             raise CsrfFailed()
 
+    def refuse(
+        self,
+        request: Request,
+        template: str,
+        *,
+        status: int,
+        message: str,
+        retry_after: int | None = None,
+        **context: Any,
+    ) -> HTMLResponse:
+        """A form page again, with `message` as its error (and when to retry, if known)."""
+        response = self.render(request, template, status_code=status, error=message, **context)
+        if retry_after:
+            response.headers["Retry-After"] = str(retry_after)
+        return response
+
     def cookie_name(self, base: str) -> str:
         # The __Host- prefix makes browsers refuse the cookie unless Secure, host-only and Path=/.
         return f"__Host-{base}" if self.secure_cookies else base

@@ -32,21 +32,13 @@ OUTCOME_MESSAGES = {
     portal.Outcome.EXPIRED: N_("Your sign-in took too long. Please start again."),
     portal.Outcome.RATE_LIMITED: N_("Too many attempts from your network; try again in %(seconds)s seconds."),
 }
-OUTCOME_STATUS = {
-    portal.Outcome.INVALID: 401,
-    portal.Outcome.LOCKED: 423,
-    portal.Outcome.EXPIRED: 401,
-    portal.Outcome.RATE_LIMITED: 429,
-}
 ROLE_LABELS = {Role.ADMIN: N_("Administrator"), Role.ADVISOR: N_("Advisor"), Role.REVIEWER: N_("Reviewer")}
 
 
 def _failure(request: Request, pages: Pages, template: str, attempt: portal.Attempt, **context: Any) -> Response:
     message = i18n.gettext(OUTCOME_MESSAGES[attempt.outcome], seconds=attempt.retry_after or 0)
-    response = pages.render(request, template, status_code=OUTCOME_STATUS[attempt.outcome], error=message, **context)
-    if attempt.retry_after:
-        response.headers["Retry-After"] = str(attempt.retry_after)
-    return response
+    status = portal.REFUSAL_STATUS[attempt.outcome]
+    return pages.refuse(request, template, status=status, message=message, retry_after=attempt.retry_after, **context)
 
 
 @router.get("/login", response_class=HTMLResponse)

@@ -50,6 +50,10 @@ class Outcome(StrEnum):
     RATE_LIMITED = "rate_limited"
 
 
+# What a sign-in page answers each refusal with (member and client sign-in alike).
+REFUSAL_STATUS = {Outcome.INVALID: 401, Outcome.LOCKED: 423, Outcome.EXPIRED: 401, Outcome.RATE_LIMITED: 429}
+
+
 @dataclass(frozen=True)
 class Attempt:
     outcome: Outcome

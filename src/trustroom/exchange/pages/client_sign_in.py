@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ... import i18n
-from ...auth.service.portal import Outcome
+from ...auth.service.portal import REFUSAL_STATUS, Outcome
 from ...db import utcnow
 from ...errors import N_
 from ...http import KeysDep, SessionDep, SettingsDep, client_ip
@@ -28,7 +28,6 @@ OUTCOME_MESSAGES = {
     Outcome.EXPIRED: N_("Your sign-in took too long or had too many wrong codes. Please start again."),
     Outcome.RATE_LIMITED: N_("Too many attempts from your network; try again in %(seconds)s seconds."),
 }
-OUTCOME_STATUS = {Outcome.INVALID: 401, Outcome.LOCKED: 423, Outcome.EXPIRED: 401, Outcome.RATE_LIMITED: 429}
 LINK_UNUSABLE = N_("This link has expired or was already used. Ask your advisor for a new one, or sign in.")
 CODE_RESENT = N_("A new code is on its way.")
 RESEND_WAIT = N_("You can ask for a new code in %(seconds)s seconds.")
@@ -36,10 +35,8 @@ RESEND_WAIT = N_("You can ask for a new code in %(seconds)s seconds.")
 
 def _failure(request: Request, pages: Pages, template: str, attempt: sign_in.Attempt, **context: Any) -> Response:
     message = i18n.gettext(OUTCOME_MESSAGES[attempt.outcome], seconds=attempt.retry_after or 0)
-    response = pages.render(request, template, status_code=OUTCOME_STATUS[attempt.outcome], error=message, **context)
-    if attempt.retry_after:
-        response.headers["Retry-After"] = str(attempt.retry_after)
-    return response
+    status = REFUSAL_STATUS[attempt.outcome]
+    return pages.refuse(request, template, status=status, message=message, retry_after=attempt.retry_after, **context)
 
 
 @router.get("/link/{token}", response_class=HTMLResponse)
@@ -165,15 +162,10 @@ async def resend_code(
     client_session, account = pending
     wait = sign_in.resend_wait(settings, client_session)
     if wait is not None:
-        response = pages.render(
-            request,
-            "exchange/code.html",
-            status_code=429,
-            error=i18n.gettext(RESEND_WAIT, seconds=wait),
-            **_code_context(pending),
+        message = i18n.gettext(RESEND_WAIT, seconds=wait)
+        return pages.refuse(
+            request, "exchange/code.html", status=429, message=message, retry_after=wait, **_code_context(pending)
         )
-        response.headers["Retry-After"] = str(wait)
-        return response
     await sign_in.send_code(session, keys, settings, account, client_session)
     return pages.render(request, "exchange/code.html", notice=i18n.gettext(CODE_RESENT), **_code_context(pending))
 
