@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -24,11 +25,12 @@ class MotoServer:
     def __init__(self) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process = subprocess.Popen(
-            [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        # Its log (every request, and tracebacks) is kept for a failing test to show.
+        self.log_path = Path(tempfile.mkstemp(prefix="moto-", suffix=".log")[1])
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                [str(MOTO_SERVER), "-H", "127.0.0.1", "-p", str(self.port)], stdout=log, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + 30
         while not self._up():
             assert self.process.poll() is None, "moto_server exited"
@@ -41,6 +43,11 @@ class MotoServer:
                 return True
         except (urllib.error.URLError, OSError):
             return False
+
+    def log_tail(self, lines: int = 60) -> str:
+        """The end of the server's log, without the requests it answered 200."""
+        kept = [line for line in self.log_path.read_text(errors="replace").splitlines() if '" 200 ' not in line]
+        return "\n".join(kept[-lines:])
 
     def client(self) -> object:
         return boto3.client(

@@ -107,8 +107,9 @@ def test_one_gib_up_and_down_in_bounded_memory(
     backend: str, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> None:
     env = {"TRUSTROOM_EXCHANGE__UPLOAD_MAX_BYTES": str(2 * GIB), "TRUSTROOM_LOG_LEVEL": "WARNING"}
+    moto: MotoServer | None = None
     if backend == "s3":
-        moto: MotoServer = request.getfixturevalue("moto")
+        moto = request.getfixturevalue("moto")
         storage_settings = moto.new_bucket()
         env |= {
             f"TRUSTROOM_STORAGE__{name.upper()}": str(value)
@@ -116,7 +117,12 @@ def test_one_gib_up_and_down_in_bounded_memory(
             if not name.startswith("s3_secret")
         } | {"TRUSTROOM_STORAGE__S3_SECRET_ACCESS_KEY": "testing"}
     with served(tmp_path_factory.mktemp(f"large-{backend}"), env=env) as server:
-        uploaded, downloaded, growth = _round_trip(server, GIB)
+        try:
+            uploaded, downloaded, growth = _round_trip(server, GIB)
+        except AssertionError as failure:
+            if moto is None:
+                raise
+            raise AssertionError(f"{failure}\n--- moto_server's log ---\n{moto.log_tail()}") from failure
     rates = f"up {GIB / uploaded / 1e6:.0f} MB/s, down {GIB / downloaded / 1e6:.0f} MB/s"
     print(f"1 GiB on {backend}: {rates}, peak memory growth {growth / 1e6:.1f} MB")  # noqa: T201 - for the record
     assert growth < MEMORY_BUDGET, f"{backend}: peak memory grew {growth / 1e6:.0f} MB ({rates})"
