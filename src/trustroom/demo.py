@@ -20,7 +20,7 @@ from .clients.service import records
 from .db import bind_tenant, cross_tenant, scoped
 from .exchange.models import Exchange
 from .exchange.schemas import ExchangeCreate
-from .exchange.service import exchanges, folders
+from .exchange.service import exchanges, folders, sign_in
 from .keys import ServerKeys
 from .settings import Settings
 from .storage.keyring import Keyring, SealedKeyring
@@ -90,7 +90,7 @@ async def seed(session: AsyncSession, settings: Settings, keys: ServerKeys) -> d
             "advisorPortal": f"{base}/portal/login",
             "clients": f"{base}/portal/contacts",
             "exchanges": f"{base}/portal/exchanges",
-            "clientPortal": f"{base}/x/login",
+            "clientPortal": f"{base}{sign_in.login_path(tenant.id)}",
             "apiDocs": f"{base}/api/docs",
             "openapi": f"{base}/api/v1/openapi.json",
         },

@@ -33,6 +33,10 @@ async def browser(app: FastAPI) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="https://testserver", follow_redirects=False)
 
 
+def login_of(tenant: TenantFixture) -> str:
+    return f"/x/t/{tenant.id}/login"
+
+
 def csrf_of(page: httpx.Response) -> str:
     match = re.search(r'name="csrf_token" value="([^"]+)"', page.text) or re.search(r'data-csrf="([^"]+)"', page.text)
     assert match, page.text
@@ -60,9 +64,9 @@ async def last_code(database: Database, settings: Settings, tenant: TenantFixtur
 async def sign_in(
     browser: httpx.AsyncClient, database: Database, settings: Settings, tenant: TenantFixture, exchange: dict[str, Any]
 ) -> httpx.Response:
-    token = csrf_of(await browser.get("/x/login"))
+    token = csrf_of(await browser.get(login_of(tenant)))
     step = await browser.post(
-        "/x/login", data={"username": exchange["username"], "password": PASSWORD, "csrf_token": token}
+        login_of(tenant), data={"username": exchange["username"], "password": PASSWORD, "csrf_token": token}
     )
     assert step.status_code == 303, step.text
     assert step.headers["location"] == "/x/code?language=de"
@@ -100,7 +104,7 @@ async def test_the_link_changes_nothing_until_confirmed(
         link = await session.scalar(select(AccessLink).where(AccessLink.exchange_id == UUID(exchange["id"])))
         assert link is not None and link.used_at is None
     confirmed = await browser.post(path, data={"csrf_token": csrf_of(landing)})
-    assert confirmed.status_code == 303 and confirmed.headers["location"] == "/x/login?language=de"
+    assert confirmed.status_code == 303 and confirmed.headers["location"] == f"{login_of(tenant)}?language=de"
     again = await browser.get(path)
     assert again.status_code == 410
     unknown = await browser.get("/x/link/not-a-token")
@@ -130,14 +134,18 @@ async def test_sign_in_with_password_and_sms_code_opens_the_room(
 async def test_wrong_codes_end_the_sign_in_and_lock_the_account(
     browser: httpx.AsyncClient, database: Database, settings: Settings, tenant: TenantFixture, exchange: dict[str, Any]
 ) -> None:
-    token = csrf_of(await browser.get("/x/login"))
+    token = csrf_of(await browser.get(login_of(tenant)))
     wrong = await browser.post(
-        "/x/login", data={"username": exchange["username"], "password": "nope nope nope", "csrf_token": token}
+        login_of(tenant), data={"username": exchange["username"], "password": "nope nope nope", "csrf_token": token}
     )
     assert wrong.status_code == 401
-    unknown = await browser.post("/x/login", data={"username": "nobody", "password": PASSWORD, "csrf_token": token})
+    unknown = await browser.post(
+        login_of(tenant), data={"username": "nobody", "password": PASSWORD, "csrf_token": token}
+    )
     assert unknown.status_code == 401
-    await browser.post("/x/login", data={"username": exchange["username"], "password": PASSWORD, "csrf_token": token})
+    await browser.post(
+        login_of(tenant), data={"username": exchange["username"], "password": PASSWORD, "csrf_token": token}
+    )
     code = await last_code(database, settings, tenant, exchange["username"])
     wrong_code = f"{(int(code) + 1) % 1_000_000:06d}"
     statuses = [
@@ -146,7 +154,7 @@ async def test_wrong_codes_end_the_sign_in_and_lock_the_account(
     assert statuses[:3] == [401, 401, 401]
     assert statuses[3] == 423  # one wrong password and four wrong codes: five failures lock the account
     locked = await browser.post(
-        "/x/login", data={"username": exchange["username"], "password": PASSWORD, "csrf_token": token}
+        login_of(tenant), data={"username": exchange["username"], "password": PASSWORD, "csrf_token": token}
     )
     assert locked.status_code == 423
 
@@ -163,10 +171,10 @@ async def test_a_code_is_only_good_for_its_own_sign_in(
     async with first, second:
         tokens = []
         for browser in (first, second):
-            token = csrf_of(await browser.get("/x/login"))
+            token = csrf_of(await browser.get(login_of(tenant)))
             tokens.append(token)
             await browser.post(
-                "/x/login", data={"username": exchange["username"], "password": PASSWORD, "csrf_token": token}
+                login_of(tenant), data={"username": exchange["username"], "password": PASSWORD, "csrf_token": token}
             )
         code_of_second = await last_code(database, settings, tenant, exchange["username"])
         refused = await first.post(
@@ -182,8 +190,10 @@ async def test_a_code_is_only_good_for_its_own_sign_in(
 async def test_resend_waits_between_codes(
     browser: httpx.AsyncClient, database: Database, settings: Settings, tenant: TenantFixture, exchange: dict[str, Any]
 ) -> None:
-    token = csrf_of(await browser.get("/x/login"))
-    await browser.post("/x/login", data={"username": exchange["username"], "password": PASSWORD, "csrf_token": token})
+    token = csrf_of(await browser.get(login_of(tenant)))
+    await browser.post(
+        login_of(tenant), data={"username": exchange["username"], "password": PASSWORD, "csrf_token": token}
+    )
     too_soon = await browser.post("/x/code/resend", data={"csrf_token": token})
     assert too_soon.status_code == 429 and int(too_soon.headers["retry-after"]) > 0
 

@@ -1,9 +1,16 @@
 """Client portal: the access link's landing page, sign-in with password and one-time code,
-sign-out."""
+sign-out.
+
+A sign-in always belongs to one tenant: its form lives at `/x/t/{tenantId}/login`, where
+the access link leads and which a provider may link to from its own site. `/x/login`
+only forwards to the tenant this browser last signed in with (a cookie), since usernames
+are unique per tenant only.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -28,9 +35,22 @@ OUTCOME_MESSAGES = {
     Outcome.EXPIRED: N_("Your sign-in took too long or had too many wrong codes. Please start again."),
     Outcome.RATE_LIMITED: N_("Too many attempts from your network; try again in %(seconds)s seconds."),
 }
+UNKNOWN_PORTAL = N_("Please open the sign-in link your provider sent you or shows on its website.")
+# Remembers the tenant of the last sign-in page, so `/x/login` (after signing out or when a
+# session ended) can lead back to it. Not a secret: tenant ids appear in sign-in URLs.
+TENANT_COOKIE = "trustroom_x_tenant"
+TENANT_COOKIE_MAX_AGE = 400 * 24 * 3600
 LINK_UNUSABLE = N_("This link has expired or was already used. Ask your advisor for a new one, or sign in.")
 CODE_RESENT = N_("A new code is on its way.")
 RESEND_WAIT = N_("You can ask for a new code in %(seconds)s seconds.")
+
+
+def _remembered_login(request: Request, pages: Pages) -> str | None:
+    remembered = pages.cookie(request, TENANT_COOKIE)
+    try:
+        return sign_in.login_path(UUID(remembered)) if remembered else None
+    except ValueError:
+        return None
 
 
 def _failure(request: Request, pages: Pages, template: str, attempt: sign_in.Attempt, **context: Any) -> Response:
@@ -65,16 +85,39 @@ async def confirm_link(
     link.used_at = utcnow()
     account = await links.account_of(session, exchange)
     language = i18n.current_language.get() if i18n.language_chosen.get() else account.language
-    return RedirectResponse(f"/x/login?language={language}", status_code=303)
+    return RedirectResponse(f"{sign_in.login_path(exchange.tenant_id)}?language={language}", status_code=303)
 
 
 @router.get("/login", response_class=HTMLResponse)
-async def login_page(request: Request, pages: PagesDep) -> Response:
-    return pages.render(request, "exchange/login.html")
+async def login_forward(request: Request, pages: PagesDep) -> Response:
+    """No tenant in the URL: back to the tenant this browser last signed in with, if any."""
+    remembered = _remembered_login(request, pages)
+    if remembered is not None:
+        return RedirectResponse(f"{remembered}{language_query()}", status_code=303)
+    return pages.render(request, "exchange/login.html", error=i18n.gettext(UNKNOWN_PORTAL))
 
 
-@router.post("/login", response_class=HTMLResponse)
+def _unknown_portal(request: Request, pages: Pages) -> Response:
+    return pages.render(request, "exchange/login.html", status_code=404, error=i18n.gettext(UNKNOWN_PORTAL))
+
+
+def _remember_tenant(pages: Pages, response: Response, tenant_id: UUID) -> Response:
+    pages.set_cookie(response, TENANT_COOKIE, str(tenant_id), max_age=TENANT_COOKIE_MAX_AGE)
+    return response
+
+
+@router.get("/t/{tenant_ref}/login", response_class=HTMLResponse)
+async def login_page(tenant_ref: str, request: Request, session: SessionDep, pages: PagesDep) -> Response:
+    tenant = await sign_in.sign_in_tenant(session, tenant_ref)
+    if tenant is None:
+        return _unknown_portal(request, pages)
+    page = pages.render(request, "exchange/login.html", login_action=sign_in.login_path(tenant.id))
+    return _remember_tenant(pages, page, tenant.id)
+
+
+@router.post("/t/{tenant_ref}/login", response_class=HTMLResponse)
 async def submit_password(
+    tenant_ref: str,
     request: Request,
     session: SessionDep,
     keys: KeysDep,
@@ -85,11 +128,21 @@ async def submit_password(
     csrf_token: CsrfField = None,
 ) -> Response:
     pages.check_csrf(request, csrf_token)
+    tenant = await sign_in.sign_in_tenant(session, tenant_ref)
+    if tenant is None:
+        return _unknown_portal(request, pages)
     attempt = await sign_in.check_password(
-        session, keys, settings, username=username, password=password, ip=client_ip(request)
+        session, keys, settings, tenant=tenant, username=username, password=password, ip=client_ip(request)
     )
     if attempt.outcome is not Outcome.NEXT_STEP or attempt.token is None or attempt.account is None:
-        return _failure(request, pages, "exchange/login.html", attempt, username=username)
+        return _failure(
+            request,
+            pages,
+            "exchange/login.html",
+            attempt,
+            username=username,
+            login_action=sign_in.login_path(tenant.id),
+        )
     language = i18n.current_language.get() if i18n.language_chosen.get() else attempt.account.language
     response = RedirectResponse(f"/x/code?language={language}", status_code=303)
     pages.set_cookie(response, CLIENT_PENDING_COOKIE, attempt.token, max_age=settings.exchange.code_ttl_seconds)
@@ -138,7 +191,9 @@ async def submit_code(
     attempt = await sign_in.check_code(session, keys, settings, pending_token=token, code=code, ip=client_ip(request))
     if attempt.outcome is not Outcome.SIGNED_IN or attempt.token is None:
         if attempt.outcome is Outcome.EXPIRED:
-            return _failure(request, pages, "exchange/login.html", attempt)
+            start_again = sign_in.login_path(attempt.account.tenant_id) if attempt.account else None
+            login_action = start_again or _remembered_login(request, pages)
+            return _failure(request, pages, "exchange/login.html", attempt, login_action=login_action)
         return _failure(request, pages, "exchange/code.html", attempt, **context)
     response = RedirectResponse(f"/x/{language_query()}", status_code=303)
     pages.clear_cookie(response, CLIENT_PENDING_COOKIE)

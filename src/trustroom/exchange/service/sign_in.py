@@ -15,6 +15,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
+from uuid import UUID
 
 import anyio
 from argon2.exceptions import VerificationError
@@ -97,31 +98,53 @@ async def _rate_limited(session: AsyncSession, settings: Settings, step: str, ip
 
 
 async def check_password(
-    session: AsyncSession, keys: ServerKeys, settings: Settings, *, username: str, password: str, ip: str
+    session: AsyncSession,
+    keys: ServerKeys,
+    settings: Settings,
+    *,
+    tenant: Tenant,
+    username: str,
+    password: str,
+    ip: str,
 ) -> Attempt:
-    """The first step: the right password opens a pending sign-in and sends a code."""
+    """The first step: the right password opens a pending sign-in and sends a code.
+
+    The sign-in page knows its tenant (the access link's exchange, or the tenant's own
+    sign-in URL), and only that tenant's account is looked at: a wrong password never
+    counts against another provider's client who happens to share the username.
+    """
     if limited := await _rate_limited(session, settings, "login", ip):
         return limited
-    async with cross_tenant(session):
-        candidates = list(
-            await session.scalars(select(ClientAccount).where(ClientAccount.username == username.strip()))
-        )
-    if not candidates:
+    await bind_tenant(session, tenant.id)
+    account = await session.scalar(
+        select(ClientAccount).where(ClientAccount.tenant_id == tenant.id, ClientAccount.username == username.strip())
+    )
+    if account is None:
         await anyio.to_thread.run_sync(_verify, _dummy_hash(), password)
         return Attempt(Outcome.INVALID)
-    outcome = Outcome.INVALID
-    for account in candidates:
-        await bind_tenant(session, account.tenant_id)
-        if _is_locked(account):
-            outcome = Outcome.LOCKED
-            continue
-        if await anyio.to_thread.run_sync(_verify, account.password_hash, password):
-            token, pending = await _open(session, keys, account, STAGE_CODE, settings.exchange.code_ttl_seconds, ip)
-            await send_code(session, keys, settings, account, pending)
-            return Attempt(Outcome.NEXT_STEP, token=token, account=account)
-        _register_failure(account, settings)
-        outcome = Outcome.LOCKED if _is_locked(account) else outcome
-    return Attempt(outcome)
+    if _is_locked(account):
+        return Attempt(Outcome.LOCKED)
+    if await anyio.to_thread.run_sync(_verify, account.password_hash, password):
+        token, pending = await _open(session, keys, account, STAGE_CODE, settings.exchange.code_ttl_seconds, ip)
+        await send_code(session, keys, settings, account, pending)
+        return Attempt(Outcome.NEXT_STEP, token=token, account=account)
+    _register_failure(account, settings)
+    return Attempt(Outcome.LOCKED if _is_locked(account) else Outcome.INVALID)
+
+
+def login_path(tenant_id: UUID) -> str:
+    """The tenant's own sign-in page of the client portal."""
+    return f"/x/t/{tenant_id}/login"
+
+
+async def sign_in_tenant(session: AsyncSession, reference: str) -> Tenant | None:
+    """The tenant a sign-in URL names (its id), with the session bound to it; None when unknown."""
+    try:
+        tenant_id = UUID(reference)
+    except ValueError:
+        return None
+    await bind_tenant(session, tenant_id)
+    return await session.get(Tenant, tenant_id)
 
 
 async def _open(
