@@ -189,7 +189,7 @@ def _input(
         label=policy.label(language),
         value=value,
         input_type=kind,
-        editable=writes.refusal(actor, policy) is None,
+        editable=actor.can(Scope.CONTACTS_WRITE) and writes.refusal(actor, policy) is None,
         options=options,
         required=policy.is_mandatory,
         needs_approval=writes.needs_approval(actor, policy),
@@ -329,6 +329,8 @@ async def save_contact(
     form = await request.form()
     posted = {key: value for key, value in form.items() if isinstance(value, str)}
     pages.check_csrf(request, posted.get(CSRF_FIELD))
+    if not actor.can(Scope.CONTACTS_WRITE):  # as the API's PUT/PATCH: reading is not changing
+        raise MissingScope(permission=Scope.CONTACTS_WRITE)
     schema = await definitions.for_kind(session, actor, CONTACT)
     view = await records.get(session, actor, CONTACT, contact_id)
     patch: dict[str, Any] = {}
