@@ -3,9 +3,8 @@
 Built-in lists take their codes from pycountry and their names, in the caller's language,
 from `i18n` (the same names the pages show): `countries` (ISO 3166-1 alpha-2),
 `subdivisions` (ISO 3166-2, each under its country) and `languages` (ISO 639-1, upper case
-like the DE|EN|FR|IT language codes). Tenants may add
-their own lists (see `service/lists.py`); both kinds answer as `ListItem`s, and both are
-looked up the same way.
+like the DE|EN|FR|IT language codes). Tenants may add their own lists (see
+`service/lists.py`); both kinds answer as `ListItem`s, and both are looked up the same way.
 """
 
 from __future__ import annotations
