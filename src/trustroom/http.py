@@ -375,6 +375,7 @@ async def _idempotency(
 
 
 LANGUAGE_PARAMETER = "language"
+CLIENT_PAGES_PREFIX = "/x/"
 IDEMPOTENT = Depends(_idempotency)
 IDEMPOTENCY_ERRORS = (errors.IdempotencyKeyReused, errors.IdempotencyKeyInUse)
 
@@ -523,7 +524,12 @@ def _choose_language(scope: Scope, headers: dict[str, str], default: str) -> App
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     asked = query.get(LANGUAGE_PARAMETER, [None])[0]
     chosen = i18n.normalize(asked) if asked else i18n.from_accept_language(headers.get("accept-language"))
-    i18n.language_chosen.set(chosen is not None)
+    i18n.language_asked.set(bool(asked) and chosen is not None)
+    # On the client portal the room's language (set by the advisor for this client) beats the
+    # browser's guess: there only `?language=` counts as a choice, Accept-Language merely
+    # renders the pages shown before the room is known.
+    guess_counts = not scope["path"].startswith(CLIENT_PAGES_PREFIX)
+    i18n.language_chosen.set(i18n.language_asked.get() or (chosen is not None and guess_counts))
     i18n.current_language.set(chosen or default)
     if asked and chosen is None:
         return errors.UnsupportedLanguage(language=asked)

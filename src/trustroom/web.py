@@ -53,6 +53,16 @@ class Pages:
         self.env.install_gettext_callables(  # type: ignore[attr-defined]
             i18n.gettext, i18n.ngettext, newstyle=True
         )
+        # Codes, moments and numbers as the page's language writes them (see i18n).
+        self.env.filters.update(
+            country=i18n.country_name,
+            subdivision=i18n.subdivision_name,
+            language_name=i18n.language_name,
+            datetime=i18n.format_datetime,
+            day=i18n.format_day,
+            number=i18n.format_number,
+            filesize=i18n.format_size,
+        )
 
     def _seed(self, request: Request) -> str:
         seed: str | None = getattr(request.state, "csrf_seed", None)

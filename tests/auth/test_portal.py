@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI
 
 from trustroom.app import create_app
+from trustroom.auth.models import Role
 from trustroom.auth.service.members import NewMember
 from trustroom.db import Database
 from trustroom.keys import ServerKeys
@@ -163,3 +164,30 @@ async def test_pages_are_localized(browser: httpx.AsyncClient) -> None:
     assert "Passwort" in german.text
     french = await browser.get("/portal/login", headers={"Accept-Language": "fr-CH, de;q=0.5"})
     assert '<html lang="fr">' in french.text
+
+
+@pytest.mark.parametrize(
+    ("role", "shown", "hidden"),
+    [
+        (Role.REVIEWER, {"/portal/contacts", "/portal/reviews"}, {"/portal/exchanges"}),
+        (Role.ADVISOR, {"/portal/contacts", "/portal/exchanges"}, {"/portal/reviews"}),
+    ],
+)
+async def test_the_dashboard_offers_only_what_the_member_may_open(
+    browser: httpx.AsyncClient,
+    database: Database,
+    keys: ServerKeys,
+    tenant: TenantFixture,
+    role: Role,
+    shown: set[str],
+    hidden: set[str],
+) -> None:
+    member = await make_member(database, keys, tenant.id, role=role)
+    await password_step(browser, member)
+    assert (await totp_step(browser, pyotp.TOTP(member.totp_secret).now())).status_code == 303
+    dashboard = await browser.get("/portal/")
+    links = set(re.findall(r'href="(/portal/[^"?]+)', dashboard.text))
+    assert shown <= links and not hidden & links
+    assert "Signatures" not in dashboard.text  # no tile for a feature that is not built
+    for link in links:  # and none of them a dead end
+        assert (await browser.get(link)).status_code == 200, link

@@ -326,3 +326,35 @@ def test_login_page_in_german(page: Page) -> None:
     expect(page.locator('button[type="submit"]')).to_have_text(expected["Continue"])
     if any(german != message for message, german in expected.items()):
         assert page.locator("main").inner_text() != english
+
+
+LONG_EMAIL = (
+    "anna-maria.von-der-muehlen-zur-hohen-eiche.private-banking"
+    f"-{uuid.uuid4().hex[:4]}@wealth-management.subsidiary-of-an-international-banking-group.example"
+)
+OVERFLOWING = """elements => elements
+    .filter(element => element.scrollWidth > element.clientWidth)
+    .map(element => `${element.className}: ${element.scrollWidth} > ${element.clientWidth}`)"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])  # a desktop window and a phone
+def test_a_long_email_stays_inside_its_card(page: Page, context: BrowserContext, server: Server, width: int) -> None:
+    email = LONG_EMAIL.replace("@", f"-{width}@")
+    created = _cli_result(
+        _start_cli(server.env, "member", "create", "--tenant", server.tenant_id, "--email", email, "--role", "advisor")
+    )
+    member = NewMember(created["email"], created["password"], pyotp.TOTP(created["totpSecret"]))
+    page.set_viewport_size({"width": width, "height": 900})
+    _sign_in_with_password(page, member)
+    _submit_code(page, member.totp.now())
+    expect(page.get_by_text(member.email)).to_be_visible()
+
+    # Every card, tile and the sidebar holds its text: nothing wider than the box it sits in,
+    # and the page itself never scrolls sideways.
+    boxes = page.locator(".sidebar, .sidebar .who, .tile, .card")
+    assert boxes.count() >= 3
+    assert boxes.evaluate_all(OVERFLOWING) == []
+    assert page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
+    # Links look alike: the tiles' and the API link share the brand colour.
+    colours = page.locator("main a").evaluate_all("links => [...new Set(links.map(a => getComputedStyle(a).color))]")
+    assert len(colours) == 1, colours

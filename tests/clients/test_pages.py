@@ -141,3 +141,80 @@ async def test_pages_refuse_without_csrf_and_hide_other_contacts(
     assert invalid.status_code == 400 and 'aria-invalid="true"' in invalid.text
     signed_out = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://testserver")
     assert (await signed_out.get("/portal/contacts")).status_code == 303
+
+
+def selected(page: httpx.Response, pointer: str) -> str:
+    """What the select of a field shows as chosen (the option's text)."""
+    select = re.search(rf'<select id="[^"]+" name="{re.escape(pointer)}"[^>]*>(.*?)</select>', page.text, re.S)
+    assert select, pointer
+    option = re.search(r'<option value="[^"]*" selected>([^<]*)</option>', select.group(1))
+    assert option, select.group(1)[:300]
+    return option.group(1)
+
+
+async def test_countries_subdivisions_languages_and_dates_read_in_the_pages_language(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    tenant: TenantFixture,
+    advisor_member: NewMember,
+    reviewer_member: NewMember,
+) -> None:
+    acting: dict[str, Any] = {**tenant.headers, "X-Acting-Member": str(advisor_member.member.id)}
+    details = anna(
+        personalInformation={"nationality": "FR", "language": "FR"}, address={"country": "CH", "subdivision": "CH-GE"}
+    )
+    contact = await create_contact(client, acting, details)
+    advisor = await signed_in(app, advisor_member)
+    url = f"/portal/contacts/{contact['id']}"
+
+    german = await advisor.get(f"{url}?language=de")
+    shown = {pointer: selected(german, pointer) for pointer in ("/address/country", "/address/subdivision")}
+    assert shown == {"/address/country": "Schweiz", "/address/subdivision": "Genf"}
+    assert selected(german, "/personalInformation/nationality") == "Frankreich"
+    assert selected(german, "/personalInformation/language") == "Französisch"
+    # A country's subdivisions only, named too; the stored codes stay the values posted.
+    assert '<option value="CH-ZH" >Zürich</option>' in german.text and 'value="DE-BY"' not in german.text
+    french = await advisor.get(f"{url}?language=fr")
+    assert (selected(french, "/address/country"), selected(french, "/address/subdivision")) == ("Suisse", "Genève")
+    assert selected(french, "/personalInformation/language") == "Français"
+
+    saved = await advisor.post(
+        f"{url}?language=de",
+        data={
+            "csrf_token": csrf_of(german),
+            "concurrencyToken": contact["concurrencyToken"],
+            "/personalInformation/language": "IT",
+        },
+    )
+    assert saved.status_code == 303, saved.text
+    history = await advisor.get(f"{url}/history?language=de")
+    assert "<td>Französisch</td><td>Italienisch</td>" in history.text
+    # 05.03.2025, 14:30 UTC: German order and separators, in UTC.
+    assert re.search(r'<time datetime="[^"]+">\d{2}\.\d{2}\.\d{4}, \d{2}:\d{2} UTC</time>', history.text)
+    assert re.search(r"<time[^>]*>[A-Z][a-z]{2} \d{1,2}, \d{4}", (await advisor.get(f"{url}/history")).text)
+
+    # A reviewer sees the names read-only and gets no Save button that could change nothing.
+    reviewer = await signed_in(app, reviewer_member)
+    read_only = await reviewer.get(f"{url}?language=it")
+    assert selected(read_only, "/address/country") == "Svizzera"
+    assert 'name="/address/country" disabled' in read_only.text
+    assert ">Save<" not in read_only.text and 'name="comment"' not in read_only.text
+    assert ">Salvare<" not in read_only.text
+    # …and may not change a record through the page either (as through the API).
+    refused = await reviewer.post(
+        url, data={"csrf_token": csrf_of(read_only), "/address/city": "Bern", "concurrencyToken": "x"}
+    )
+    assert refused.status_code == 403
+    assert form_values(await advisor.get(url))["/address/city"] == "Zürich"
+
+
+async def test_a_subdivision_waits_for_its_country(
+    app: FastAPI, client: httpx.AsyncClient, tenant: TenantFixture, advisor_member: NewMember
+) -> None:
+    acting: dict[str, Any] = {**tenant.headers, "X-Acting-Member": str(advisor_member.member.id)}
+    details = anna()
+    del details["address"]["country"]
+    contact = await create_contact(client, acting, details)
+    page = await (await signed_in(app, advisor_member)).get(f"/portal/contacts/{contact['id']}?language=de")
+    assert "Wählen Sie zuerst das Land" in page.text
+    assert 'value="CH-ZH"' not in page.text

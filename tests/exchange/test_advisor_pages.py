@@ -93,3 +93,48 @@ async def test_a_reviewer_may_not_open_exchanges(
     reviewer = await make_member(database, keys, tenant.id, role=Role.REVIEWER)
     browser = await signed_in(app, reviewer)
     assert (await browser.get("/portal/exchanges")).status_code == 403
+
+
+async def test_dates_sizes_and_the_rooms_language_read_in_the_pages_language(
+    app: FastAPI, advisor_member: NewMember
+) -> None:
+    browser = await signed_in(app, advisor_member)
+    form = await browser.get("/portal/exchanges/new?language=de")
+    assert '<option value="FR" >Französisch</option>' in form.text  # languages by name, not code
+    token = csrf_of(form)
+    prefilled = dict(
+        re.findall(r'name="(username|external_user_id|external_exchange_id)"[^>]*value="([^"]+)"', form.text)
+    )
+    values = {
+        **prefilled,
+        "csrf_token": token,
+        "name": "Mandat Rossi",
+        "language_code": "FR",
+        "password": "long enough secret",
+        "client_email": "a.very.long.address.of.the.client@subsidiary.mail.example",
+        "client_mobile_number": "+41791112233",
+    }
+    created = await browser.post("/portal/exchanges/new?language=de", data=values)
+    assert created.status_code == 303, created.text
+    room_url = created.headers["location"].split("?")[0]
+    folder = await browser.post(f"{room_url}/folders", data={"name": "Steuern", "csrf_token": token})
+    room = await browser.get(folder.headers["location"])
+    upload_url = re.search(r'data-url="([^"]+)"', room.text)
+    assert upload_url
+    uploaded = await browser.post(
+        upload_url.group(1),
+        files={"file": ("Steuern.pdf", b"%PDF-1.4 " + b"x" * 1491, "application/pdf")},
+        headers={"X-CSRF-Token": token},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+
+    german = await browser.get(f"{folder.headers['location']}&language=de")
+    assert "Französisch" in german.text  # the room's language, named
+    assert '<td class="number">1,5 kB</td>' in german.text
+    assert re.search(r"<time[^>]*>\d{2}\.\d{2}\.\d{4}, \d{2}:\d{2} UTC</time>", german.text)
+    french = await browser.get(f"{folder.headers['location']}&language=fr")
+    assert '<td class="number">1,5\u202fko</td>' in french.text
+    listing = await browser.get("/portal/exchanges?language=de")
+    assert re.search(r"<time[^>]*>\d{2}\.\d{2}\.\d{4}</time>", listing.text)
+    link = await browser.post(f"{room_url}/link?language=de", data={"csrf_token": token})
+    assert re.search(r"\d{2}\.\d{2}\.\d{4}, \d{2}:\d{2} UTC", link.text)

@@ -296,3 +296,26 @@ async def test_sign_out_ends_the_session(
     out = await browser.post("/x/logout", data={"csrf_token": token})
     assert out.status_code == 303
     assert (await browser.get("/x/")).status_code == 303
+
+
+async def test_the_room_speaks_its_language_until_the_client_picks_another(
+    browser: httpx.AsyncClient, database: Database, settings: Settings, tenant: TenantFixture, exchange: dict[str, Any]
+) -> None:
+    # The browser prefers French, the advisor set the room to German: the room's language wins
+    # (sign_in checks the code page is asked for in German).
+    browser.headers["Accept-Language"] = "fr-CH,fr;q=0.9"
+    done = await sign_in(browser, database, settings, tenant, exchange)
+    room = await browser.get(done.headers["location"])
+    assert 'lang="de"' in room.text and "Abmelden" in room.text
+
+    # The language switcher: the pick holds for the rest of the session, links or not.
+    picked = await browser.get("/x/?language=it")
+    assert 'lang="it"' in picked.text
+    assert 'lang="it"' in (await browser.get("/x/")).text
+    assert 'lang="it"' in (await browser.get(f"/x/?folder={exchange['folder']}")).text
+
+    # A new session (the next sign-in on this browser) starts in the room's language again.
+    out = await browser.post("/x/logout", data={"csrf_token": csrf_of(picked)})
+    assert out.status_code == 303
+    done = await sign_in(browser, database, settings, tenant, exchange)
+    assert 'lang="de"' in (await browser.get(done.headers["location"])).text

@@ -131,6 +131,9 @@ async def dashboard(request: Request, session: SessionDep, pages: PagesDep, sign
         tenant=tenant,
         role_label=i18n.gettext(ROLE_LABELS[Role(member.role)]),
         permissions=sorted(member.permissions),
+        # A tile only where the member may go: no page that answers "not allowed".
+        can_read_contacts=Scope.CONTACTS_READ in member.permissions,
+        can_read_exchanges=Scope.EXCHANGES_READ in member.permissions,
         can_review=Scope.CHANGE_REQUESTS_REVIEW in member.permissions,
     )
 

@@ -1,21 +1,22 @@
 """Code lists that detail fields draw values from: built-in ISO lists and the lookup rules.
 
-Built-in lists come from pycountry with names in the caller's language: `countries`
-(ISO 3166-1 alpha-2), `subdivisions` (ISO 3166-2, each under its country) and
-`languages` (ISO 639-1, upper case like the DE|EN|FR|IT language codes). Tenants may add
-their own lists (see `service/lists.py`); both kinds answer as `ListItem`s, and both are
-looked up the same way.
+Built-in lists take their codes from pycountry and their names, in the caller's language,
+from `i18n` (the same names the pages show): `countries` (ISO 3166-1 alpha-2),
+`subdivisions` (ISO 3166-2, each under its country) and `languages` (ISO 639-1, upper case
+like the DE|EN|FR|IT language codes). Tenants may add their own lists (see
+`service/lists.py`); both kinds answer as `ListItem`s, and both are looked up the same way.
 """
 
 from __future__ import annotations
 
-import gettext
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
 import pycountry
+
+from ..i18n import country_name, language_name, subdivision_name
 
 COUNTRIES = "countries"
 SUBDIVISIONS = "subdivisions"
@@ -33,33 +34,20 @@ class ListItem:
 
 
 @cache
-def _translator(domain: str, language: str) -> Callable[[str], str]:
-    if language == "en":
-        return lambda text: text
-    try:
-        return gettext.translation(domain, pycountry.LOCALES_DIR, languages=[language]).gettext
-    except OSError:  # no catalog for this language: English names
-        return lambda text: text
-
-
-@cache
 def built_in(list_key: str, language: str) -> tuple[ListItem, ...]:
     """A built-in list in `language`, sorted by name as people of that language read it."""
     items: list[ListItem]
     if list_key == COUNTRIES:
-        translate = _translator("iso3166-1", language)
-        items = [ListItem(COUNTRIES, c.alpha_2, translate(c.name)) for c in pycountry.countries]
+        items = [ListItem(COUNTRIES, c.alpha_2, country_name(c.alpha_2, language)) for c in pycountry.countries]
     elif list_key == SUBDIVISIONS:
-        translate = _translator("iso3166-2", language)
         items = [
-            ListItem(SUBDIVISIONS, s.code, translate(s.name), s.country_code)
+            ListItem(SUBDIVISIONS, s.code, subdivision_name(s.code, language), s.country_code)
             for s in pycountry.subdivisions
             if s.parent_code is None  # the top level under each country; deeper levels would need a tree picker
         ]
     elif list_key == LANGUAGES:
-        translate = _translator("iso639-3", language)
         items = [
-            ListItem(LANGUAGES, lang.alpha_2.upper(), translate(lang.name))
+            ListItem(LANGUAGES, lang.alpha_2.upper(), language_name(lang.alpha_2, language))
             for lang in pycountry.languages
             if hasattr(lang, "alpha_2")
         ]

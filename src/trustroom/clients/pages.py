@@ -27,8 +27,10 @@ from ..web import CSRF_FIELD, Pages, get_pages, language_query
 from . import errors, fields
 from .deps import VerifierDep
 from .fields import MISSING, FieldPolicy, Section
+from .lists import ListItem
 from .models import STATUS_IDS, ChangeRequestStatus, RecordKind
 from .service import change_requests, definitions, history, records, search, writes
+from .service import lists as code_lists
 from .service.change_requests import RequestFilter
 from .service.definitions import LoadedSchema
 from .service.history import HistoryFilter
@@ -55,6 +57,9 @@ REVIEW_OUTCOMES = {
     ChangeRequestStatus.STALE: "stale",
 }
 INPUT_TYPES = {"email": "email", "date": "date", "phone": "tel", "date-time": "datetime-local"}
+CHOOSE_PARENT_FIRST = N_("Choose the country first, save, then pick from its list.")
+# A field's list items by list key, in the page's language.
+Lists = dict[str, tuple[ListItem, ...]]
 
 
 # --- the form ------------------------------------------------------------------------------
@@ -67,10 +72,11 @@ class FormField:
     value: str
     input_type: str
     editable: bool
-    options: list[str] | None
+    options: list[tuple[str, str]] | None  # (value, what the reader sees)
     required: bool
     needs_approval: bool
     problem: str | None = None
+    hint: str | None = None
 
 
 @dataclass
@@ -89,7 +95,12 @@ def _text(value: Any) -> str:
 
 
 def _form(
-    actor: Actor, schema: LoadedSchema, details: dict[str, Any], problems: dict[str, str], posted: dict[str, str]
+    actor: Actor,
+    schema: LoadedSchema,
+    details: dict[str, Any],
+    problems: dict[str, str],
+    posted: dict[str, str],
+    known_lists: Lists,
 ) -> list[FormSection]:
     """The schema's layout as sections of inputs, holding the posted values after a refusal."""
     language = current_language.get()
@@ -104,36 +115,105 @@ def _form(
                 continue
             if child.is_disabled:
                 continue
-            current.fields.append(_input(actor, child, details, problems, posted, language))
+            value = _value(child, details, posted)
+            options, hint = _options(schema, child, value, details, posted, known_lists)
+            current.fields.append(_input(actor, child, value, options, hint, problems, language))
 
     visit(schema.map.root, 0)
     return [section for section in sections if section.fields]
 
 
+def _value(policy: FieldPolicy, details: dict[str, Any], posted: dict[str, str]) -> str:
+    return posted[policy.pointer] if policy.pointer in posted else _text(fields.get(details, policy.pointer))
+
+
+def _options(
+    schema: LoadedSchema,
+    policy: FieldPolicy,
+    value: str,
+    details: dict[str, Any],
+    posted: dict[str, str],
+    known_lists: Lists,
+) -> tuple[list[tuple[str, str]] | None, str | None]:
+    """What a select offers, with the names of list items (countries, languages …) in the
+    page's language; None for a free input. Items under a parent (a country's subdivisions)
+    are those of the parent chosen in the same section."""
+    hint = None
+    if policy.json_type == "boolean":
+        options = [("true", "true"), ("false", "false")]
+    elif policy.list_key in known_lists:
+        items = known_lists[policy.list_key]
+        if any(item.parent_id is not None for item in items):
+            parent = _parent_value(schema, policy, details, posted, known_lists)
+            items = tuple(item for item in items if item.parent_id == parent) if parent else ()
+            hint = None if parent else gettext(CHOOSE_PARENT_FIRST)
+        names = {item.id: item.name for item in items}
+        if policy.enum:
+            options = [(_text(option), names.get(_text(option), _text(option))) for option in policy.enum]
+        else:
+            options = list(names.items())
+    elif policy.enum:
+        options = [(_text(option), _text(option)) for option in policy.enum]
+    else:
+        return None, None
+    if value and all(option != value for option, _ in options):
+        options.insert(0, (value, value))  # a stored value the list no longer holds stays visible
+    return options, hint
+
+
+def _parent_value(
+    schema: LoadedSchema, policy: FieldPolicy, details: dict[str, Any], posted: dict[str, str], known_lists: Lists
+) -> str:
+    """The value of the sibling field whose list holds this list's parents (the country)."""
+    parents = {item.parent_id for item in known_lists[policy.list_key or ""]}
+    for sibling in schema.map.list_fields_by_section.get(policy.section, []):
+        if sibling.list_key == policy.list_key or sibling.list_key not in known_lists:
+            continue
+        if any(item.id in parents for item in known_lists[sibling.list_key]):
+            return _value(sibling, details, posted)
+    return ""
+
+
 def _input(
     actor: Actor,
     policy: FieldPolicy,
-    details: dict[str, Any],
+    value: str,
+    options: list[tuple[str, str]] | None,
+    hint: str | None,
     problems: dict[str, str],
-    posted: dict[str, str],
     language: str,
 ) -> FormField:
-    value = posted[policy.pointer] if policy.pointer in posted else _text(fields.get(details, policy.pointer))
     kind = "number" if policy.json_type in ("number", "integer") else INPUT_TYPES.get(policy.format or "", "text")
-    options = [_text(option) for option in policy.enum] if policy.enum else None
-    if policy.json_type == "boolean":
-        options = ["true", "false"]
     return FormField(
         name=policy.pointer,
         label=policy.label(language),
         value=value,
         input_type=kind,
-        editable=writes.refusal(actor, policy) is None,
+        editable=actor.can(Scope.CONTACTS_WRITE) and writes.refusal(actor, policy) is None,
         options=options,
         required=policy.is_mandatory,
         needs_approval=writes.needs_approval(actor, policy),
         problem=problems.get(f"details{policy.pointer}"),
+        hint=hint,
     )
+
+
+async def _lists(session: SessionDep, actor: Actor, schema: LoadedSchema) -> Lists:
+    """The lists the schema's fields draw from that exist (a schema may name one not defined yet)."""
+    wanted = {policy.list_key for policy in schema.fields.values() if policy.list_key}
+    if not wanted:
+        return {}
+    found = await code_lists.items(session, actor, None, current_language.get())
+    return {key: items for key, items in found.items() if key in wanted}
+
+
+def _shown(schema: LoadedSchema, pointer: str, value: Any, known_lists: Lists) -> str:
+    """A stored value as a reader sees it: a list item's name (Schweiz, not CH), else the text."""
+    text = _text(value)
+    policy = schema.fields.get(pointer)
+    if text and policy is not None and policy.list_key in known_lists:
+        return next((item.name for item in known_lists[policy.list_key or ""] if item.id == text), text)
+    return text
 
 
 def _parsed(policy: FieldPolicy, raw: str) -> Any:
@@ -211,6 +291,8 @@ async def _contact_page(
     view = await records.get(session, actor, CONTACT, contact_id)
     schema = await definitions.for_kind(session, actor, CONTACT)
     pending = await change_requests.pending(session, actor, CONTACT, contact_id)
+    known_lists = await _lists(session, actor, schema)
+    sections = _form(actor, schema, view.record.details, problems or {}, posted or {}, known_lists)
     return pages.render(
         request,
         "clients/contact.html",
@@ -218,8 +300,10 @@ async def _contact_page(
         contact=view.record,
         name=_display_name(view.record.details),
         view=view,
-        sections=_form(actor, schema, view.record.details, problems or {}, posted or {}),
-        pending=_request_rows(schema, pending) if pending else None,
+        sections=sections,
+        # A reader who may change nothing gets no Save button that could only answer "nothing changed".
+        can_edit=any(f.editable for section in sections for f in section.fields),
+        pending=_request_rows(schema, pending, known_lists) if pending else None,
         message=message,
         error=error,
     )
@@ -245,6 +329,8 @@ async def save_contact(
     form = await request.form()
     posted = {key: value for key, value in form.items() if isinstance(value, str)}
     pages.check_csrf(request, posted.get(CSRF_FIELD))
+    if not actor.can(Scope.CONTACTS_WRITE):  # as the API's PUT/PATCH: reading is not changing
+        raise MissingScope(permission=Scope.CONTACTS_WRITE)
     schema = await definitions.for_kind(session, actor, CONTACT)
     view = await records.get(session, actor, CONTACT, contact_id)
     patch: dict[str, Any] = {}
@@ -326,6 +412,7 @@ async def contact_history(
         Paging(page=page, page_size=PAGE_SIZE, sort_order=SortOrder.DESCENDING),
     )
     language = current_language.get()
+    known_lists = await _lists(session, actor, schema)
     names = await _member_names(session, actor, {change_set.actor_id for change_set in found.items})
     change_sets = [
         {
@@ -338,8 +425,8 @@ async def contact_history(
             "changes": [
                 {
                     "label": _label(schema, change.path, language),
-                    "old": _text(change.old_value),
-                    "new": _text(change.new_value),
+                    "old": _shown(schema, change.path, change.old_value, known_lists),
+                    "new": _shown(schema, change.path, change.new_value, known_lists),
                 }
                 for change in change_set.changes
             ],
@@ -372,7 +459,7 @@ def _label(schema: LoadedSchema, pointer: str, language: str) -> str:
     return policy.label(language) if policy else pointer
 
 
-def _request_rows(schema: LoadedSchema, found: change_requests.RequestView) -> dict[str, Any]:
+def _request_rows(schema: LoadedSchema, found: change_requests.RequestView, known_lists: Lists) -> dict[str, Any]:
     language = current_language.get()
     return {
         "id": found.request.id,
@@ -382,7 +469,11 @@ def _request_rows(schema: LoadedSchema, found: change_requests.RequestView) -> d
         "comment": found.request.initiator_comment,
         "created_at": found.request.created_at,
         "items": [
-            {"label": _label(schema, item.path, language), "old": _text(item.old_value), "new": _text(item.new_value)}
+            {
+                "label": _label(schema, item.path, language),
+                "old": _shown(schema, item.path, item.old_value, known_lists),
+                "new": _shown(schema, item.path, item.new_value, known_lists),
+            }
             for item in found.items
         ],
     }
@@ -414,9 +505,10 @@ async def _queue(
         session, actor, pending, Paging(page=page, page_size=PAGE_SIZE, sort_order=SortOrder.ASCENDING)
     )
     names = await _member_names(session, actor, {view.request.initiator_member_id for view in found.items})
+    known_lists = await _lists(session, actor, schema)
     rows = [
         {
-            **_request_rows(schema, view),
+            **_request_rows(schema, view, known_lists),
             "own": view.request.initiator_member_id == actor.id,
             "initiator": names.get(view.request.initiator_member_id, ""),
         }

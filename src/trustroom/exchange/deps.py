@@ -81,6 +81,15 @@ async def content_response(
 
 CLIENT_SESSION_COOKIE = "trustroom_x_session"
 CLIENT_PENDING_COOKIE = "trustroom_x_pending"
+# The language a signed-in client picked, as `<language>.<client session id>`: it applies to
+# that session only, so the next client on a shared browser gets their own room's language.
+CLIENT_LANGUAGE_COOKIE = "trustroom_x_language"
+
+
+def remembered_language(request: Request, client_session: ClientSession) -> str | None:
+    value = get_pages(request).cookie(request, CLIENT_LANGUAGE_COOKIE) or ""
+    language, _, session_id = value.partition(".")
+    return i18n.normalize(language) if session_id == str(client_session.id) else None
 
 
 class ClientSignInRequired(Exception):
@@ -98,7 +107,8 @@ async def signed_in_client(request: Request, session: SessionDep) -> tuple[Clien
         raise ClientSignInRequired()
     client_session, account = found
     if not i18n.language_chosen.get():
-        i18n.current_language.set(account.language)
+        # The room's language, unless the client picked another earlier in this session.
+        i18n.current_language.set(remembered_language(request, client_session) or account.language)
     if utcnow() - client_session.last_seen_at >= TOUCH_INTERVAL:
         request.app.state.usage.session_seen(client_session)
     return found

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Depends, Form, Header, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
 from ... import i18n
+from ...db import utcnow
 from ...errors import N_
 from ...http import SessionDep, SettingsDep
 from ...storage.deps import KeyringDep, StoreDep
 from ...web import Pages, get_pages
-from ..deps import ClientActor, SignedInClient, content_response, receive_upload
+from ..deps import CLIENT_LANGUAGE_COOKIE, ClientActor, SignedInClient, content_response, receive_upload
 from ..schemas import document_read
 from ..service import documents, exchanges
 from .room_view import back_to, room_context
@@ -36,7 +37,7 @@ async def room(
 ) -> Response:
     exchange = await exchanges.of_client(session, actor)
     context = await room_context(session, actor, exchange, folder)
-    return pages.render(
+    response = pages.render(
         request,
         "exchange/room.html",
         account=signed_in[1],
@@ -45,6 +46,12 @@ async def room(
         no_folders=i18n.gettext(NO_FOLDERS),
         **context,
     )
+    if i18n.language_asked.get():  # the language switcher: kept for the rest of the session
+        client_session = signed_in[0]
+        value = f"{i18n.current_language.get()}.{client_session.id}"
+        ttl = max(1, int((client_session.expires_at - utcnow()).total_seconds()))
+        pages.set_cookie(response, CLIENT_LANGUAGE_COOKIE, value, max_age=ttl)
+    return response
 
 
 @router.post("/folders/{folder_id}/documents")
