@@ -290,18 +290,22 @@ async def _import(
     }
 
 
+def with_listening_url(settings: Settings, host: str, port: int) -> Settings:
+    """Unless TRUSTROOM_PUBLIC_URL says otherwise, links that leave the server (access
+    links) point where it listens: `serve --port 8010` links to port 8010."""
+    if "public_url" in settings.model_fields_set:
+        return settings
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - compared, not bound
+    shown = f"[{shown}]" if ":" in shown else shown
+    return settings.model_copy(update={"public_url": f"http://{shown}:{port}"})
+
+
 def serve(settings: Settings, host: str, port: int, with_worker: bool) -> None:
     import uvicorn  # noqa: PLC0415
 
     from .app import create_app  # noqa: PLC0415
 
-    if "public_url" not in settings.model_fields_set:
-        # Links that leave the server (access links, demo output) point where it listens.
-        shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - compared, not bound
-        shown_host = f"[{shown_host}]" if ":" in shown_host else shown_host
-        settings = settings.model_copy(update={"public_url": f"http://{shown_host}:{port}"})
-
-    app = create_app(settings, run_worker_in_process=with_worker)
+    app = create_app(with_listening_url(settings, host, port), run_worker_in_process=with_worker)
     uvicorn.run(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=20, proxy_headers=False)
 
 

@@ -2,7 +2,9 @@
 
 Every setting comes from a `TRUSTROOM_*` environment variable (nested groups use `__`,
 e.g. `TRUSTROOM_AUTH__LOGIN_MAX_ATTEMPTS`). `Settings()` is built by the composition
-roots (`create_app`, `run_worker`, the CLI), never at import time.
+roots (`create_app`, `run_worker`, the CLI), never at import time. Building it checks
+every setting and raises `SettingsInvalid` with one problem per broken setting (the
+messages are in `settings_problems`).
 """
 
 from __future__ import annotations
