@@ -222,7 +222,7 @@ def test_config_check_shows_every_setting_with_secrets_masked(
     out, err = run(capsys, "config", "check", "--json", expect=0)
     assert err == "" and not any(secret in out for secret in secrets)
     report = json.loads(out)
-    assert report["valid"] is True
+    assert report["valid"] is True and report["warnings"] == []
     shown = {row["variable"]: row for row in report["settings"]}
     assert list(shown) == variables()
     assert shown["TRUSTROOM_SECRET_KEY"] == {"variable": "TRUSTROOM_SECRET_KEY", "value": "********", "source": "set"}
@@ -296,3 +296,19 @@ def test_make_run_serves_on_the_port_it_is_given() -> None:
     for line in (demo, serve):
         assert "TRUSTROOM_PUBLIC_URL=${TRUSTROOM_PUBLIC_URL:-http://127.0.0.1:8010}" in line
     assert demo.endswith("trustroom demo") and serve.endswith("serve --host 127.0.0.1 --port 8010")
+
+
+def test_config_check_warns_of_variables_that_are_no_setting(
+    environ: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    environ.setenv("TRUSTROOM_WEBHOOK__ALLOWED_NETWORKS", "10.0.0.0/8")  # WEBHOOKS, plural
+    environ.setenv("TRUSTROOM_FAVOURITE_COLOUR", "green")
+    environ.setenv("TRUSTROOM_TEST_DATABASE", "postgres")  # the test suite's, not a setting
+    out, _ = run(capsys, "config", "check", "--json", expect=0)
+    assert json.loads(out)["warnings"] == [
+        "TRUSTROOM_FAVOURITE_COLOUR is not a setting and is ignored",
+        "TRUSTROOM_WEBHOOK__ALLOWED_NETWORKS is not a setting and is ignored; "
+        "did you mean TRUSTROOM_WEBHOOKS__ALLOWED_NETWORKS?",
+    ]
+    text, _ = run(capsys, "config", "check", expect=0)
+    assert "\nwarning: TRUSTROOM_FAVOURITE_COLOUR is not a setting and is ignored\n" in text

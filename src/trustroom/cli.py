@@ -502,9 +502,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings, out: Output) -> int:
             if problems:
                 raise SettingsInvalid(problems)
             found = settings_report.rows(settings)
+            unknown = settings_report.unknown_variables(settings, os.environ)
             out.emit(
-                {"valid": True, "settings": [r.as_json() for r in found]},
-                settings_report.text(found) + "\nconfiguration is valid",
+                {"valid": True, "settings": [r.as_json() for r in found], "warnings": unknown},
+                settings_report.text(found) + "".join(f"\nwarning: {w}" for w in unknown) + "\nconfiguration is valid",
             )
         case "audit", "verify":
             result = asyncio.run(_audit_verify(settings, args.tenant))

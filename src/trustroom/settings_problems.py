@@ -70,6 +70,9 @@ MESSAGES: dict[str, str] = {
     "email_address": "{input} holds no email address",
     "s3_needs_bucket": "must be set when TRUSTROOM_STORAGE__BACKEND is s3",
 }
+# Said of a TRUSTROOM_* variable that is no setting (it is ignored, so a typo goes unnoticed).
+UNKNOWN_VARIABLE = "{variable} is not a setting and is ignored"
+UNKNOWN_VARIABLE_GUESS = "{variable} is not a setting and is ignored; did you mean {guess}?"
 # Said of a problem whose error type has no message above.
 FALLBACK = "{input} is not valid: {pydantic}"
 # Said of a secret's value instead of echoing it.

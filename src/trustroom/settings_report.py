@@ -7,6 +7,8 @@ URL, a token in a gateway URL's query), so the report can be pasted into a ticke
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,20 @@ from typing import Any
 from pydantic import BaseModel, SecretStr
 
 from .settings import Settings
-from .settings_problems import MASK, Problem, group_model, mask_url, shown_value, variable
+from .settings_problems import (
+    ENV_PREFIX,
+    MASK,
+    UNKNOWN_VARIABLE,
+    UNKNOWN_VARIABLE_GUESS,
+    Problem,
+    group_model,
+    mask_url,
+    shown_value,
+    variable,
+)
+
+# Variables of the test suite and of other tools that share the prefix; not settings.
+NOT_SETTINGS = ("TRUSTROOM_TEST_",)
 
 
 @dataclass(frozen=True)
@@ -49,6 +64,25 @@ def start_up_problems(settings: Settings) -> list[Problem]:
     if settings.secret_key is None and not settings.dev:
         return settings.missing_secret().problems
     return []
+
+
+def unknown_variables(settings: Settings, environ: Mapping[str, str]) -> list[str]:
+    """A warning per TRUSTROOM_* variable that is no setting, with the setting it most
+    likely meant (`TRUSTROOM_WEBHOOK__ALLOWED_NETWORKS` → `…WEBHOOKS__…`)."""
+    known = [r.variable for r in _rows(settings, ())]
+    groups = {name.rpartition("__")[0] for name in known if "__" in name}
+    warnings = []
+    for name in sorted(environ):
+        upper = name.upper()
+        if not upper.startswith(ENV_PREFIX) or upper.startswith(NOT_SETTINGS) or upper in known or upper in groups:
+            continue
+        guesses = difflib.get_close_matches(upper, known, n=1, cutoff=0.8)
+        warnings.append(
+            UNKNOWN_VARIABLE_GUESS.format(variable=name, guess=guesses[0])
+            if guesses
+            else UNKNOWN_VARIABLE.format(variable=name)
+        )
+    return warnings
 
 
 def text(found: list[Row]) -> str:
