@@ -9,18 +9,14 @@ messages are in `settings_problems`).
 
 from __future__ import annotations
 
-import ipaddress
-import json
 import secrets
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
     BaseModel,
-    BeforeValidator,
     Field,
     SecretStr,
     ValidationError,
@@ -29,113 +25,29 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .settings_problems import ConfigurationError as ConfigurationError
 from .settings_problems import SettingsInvalid, invalid, problem, problems
+from .settings_values import MIN_SECRET_LENGTH as MIN_SECRET_LENGTH
+from .settings_values import (
+    SECRET_EXAMPLE,
+    CIDRList,
+    EnvSource,
+    HttpUrl,
+    SecretList,
+    check_clamd_url,
+    check_database_url,
+    check_hostname,
+    check_http_url,
+    check_log_level,
+    check_secret_length,
+)
 
 Language = Literal["de", "en", "fr", "it"]
 LANGUAGES: tuple[Language, ...] = ("de", "en", "fr", "it")
 
 DEV_SECRET_FILE = "dev-secret-key"  # noqa: S105 - a file name, not a secret
-MIN_SECRET_LENGTH = 32
-
-
-SECRET_EXAMPLE = '"$(openssl rand -base64 48)"'  # noqa: S105 - a command that makes one, not a secret
-LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
-# Database URL schemes (backend, optional driver) and the async driver each resolves to.
-DATABASE_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "psycopg", "postgres": "psycopg"}
-
-
-def _list_from_text(value: object) -> object:
-    """A list setting as a JSON list or, more naturally, comma-separated values."""
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    if text.startswith("["):
-        try:
-            return json.loads(text)
-        except ValueError as exc:
-            raise problem("json_list", reason=str(exc)) from None
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def _secrets_from_text(value: object) -> object:
-    """A JSON list of secrets, or one secret alone (never split: a secret may hold commas)."""
-    if isinstance(value, str) and not value.lstrip().startswith("["):
-        return [value] if value.strip() else []
-    return _list_from_text(value)
-
-
-def _cidr(value: str) -> str:
-    try:
-        ipaddress.ip_network(value, strict=False)
-    except ValueError as exc:
-        raise problem("cidr", reason=str(exc)) from None
-    return value
-
-
-def _long_secret(value: SecretStr) -> SecretStr:
-    actual = len(value.get_secret_value())
-    if actual < MIN_SECRET_LENGTH:
-        raise problem("secret_too_short", length=MIN_SECRET_LENGTH, actual=actual)
-    return value
-
-
-def _http_url(value: str | None) -> str | None:
-    if value is None:
-        return None
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise problem("url", schemes="http(s)")
-    try:
-        parts.port  # noqa: B018 - parsing it is the check
-    except ValueError:
-        raise problem("url_bad_port") from None
-    return value
-
-
-def _clamd_url(value: str | None) -> str | None:
-    if value is None:
-        return None
-    parts = urlsplit(value)
-    try:
-        tcp = parts.scheme == "tcp" and bool(parts.hostname) and bool(parts.port)
-    except ValueError:
-        tcp = False
-    if not (tcp or (parts.scheme == "unix" and parts.path)):
-        raise problem("clamd_url")
-    return value
-
-
-def _hostname(value: str | None) -> str | None:
-    if value is None:
-        return None
-    if "://" in value:
-        raise problem("hostname", reason="write the host alone, without a scheme")
-    if ":" in value and not _is_ip_address(value):
-        raise problem("hostname", reason="write the port into its own setting")
-    if not value.strip() or any(c.isspace() or c in "/@" for c in value):
-        raise problem("hostname", reason="no spaces, slashes or @")
-    return value
-
-
-def _is_ip_address(value: str) -> bool:
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return False
-    return True
-
-
-CIDRList = Annotated[list[Annotated[str, AfterValidator(_cidr)]], NoDecode, BeforeValidator(_list_from_text)]
-SecretList = Annotated[
-    list[Annotated[SecretStr, AfterValidator(_long_secret)]], NoDecode, BeforeValidator(_secrets_from_text)
-]
-HttpUrl = Annotated[str | None, AfterValidator(_http_url)]
 
 
 class AuthSettings(BaseModel):
@@ -181,7 +93,7 @@ class WebhookSettings(BaseModel):
 class MailSettings(BaseModel):
     """Outbound email. Without an SMTP host, mail goes to the local outbox (`<data dir>/outbox/mail`)."""
 
-    smtp_host: Annotated[str | None, AfterValidator(_hostname)] = Field(
+    smtp_host: Annotated[str | None, AfterValidator(check_hostname)] = Field(
         None, description="SMTP server; unset: write mail to the local outbox.", examples=["smtp.bank.example"]
     )
     smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port.")
@@ -287,7 +199,7 @@ class ExchangeSettings(BaseModel):
     codes_per_sign_in: int = Field(3, ge=1, description="Codes sent for one sign-in at most (resends included).")
     session_ttl_seconds: int = Field(4 * 3600, ge=300, description="Absolute lifetime of a client's session.")
     session_idle_seconds: int = Field(1800, ge=60, description="Idle timeout of a client's session.")
-    clamd_url: Annotated[str | None, AfterValidator(_clamd_url)] = Field(
+    clamd_url: Annotated[str | None, AfterValidator(check_clamd_url)] = Field(
         None,
         examples=["tcp://127.0.0.1:3310"],
         description="ClamAV daemon, `tcp://host:3310` or `unix:///run/clamav/clamd.ctl`; set, documents wait in "
@@ -310,7 +222,7 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL; default sqlite in the data dir. postgresql://… selects psycopg.",
         examples=["postgresql://trustroom:password@db.internal:5432/trustroom"],
     )
-    secret_key: Annotated[SecretStr, AfterValidator(_long_secret)] | None = Field(
+    secret_key: Annotated[SecretStr, AfterValidator(check_secret_length)] | None = Field(
         None, description="Key for keyed hashes and sealing (≥ 32 chars).", examples=[SECRET_EXAMPLE]
     )
     previous_secret_keys: SecretList = Field(
@@ -320,7 +232,7 @@ class Settings(BaseSettings):
     )
     dev: bool = Field(False, description="Development mode: a generated secret key is allowed.")
     default_language: Language = Field("en", description="Language when neither request nor tenant chooses.")
-    public_url: Annotated[str, AfterValidator(_http_url)] = Field(
+    public_url: Annotated[str, AfterValidator(check_http_url)] = Field(
         "http://127.0.0.1:8000",
         description="Base URL used in links that leave the server; unset, `serve` uses its own host and port.",
         examples=["https://trustroom.bank.example"],
@@ -328,7 +240,9 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="Largest request body the API reads (larger answer 413)."
     )
-    log_level: str = Field("INFO", description="Python logging level.", examples=["INFO"])
+    log_level: Annotated[str, AfterValidator(check_log_level)] = Field(
+        "INFO", description="Python logging level.", examples=["INFO"]
+    )
     log_json: bool = Field(True, description="Log one JSON object per line.")
     run_worker_in_process: bool = Field(True, description="`serve` also runs the worker unless --no-worker.")
     worker_poll_seconds: float = Field(5.0, gt=0, description="Worker's polling interval for due work.")
@@ -364,7 +278,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, _EnvSource(settings_cls), dotenv_settings, file_secret_settings
+        return init_settings, EnvSource(settings_cls), dotenv_settings, file_secret_settings
 
     @model_validator(mode="wrap")
     @classmethod
@@ -380,18 +294,11 @@ class Settings(BaseSettings):
     def _lower_language(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
 
-    @field_validator("log_level")
-    @classmethod
-    def _known_log_level(cls, value: str) -> str:
-        if value.upper() not in LOG_LEVELS:
-            raise problem("log_level", levels=", ".join(LOG_LEVELS))
-        return value.upper()
-
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, value: str | None) -> str | None:
         if value is not None:
-            _check_database_url(value)
+            check_database_url(value)
         return value
 
     @property
@@ -431,45 +338,6 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
         return path.read_text().strip().encode()
-
-
-def _check_database_url(value: str) -> None:
-    """Only the databases and drivers Trustroom runs on; a wrong one would fail later as an
-    SQLAlchemy or import error that names neither the setting nor the fix."""
-    try:
-        url = make_url(value)
-    except ArgumentError:
-        raise problem("database_url_unparsable") from None
-    except ValueError:
-        raise problem("database_bad_port") from None
-    backend, _, driver = url.drivername.partition("+")
-    if backend not in DATABASE_DRIVERS:
-        raise problem("database_unsupported", backend=backend)
-    if driver and driver != DATABASE_DRIVERS[backend]:
-        raise problem(
-            "database_driver_unsupported",
-            driver=driver,
-            backend=backend,
-            supported=f"{backend}:// or {backend}+{DATABASE_DRIVERS[backend]}://",
-        )
-    if backend == "sqlite" and url.database in (None, "", ":memory:"):
-        raise problem("database_needs_path")
-    if url.port is not None and not 0 < url.port < 65536:
-        raise problem("database_bad_port")
-    if url.host and "@" in url.host:
-        raise problem("database_host_has_at")
-
-
-class _EnvSource(EnvSettingsSource):
-    """The environment, where a value that is not the JSON a group or list expects is handed
-    to validation as it is: the validators then name the variable (pydantic-settings would
-    stop with an error naming neither the variable nor the expected form)."""
-
-    def decode_complex_value(self, field_name: str, field: FieldInfo, value: Any) -> Any:
-        try:
-            return super().decode_complex_value(field_name, field, value)
-        except ValueError:
-            return value
 
 
 def _long_secret_or_stop(path: tuple[str, ...], value: SecretStr) -> SecretStr:
