@@ -312,3 +312,10 @@ def test_config_check_warns_of_variables_that_are_no_setting(
     ]
     text, _ = run(capsys, "config", "check", expect=0)
     assert "\nwarning: TRUSTROOM_FAVOURITE_COLOUR is not a setting and is ignored\n" in text
+
+
+def test_serve_refuses_a_port_out_of_range(environ: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        cli.run(["serve", "--port", "70000"])
+    assert stopped.value.code == 2
+    assert "argument --port: '70000' is not a port (a number from 1 to 65535)" in capsys.readouterr().err

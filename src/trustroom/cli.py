@@ -323,6 +323,12 @@ def worker(settings: Settings, concurrency: int | None = None) -> None:
     asyncio.run(main())
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (a number from 1 to 65535)")
+    return int(text)
+
+
 def _global_flags(*, on_command: bool) -> argparse.ArgumentParser:
     """The flags every command takes, before or after it. On a command they default to
     "not given" (SUPPRESS): argparse would otherwise let the command's default False
@@ -347,7 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("serve", parents=[common], help="serve the API and pages")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=_port, default=8000)
     p.add_argument("--no-worker", action="store_true", help="do not run the worker in this process")
     p = sub.add_parser("worker", parents=[common], help="run the background worker")
     p.add_argument("--concurrency", type=int, metavar="N", help="jobs run at once (default: setting)")
