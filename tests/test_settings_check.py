@@ -319,3 +319,40 @@ def test_serve_refuses_a_port_out_of_range(environ: pytest.MonkeyPatch, capsys: 
         cli.run(["serve", "--port", "70000"])
     assert stopped.value.code == 2
     assert "argument --port: '70000' is not a port (a number from 1 to 65535)" in capsys.readouterr().err
+
+
+TENANT = "0190b5a0-6c1e-7a3b-9c2d-3e4f5a6b7c8d"
+# Each command of the README's table, as run here, and whether it needs the server secret.
+COMMANDS_AND_SECRET = {
+    "serve": (["serve", "--port", "1"], True),
+    "worker": (["worker"], True),
+    "migrate": (["migrate"], False),
+    "demo": (["demo"], True),
+    "tenant create": (["tenant", "create", "No Secret Bank"], False),
+    "api-key create": (["api-key", "create", "--tenant", TENANT], True),
+    "member create": (["member", "create", "--tenant", TENANT, "--email", "a@b.example", "--role", "admin"], True),
+    "keys status": (["keys", "status"], True),
+    "keys reseal": (["keys", "reseal"], True),
+    "keys rotate": (["keys", "rotate"], True),
+    "import contacts": (["import", "contacts", "--tenant", TENANT, "none.json"], True),
+    "audit verify": (["audit", "verify"], False),
+    "config check": (["config", "check"], True),
+}
+
+
+def test_the_readme_says_which_commands_need_the_secret(
+    environ: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Against the demo data, these are the commands that need --dev (README, Command line)."""
+    environ.delenv("TRUSTROOM_SECRET_KEY")
+    environ.setenv("TRUSTROOM_DATABASE_URL", f"sqlite:///{tmp_path}/no-secret.db")
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for command, (argv, needs_secret) in COMMANDS_AND_SECRET.items():
+        [row] = [line for line in readme.splitlines() if line.startswith(f"| `trustroom {command}")]
+        assert row.split(" | ")[1] == ("yes" if needs_secret else "no"), row
+        code = cli.run(argv)
+        captured = capsys.readouterr()
+        if needs_secret:
+            assert code == 2 and captured.err.startswith("error: TRUSTROOM_SECRET_KEY: not set;"), command
+        else:
+            assert code == 0, (command, captured.err)
