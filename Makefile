@@ -17,9 +17,14 @@ $(STAMP): pyproject.toml uv.lock
 
 install: $(STAMP)
 
+# `make run PORT=8010` serves there; the printed links and access links follow (unless
+# TRUSTROOM_PUBLIC_URL is set, e.g. to the address of a proxy in front).
+PORT ?= 8000
+RUN_ENV = TRUSTROOM_DEV=1 TRUSTROOM_PUBLIC_URL=$${TRUSTROOM_PUBLIC_URL:-http://127.0.0.1:$(PORT)}
+
 run: $(STAMP)
-	TRUSTROOM_DEV=1 $(BIN)/trustroom demo
-	TRUSTROOM_DEV=1 TRUSTROOM_LOG_JSON=$${TRUSTROOM_LOG_JSON:-false} $(BIN)/trustroom serve --host 127.0.0.1 --port 8000
+	$(RUN_ENV) $(BIN)/trustroom demo
+	$(RUN_ENV) TRUSTROOM_LOG_JSON=$${TRUSTROOM_LOG_JSON:-false} $(BIN)/trustroom serve --host 127.0.0.1 --port $(PORT)
 
 # Debian's chromium drives the browser tests; zbarimg (zbar-tools) decodes our QR codes.
 browser-tools:

@@ -26,9 +26,11 @@ def env(settings: Settings) -> dict[str, str]:
     }
 
 
-def trustroom(env: dict[str, str], *args: str, expect: int = 0) -> dict[str, Any]:
+def trustroom(env: dict[str, str], *args: str, expect: int = 0, flag_first: bool = False) -> dict[str, Any]:
+    """Run the command with --json, after the command or (a global flag) before it."""
+    argv = ["--json", *args] if flag_first else [*args, "--json"]
     done = subprocess.run(
-        [sys.executable, "-m", "trustroom", *args, "--json"], env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "trustroom", *argv], env=env, capture_output=True, text=True, check=False
     )
     assert done.returncode == expect, done.stderr + done.stdout
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -36,7 +38,7 @@ def trustroom(env: dict[str, str], *args: str, expect: int = 0) -> dict[str, Any
 
 
 def test_tenant_key_and_member_from_the_command_line(env: dict[str, str]) -> None:
-    tenant = trustroom(env, "tenant", "create", "CLI Bank", "--language", "de")
+    tenant = trustroom(env, "tenant", "create", "CLI Bank", "--language", "de", flag_first=True)
     key = trustroom(
         env, "api-key", "create", "--tenant", tenant["id"], "--scope", "members:read", "--expires-in", "3600"
     )
@@ -54,13 +56,19 @@ def test_tenant_key_and_member_from_the_command_line(env: dict[str, str]) -> Non
 
 
 def test_demo_is_idempotent(env: dict[str, str], tmp_path: Path) -> None:
-    demo_env = {**env, "TRUSTROOM_DATABASE_URL": f"sqlite:///{tmp_path}/demo.db", "TRUSTROOM_DATA_DIR": str(tmp_path)}
+    demo_env = {
+        **env,
+        "TRUSTROOM_DATABASE_URL": f"sqlite:///{tmp_path}/demo.db",
+        "TRUSTROOM_DATA_DIR": str(tmp_path),
+        "TRUSTROOM_PUBLIC_URL": "http://127.0.0.1:8010",  # what `make run PORT=8010` sets
+    }
     first = trustroom(demo_env, "demo")
     second = trustroom(demo_env, "demo")
     assert first == second
     assert set(first) == {"tenantId", "apiKey", "member", "client", "urls"}
     assert set(first["member"]) == {"email", "password", "totpSecret"}
     assert set(first["client"]) == {"username", "password", "codes"}
+    assert all(url.startswith("http://127.0.0.1:8010/") for url in first["urls"].values())
     assert trustroom(demo_env, "audit", "verify")["intact"] is True
 
 

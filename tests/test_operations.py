@@ -78,7 +78,7 @@ async def test_root_leads_to_the_portal(client: httpx.AsyncClient) -> None:
 def test_start_up_refuses_a_missing_or_weak_secret(settings: Settings) -> None:
     from trustroom.settings import ConfigurationError
 
-    with pytest.raises(ConfigurationError, match="TRUSTROOM_SECRET_KEY is not set"):
+    with pytest.raises(ConfigurationError, match="TRUSTROOM_SECRET_KEY: not set"):
         create_app(settings.model_copy(update={"secret_key": None, "dev": False}))
     with pytest.raises(ConfigurationError, match="at least 32"):
         Settings(secret_key="short").secret()

@@ -11,12 +11,13 @@ from trustroom.settings import Settings
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
-def _variables(model: type[BaseModel], prefix: str) -> list[str]:
+def variables(model: type[BaseModel] = Settings, prefix: str = "TRUSTROOM_") -> list[str]:
+    """Every setting's environment variable, in the order the settings declare them."""
     names: list[str] = []
     for name, field in model.model_fields.items():
         annotation = field.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-            names += _variables(annotation, f"{prefix}{name.upper()}__")
+            names += variables(annotation, f"{prefix}{name.upper()}__")
         else:
             names.append(f"{prefix}{name.upper()}")
     return names
@@ -24,5 +25,5 @@ def _variables(model: type[BaseModel], prefix: str) -> list[str]:
 
 def test_every_setting_is_documented() -> None:
     text = README.read_text()
-    missing = [name for name in _variables(Settings, "TRUSTROOM_") if f"`{name}`" not in text]
+    missing = [name for name in variables() if f"`{name}`" not in text]
     assert not missing

@@ -1,6 +1,9 @@
-"""The `trustroom` command: serve, worker, migrations, tenants, keys, members, imports, audit.
+"""The `trustroom` command: serve, worker, migrations, tenants, keys, members, imports, audit,
+configuration.
 
-Every command takes `--json` and then prints exactly one JSON object.
+Every command takes `--json` and then prints exactly one JSON object. Global flags (`--json`,
+`--dev`) go before or after the command. Every command first checks every setting: a broken
+one stops it with one line per problem (naming the variable) and exit code 2.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from uuid import UUID
 
 from sqlalchemy import func, select
 
-from . import demo, logs
+from . import demo, logs, settings_report
 from .actor import Actor, ActorKind
 from .audit import service as audit
 from .auth.models import ALL_SCOPES, ApiKey, Member, Role
@@ -31,6 +34,7 @@ from .db import Database, bind_tenant, cross_tenant, utcnow
 from .errors import AppError
 from .keys import ServerKeys
 from .settings import ConfigurationError, Settings
+from .settings_problems import SettingsInvalid
 from .storage import rotation
 from .storage.blobs import store_from_settings
 from .storage.keyring import SealedKeyring
@@ -47,6 +51,13 @@ class Output:
 
     def emit(self, data: dict[str, Any], text: str) -> None:
         print(json.dumps(data, default=str) if self.as_json else text)
+
+    def fail(self, data: dict[str, Any], text: str) -> None:
+        """An error: one JSON object on stdout with --json, else lines on stderr."""
+        if self.as_json:
+            print(json.dumps(data, default=str))
+        else:
+            print(text, file=sys.stderr)
 
 
 def alembic_config(database_url: str) -> Any:
@@ -279,12 +290,22 @@ async def _import(
     }
 
 
+def with_listening_url(settings: Settings, host: str, port: int) -> Settings:
+    """Unless TRUSTROOM_PUBLIC_URL says otherwise, links that leave the server (access
+    links) point where it listens: `serve --port 8010` links to port 8010."""
+    if "public_url" in settings.model_fields_set:
+        return settings
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104 - compared, not bound
+    shown = f"[{shown}]" if ":" in shown else shown
+    return settings.model_copy(update={"public_url": f"http://{shown}:{port}"})
+
+
 def serve(settings: Settings, host: str, port: int, with_worker: bool) -> None:
     import uvicorn  # noqa: PLC0415
 
     from .app import create_app  # noqa: PLC0415
 
-    app = create_app(settings, run_worker_in_process=with_worker)
+    app = create_app(with_listening_url(settings, host, port), run_worker_in_process=with_worker)
     uvicorn.run(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=20, proxy_headers=False)
 
 
@@ -302,15 +323,37 @@ def worker(settings: Settings, concurrency: int | None = None) -> None:
     asyncio.run(main())
 
 
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (a number from 1 to 65535)")
+    return int(text)
+
+
+def _global_flags(*, on_command: bool) -> argparse.ArgumentParser:
+    """The flags every command takes, before or after it. On a command they default to
+    "not given" (SUPPRESS): argparse would otherwise let the command's default False
+    overwrite a flag given before the command (`trustroom --json tenant create X`)."""
+    flags = argparse.ArgumentParser(add_help=False)
+    default: Any = argparse.SUPPRESS if on_command else False
+    flags.add_argument("--json", action="store_true", default=default, help="print one JSON object")
+    flags.add_argument(
+        "--dev", action="store_true", default=default, help="development mode (generated secret key allowed)"
+    )
+    return flags
+
+
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--json", action="store_true", help="print one JSON object")
-    common.add_argument("--dev", action="store_true", help="development mode (generated secret key allowed)")
-    parser = argparse.ArgumentParser(prog="trustroom", description=__doc__, parents=[common])
+    common = _global_flags(on_command=True)
+    parser = argparse.ArgumentParser(
+        prog="trustroom",
+        description=__doc__,
+        parents=[_global_flags(on_command=False)],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("serve", parents=[common], help="serve the API and pages")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=_port, default=8000)
     p.add_argument("--no-worker", action="store_true", help="do not run the worker in this process")
     p = sub.add_parser("worker", parents=[common], help="run the background worker")
     p.add_argument("--concurrency", type=int, metavar="N", help="jobs run at once (default: setting)")
@@ -363,6 +406,12 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cmd = sub.add_parser("audit", parents=[common]).add_subparsers(dest="action", required=True)
     p = audit_cmd.add_parser("verify", parents=[common], help="verify the audit hash chains")
     p.add_argument("--tenant", type=UUID)
+    config_cmd = sub.add_parser("config", parents=[common]).add_subparsers(dest="action", required=True)
+    config_cmd.add_parser(
+        "check",
+        parents=[common],
+        help="check every setting and print the effective configuration, secrets masked (exit 2 when invalid)",
+    )
     return parser
 
 
@@ -374,8 +423,12 @@ def run(argv: Sequence[str] | None = None) -> int:
     try:
         settings = Settings()
         return _dispatch(args, settings, out)
+    except SettingsInvalid as exc:
+        data = {"error": "SettingsInvalid", "message": str(exc), "problems": [p.as_json() for p in exc.problems]}
+        out.fail(data, "\n".join(f"error: {p.line}" for p in exc.problems))
+        return 2
     except (ConfigurationError, AppError) as exc:
-        out.emit({"error": type(exc).__name__, "message": str(exc)}, f"error: {exc}")
+        out.fail({"error": type(exc).__name__, "message": str(exc)}, f"error: {exc}")
         return 2
 
 
@@ -450,6 +503,16 @@ def _dispatch(args: argparse.Namespace, settings: Settings, out: Output) -> int:
                 ),
             )
             return 0 if result["failed"] == 0 else 1
+        case "config", "check":
+            problems = settings_report.start_up_problems(settings)
+            if problems:
+                raise SettingsInvalid(problems)
+            found = settings_report.rows(settings)
+            unknown = settings_report.unknown_variables(settings, os.environ)
+            out.emit(
+                {"valid": True, "settings": [r.as_json() for r in found], "warnings": unknown},
+                settings_report.text(found) + "".join(f"\nwarning: {w}" for w in unknown) + "\nconfiguration is valid",
+            )
         case "audit", "verify":
             result = asyncio.run(_audit_verify(settings, args.tenant))
             text = (

@@ -2,7 +2,9 @@
 
 Every setting comes from a `TRUSTROOM_*` environment variable (nested groups use `__`,
 e.g. `TRUSTROOM_AUTH__LOGIN_MAX_ATTEMPTS`). `Settings()` is built by the composition
-roots (`create_app`, `run_worker`, the CLI), never at import time.
+roots (`create_app`, `run_worker`, the CLI), never at import time. Building it checks
+every setting and raises `SettingsInvalid` with one problem per broken setting (the
+messages are in `settings_problems`).
 """
 
 from __future__ import annotations
@@ -10,21 +12,42 @@ from __future__ import annotations
 import secrets
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Literal
-from urllib.parse import urlsplit
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from .settings_problems import ConfigurationError as ConfigurationError
+from .settings_problems import SettingsInvalid, invalid, problem, problems
+from .settings_values import MIN_SECRET_LENGTH as MIN_SECRET_LENGTH
+from .settings_values import (
+    SECRET_EXAMPLE,
+    CIDRList,
+    EnvSource,
+    HttpUrl,
+    SecretList,
+    check_clamd_url,
+    check_database_url,
+    check_hostname,
+    check_http_url,
+    check_log_level,
+    check_secret_length,
+)
 
 Language = Literal["de", "en", "fr", "it"]
 LANGUAGES: tuple[Language, ...] = ("de", "en", "fr", "it")
 
 DEV_SECRET_FILE = "dev-secret-key"  # noqa: S105 - a file name, not a secret
-MIN_SECRET_LENGTH = 32
-
-
-class ConfigurationError(Exception):
-    """A setting is missing or broken; start-up stops with this message."""
 
 
 class AuthSettings(BaseModel):
@@ -49,9 +72,11 @@ class WebhookSettings(BaseModel):
     """Where webhooks may go."""
 
     allow_http: bool = Field(False, description="Accept http:// endpoint URLs (default: https only).")
-    allowed_networks: list[str] = Field(
+    allowed_networks: CIDRList = Field(
         default_factory=list,
-        description="CIDR networks that may receive webhooks although private, loopback or link-local (JSON list).",
+        description="CIDR networks that may receive webhooks although private, loopback or link-local "
+        "(comma-separated or a JSON list).",
+        examples=["10.0.0.0/8,192.168.0.0/16"],
     )
     secret_rotation_overlap_seconds: int = Field(
         86400, ge=0, description="How long a rotated-out signing secret still signs deliveries."
@@ -68,14 +93,22 @@ class WebhookSettings(BaseModel):
 class MailSettings(BaseModel):
     """Outbound email. Without an SMTP host, mail goes to the local outbox (`<data dir>/outbox/mail`)."""
 
-    smtp_host: str | None = Field(None, description="SMTP server; unset: write mail to the local outbox.")
+    smtp_host: Annotated[str | None, AfterValidator(check_hostname)] = Field(
+        None, description="SMTP server; unset: write mail to the local outbox.", examples=["smtp.bank.example"]
+    )
     smtp_port: int = Field(587, ge=1, le=65535, description="SMTP port.")
     smtp_security: Literal["starttls", "tls", "none"] = Field(
         "starttls", description="`starttls` (port 587), `tls` (implicit TLS, port 465) or `none` (local relays only)."
     )
-    smtp_username: str | None = Field(None, description="SMTP login; unset: no authentication.")
+    smtp_username: str | None = Field(
+        None, description="SMTP login; unset: no authentication.", examples=["trustroom@bank.example"]
+    )
     smtp_password: SecretStr | None = Field(None, description="SMTP password.")
-    sender: str = Field("Trustroom <no-reply@localhost>", description="The From address of every email.")
+    sender: str = Field(
+        "Trustroom <no-reply@localhost>",
+        description="The From address of every email.",
+        examples=['"Trustroom <no-reply@bank.example>"'],
+    )
     timeout_seconds: float = Field(30.0, gt=0, description="How long one SMTP delivery may take.")
 
     @field_validator("sender")
@@ -83,45 +116,53 @@ class MailSettings(BaseModel):
     def _sender_is_an_address(cls, value: str) -> str:
         address = parseaddr(value)[1]
         if "@" not in address or address != address.strip() or " " in address:
-            raise ValueError(f"TRUSTROOM_MAIL__SENDER is not an email address: {value!r}")
+            raise problem("email_address")
         return value
 
 
 class SmsSettings(BaseModel):
     """Outbound SMS through an HTTP gateway. Without a gateway URL, SMS go to the local outbox."""
 
-    gateway_url: str | None = Field(
-        None, description="The gateway's send URL (JSON POST: to, text, sender); unset: the local outbox."
+    gateway_url: HttpUrl = Field(
+        None,
+        description="The gateway's send URL (JSON POST: to, text, sender); unset: the local outbox.",
+        examples=["https://sms-gateway.bank.example/send"],
     )
     gateway_token: SecretStr | None = Field(None, description="Bearer token for the gateway.")
     sender: str = Field("Trustroom", max_length=11, description="Sender name shown on the phone (≤ 11 characters).")
     timeout_seconds: float = Field(15.0, gt=0, description="How long one gateway call may take.")
-
-    @field_validator("gateway_url")
-    @classmethod
-    def _url_is_http(cls, value: str | None) -> str | None:
-        if value is not None and urlsplit(value).scheme not in ("http", "https"):
-            raise ValueError(f"TRUSTROOM_SMS__GATEWAY_URL must be an http(s) URL: {value!r}")
-        return value
 
 
 class StorageSettings(BaseModel):
     """Where sealed blobs (export and import files, documents) are kept."""
 
     backend: Literal["local", "s3"] = Field("local", description="`local` (a directory) or `s3` (object storage).")
-    local_path: Path | None = Field(None, description="Directory of the local blob store; unset: `<data dir>/blobs`.")
-    s3_bucket: str | None = Field(None, description="The bucket of the S3 store (required with backend `s3`).")
+    local_path: Path | None = Field(
+        None, description="Directory of the local blob store; unset: `<data dir>/blobs`.", examples=["/srv/trustroom"]
+    )
+    s3_bucket: str | None = Field(
+        None,
+        description="The bucket of the S3 store (required with backend `s3`).",
+        examples=["trustroom-blobs"],
+        validate_default=True,
+    )
     s3_prefix: str = Field("", description="Key prefix of every blob in the bucket, e.g. `trustroom/`.")
-    s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint; unset: AWS.")
-    s3_region: str | None = Field(None, description="The bucket's region.")
-    s3_access_key_id: str | None = Field(None, description="Access key; unset: the AWS default credential chain.")
+    s3_endpoint_url: HttpUrl = Field(
+        None, description="S3-compatible endpoint; unset: AWS.", examples=["https://minio.bank.example:9000"]
+    )
+    s3_region: str | None = Field(None, description="The bucket's region.", examples=["eu-central-2"])
+    s3_access_key_id: str | None = Field(
+        None, description="Access key; unset: the AWS default credential chain.", examples=["AKIAIOSFODNN7EXAMPLE"]
+    )
     s3_secret_access_key: SecretStr | None = Field(None, description="Secret of the access key.")
 
-    @model_validator(mode="after")
-    def _s3_needs_a_bucket(self) -> StorageSettings:
-        if self.backend == "s3" and not self.s3_bucket:
-            raise ValueError("TRUSTROOM_STORAGE__BACKEND=s3 needs TRUSTROOM_STORAGE__S3_BUCKET")
-        return self
+    @field_validator("s3_bucket")
+    @classmethod
+    def _s3_needs_a_bucket(cls, value: str | None, info: ValidationInfo) -> str | None:
+        # Checked on the bucket (declared after the backend) so the message names its variable.
+        if info.data.get("backend") == "s3" and not value:
+            raise problem("s3_needs_bucket")
+        return value
 
 
 class ClientSettings(BaseModel):
@@ -158,8 +199,9 @@ class ExchangeSettings(BaseModel):
     codes_per_sign_in: int = Field(3, ge=1, description="Codes sent for one sign-in at most (resends included).")
     session_ttl_seconds: int = Field(4 * 3600, ge=300, description="Absolute lifetime of a client's session.")
     session_idle_seconds: int = Field(1800, ge=60, description="Idle timeout of a client's session.")
-    clamd_url: str | None = Field(
+    clamd_url: Annotated[str | None, AfterValidator(check_clamd_url)] = Field(
         None,
+        examples=["tcp://127.0.0.1:3310"],
         description="ClamAV daemon, `tcp://host:3310` or `unix:///run/clamav/clamd.ctl`; set, documents wait in "
         "quarantine until scanned clean and uploads are refused while it is down.",
     )
@@ -169,23 +211,38 @@ class ExchangeSettings(BaseModel):
 class Settings(BaseSettings):
     """All of Trustroom's configuration; see README, section Configuration."""
 
-    model_config = SettingsConfigDict(env_prefix="TRUSTROOM_", env_nested_delimiter="__", extra="ignore")
+    # An empty variable counts as unset (`TRUSTROOM_MAIL__SMTP_HOST=` means the outbox).
+    model_config = SettingsConfigDict(
+        env_prefix="TRUSTROOM_", env_nested_delimiter="__", extra="ignore", env_ignore_empty=True
+    )
 
     data_dir: Path = Field(Path("var"), description="Directory for the SQLite database, blobs and dev secrets.")
     database_url: str | None = Field(
-        None, description="SQLAlchemy URL; default sqlite in the data dir. postgresql://… selects psycopg."
+        None,
+        description="SQLAlchemy URL; default sqlite in the data dir. postgresql://… selects psycopg.",
+        examples=["postgresql://trustroom:password@db.internal:5432/trustroom"],
     )
-    secret_key: SecretStr | None = Field(None, description="Key for keyed hashes and sealing (≥ 32 chars).")
-    previous_secret_keys: list[SecretStr] = Field(
-        default_factory=list, description="Older secrets, still accepted while what they made moves on (JSON list)."
+    secret_key: Annotated[SecretStr, AfterValidator(check_secret_length)] | None = Field(
+        None, description="Key for keyed hashes and sealing (≥ 32 chars).", examples=[SECRET_EXAMPLE]
+    )
+    previous_secret_keys: SecretList = Field(
+        default_factory=list,
+        description="Older secrets, still accepted while what they made moves on (JSON list, or one secret).",
+        examples=["'[\"<old secret>\"]'"],
     )
     dev: bool = Field(False, description="Development mode: a generated secret key is allowed.")
     default_language: Language = Field("en", description="Language when neither request nor tenant chooses.")
-    public_url: str = Field("http://127.0.0.1:8000", description="Base URL used in links that leave the server.")
+    public_url: Annotated[str, AfterValidator(check_http_url)] = Field(
+        "http://127.0.0.1:8000",
+        description="Base URL used in links that leave the server; unset, `serve` uses its own host and port.",
+        examples=["https://trustroom.bank.example"],
+    )
     max_request_bytes: int = Field(
         4 * 1024 * 1024, ge=1024, description="Largest request body the API reads (larger answer 413)."
     )
-    log_level: str = Field("INFO", description="Python logging level.")
+    log_level: Annotated[str, AfterValidator(check_log_level)] = Field(
+        "INFO", description="Python logging level.", examples=["INFO"]
+    )
     log_json: bool = Field(True, description="Log one JSON object per line.")
     run_worker_in_process: bool = Field(True, description="`serve` also runs the worker unless --no-worker.")
     worker_poll_seconds: float = Field(5.0, gt=0, description="Worker's polling interval for due work.")
@@ -212,10 +269,37 @@ class Settings(BaseSettings):
     storage: StorageSettings = StorageSettings()
     exchange: ExchangeSettings = ExchangeSettings()
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, EnvSource(settings_cls), dotenv_settings, file_secret_settings
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_line_per_problem(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """Every broken setting at once, each as a line naming its variable (not a traceback)."""
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            raise SettingsInvalid(problems(exc, cls)) from None
+
     @field_validator("default_language", mode="before")
     @classmethod
     def _lower_language(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str | None) -> str | None:
+        if value is not None:
+            check_database_url(value)
+        return value
 
     @property
     def resolved_database_url(self) -> str:
@@ -230,33 +314,35 @@ class Settings(BaseSettings):
                 return driver + url[len(plain) :]
         return url
 
+    def missing_secret(self) -> SettingsInvalid:
+        return invalid(("secret_key",), "secret_missing", Settings, length=MIN_SECRET_LENGTH)
+
     @property
     def cookies_secure(self) -> bool:
         return (not self.dev) if self.auth.cookie_secure is None else self.auth.cookie_secure
 
     def previous_secrets(self) -> list[bytes]:
         for old in self.previous_secret_keys:
-            if len(old.get_secret_value()) < MIN_SECRET_LENGTH:
-                raise ConfigurationError(
-                    f"Every TRUSTROOM_PREVIOUS_SECRET_KEYS entry must be at least {MIN_SECRET_LENGTH} characters."
-                )
+            _long_secret_or_stop(("previous_secret_keys",), old)
         return [old.get_secret_value().encode() for old in self.previous_secret_keys]
 
     def secret(self) -> bytes:
         """The server secret; in development mode one is generated once and kept in the data dir."""
         if self.secret_key is not None:
-            value = self.secret_key.get_secret_value()
-            if len(value) < MIN_SECRET_LENGTH:
-                raise ConfigurationError(f"TRUSTROOM_SECRET_KEY must be at least {MIN_SECRET_LENGTH} characters.")
-            return value.encode()
+            return _long_secret_or_stop(("secret_key",), self.secret_key).get_secret_value().encode()
         if not self.dev:
-            raise ConfigurationError(
-                "TRUSTROOM_SECRET_KEY is not set. Set it to a random string of at least "
-                f"{MIN_SECRET_LENGTH} characters, or run in development mode (TRUSTROOM_DEV=1)."
-            )
+            raise self.missing_secret()
         path = self.data_dir / DEV_SECRET_FILE
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
             path.write_text(secrets.token_urlsafe(48))
             path.chmod(0o600)
         return path.read_text().strip().encode()
+
+
+def _long_secret_or_stop(path: tuple[str, ...], value: SecretStr) -> SecretStr:
+    # Validation checked this already; a copy made with `model_copy` was not validated.
+    actual = len(value.get_secret_value())
+    if actual < MIN_SECRET_LENGTH:
+        raise invalid(path, "secret_too_short", Settings, length=MIN_SECRET_LENGTH, actual=actual)
+    return value

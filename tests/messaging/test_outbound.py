@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from trustroom.db import Database, bind_tenant
@@ -19,6 +19,7 @@ from trustroom.messaging import service as messaging
 from trustroom.messaging import tasks
 from trustroom.messaging.models import Channel, MessageStatus, OutboundMessage
 from trustroom.settings import Settings
+from trustroom.settings_problems import SettingsInvalid
 
 from ..factories import TenantFixture
 from ..outbound import MailCatcher, send_queued
@@ -148,7 +149,7 @@ async def test_a_gateway_that_refuses_the_number_fails_it_for_good(
     ],
 )
 def test_broken_mail_and_sms_settings_are_refused_at_start(group: str, values: dict[str, Any]) -> None:
-    with pytest.raises(ValidationError):
+    with pytest.raises(SettingsInvalid, match=f"^TRUSTROOM_{group.upper()}__{next(iter(values)).upper()}: "):
         Settings(**{group: values})
 
 
