@@ -159,6 +159,11 @@ async def test_a_body_that_is_not_json_says_where_it_breaks(client: httpx.AsyncC
     export = await client.post("/api/v1/contacts/export", content=b'{"where": }', headers=headers)
     assert export.status_code == 400 and export.json()["subCode"] == "JsonInvalid"
     assert export.json()["detail"].endswith("at line 1, column 11.")
+    # JSON is UTF-8 text: a stray byte is named like a syntax error, on either kind of route.
+    for path in ("/api/v1/members", "/api/v1/contacts/export"):
+        latin1 = await client.post(path, content=b'{\n "email": "r\xe9a@bank.example"}', headers=headers)
+        assert latin1.status_code == 400 and latin1.json()["subCode"] == "JsonInvalid", latin1.text
+        assert latin1.json()["detail"] == "The body is not valid JSON: Invalid UTF-8 at line 2, column 13."
 
 
 @pytest.mark.parametrize(

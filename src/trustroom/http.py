@@ -191,12 +191,21 @@ def json_invalid(exc: json.JSONDecodeError) -> errors.JsonInvalid:
     return errors.JsonInvalid(reason=exc.msg, line=exc.lineno, column=exc.colno)
 
 
+def not_utf8(exc: UnicodeDecodeError) -> errors.JsonInvalid:
+    """JSON must be UTF-8 text (RFC 8259 §8.1): where the first byte that is not."""
+    before = bytes(exc.object[: exc.start]).decode("utf-8", "replace")
+    line = before.count("\n") + 1
+    return errors.JsonInvalid(reason="Invalid UTF-8", line=line, column=len(before) - before.rfind("\n"))
+
+
 def parse_json(raw: bytes | str) -> Any:
     """A JSON body, or JsonInvalid naming the line and column where it breaks."""
     try:
         return json.loads(raw)
     except json.JSONDecodeError as exc:
         raise json_invalid(exc) from exc
+    except UnicodeDecodeError as exc:
+        raise not_utf8(exc) from exc
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -221,6 +230,8 @@ async def _starlette_error(request: Request, exc: Exception) -> Response:
         413: errors.PayloadTooLarge,
     }
     error = mapped.get(exc.status_code, errors.BadRequest)()
+    if isinstance(exc.__cause__, UnicodeDecodeError):  # FastAPI's answer to a body not in UTF-8
+        error = not_utf8(exc.__cause__)
     response = problem_response(error, request.url.path)
     response.headers.update(exc.headers or {})
     if exc.status_code == 405:
