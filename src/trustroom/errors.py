@@ -20,11 +20,28 @@ def N_(message: str) -> str:
 
 @dataclass(frozen=True)
 class FieldProblem:
-    """One bad input field, named by its location (e.g. `body.email`)."""
+    """One bad input, located the same way everywhere (README, "Errors"):
 
-    field: str
+    - in the JSON body: `pointer`, a JSON Pointer (RFC 6901) into the body as sent
+      (`/details/firstName`, `/invitees/0/email`; `""` is the whole body);
+    - in a request parameter: `parameter` (its name as sent) and `location` (`query`,
+      `path`, `header` or `cookie`), with `pointer` None.
+    """
+
+    pointer: str | None
     message: str
     code: str
+    parameter: str | None = None
+    location: str | None = None
+
+    @classmethod
+    def in_parameter(cls, location: str, name: str, message: str, code: str) -> FieldProblem:
+        return cls(None, message, code, parameter=name, location=location)
+
+
+def json_pointer(*parts: object) -> str:
+    """The RFC 6901 pointer to `parts` ("~" and "/" escaped); no parts is the whole document."""
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in parts)
 
 
 class AppError(Exception):
@@ -63,10 +80,33 @@ class ValidationFailed(AppError):
 
 
 class Unauthorized(AppError):
+    """No credentials at all (no `Authorization` header); a bad key is `InvalidApiKey`."""
+
     status = 401
     code = "Unauthorized"
     sub_code = "AuthenticationRequired"
     message = N_("Authentication is required.")
+
+
+# The bad-key refusals live here rather than in auth: the HTTP edge documents them on every
+# operation (error_responses), and http sits below auth. auth re-exports them.
+
+
+class InvalidApiKey(Unauthorized):
+    """A malformed `Authorization` header, or a key that matches none."""
+
+    sub_code = "InvalidApiKey"
+    message = N_("The API key is not valid.")
+
+
+class ApiKeyExpired(InvalidApiKey):
+    sub_code = "ApiKeyExpired"
+    message = N_("The API key has expired.")
+
+
+class ApiKeyRevoked(InvalidApiKey):
+    sub_code = "ApiKeyRevoked"
+    message = N_("The API key was revoked.")
 
 
 class Forbidden(AppError):
@@ -180,6 +220,16 @@ class UnsupportedMediaType(AppError):
     code = "UnsupportedMediaType"
     sub_code = "UnsupportedMediaType"
     message = N_("This endpoint does not take %(content_type)s; send one of: %(accepted)s.")
+
+
+class ContentTypeMissing(UnsupportedMediaType):
+    sub_code = "ContentTypeMissing"
+    message = N_("The body has no Content-Type; send one of: %(accepted)s.")
+
+
+class JsonInvalid(BadRequest):
+    sub_code = "JsonInvalid"
+    message = N_("The body is not valid JSON: %(reason)s at line %(line)s, column %(column)s.")
 
 
 class MultipartInvalid(BadRequest):

@@ -14,7 +14,9 @@
 
 from __future__ import annotations
 
+import email.message
 import hashlib
+import json
 import logging
 import re
 import time
@@ -42,7 +44,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import errors, i18n
 from .actor import Actor
 from .db import Database, IdempotencyRecord, utcnow
-from .errors import N_, AppError, FieldProblem
+from .errors import N_, AppError, FieldProblem, json_pointer
 from .keys import ServerKeys
 from .logs import correlation_id
 from .schemas import MAX_PAGE, MAX_PAGE_SIZE, Paging, Schema, SortOrder
@@ -63,9 +65,19 @@ Authenticator = Callable[[Request, AsyncSession], Awaitable[Actor]]
 
 
 class FieldError(Schema):
-    field: str = Field(examples=["body.email"])
-    message: str = Field(examples=["value is not a valid email address"])
-    code: str = Field(examples=["value_error"])
+    """One bad input: `pointer` for the JSON body, or `parameter` and `in` for a parameter."""
+
+    pointer: str | None = Field(
+        None,
+        description='JSON Pointer (RFC 6901) into the request body, e.g. "/details/firstName"; "" is the whole body.',
+        examples=["/invitees/0/email"],
+    )
+    parameter: str | None = Field(None, description="The query, path or header parameter.", examples=["pageSize"])
+    in_: str | None = Field(
+        None, alias="in", description="Where `parameter` is: query, path, header or cookie.", examples=["query"]
+    )
+    message: str = Field(examples=["This field is required."])
+    code: str = Field(examples=["missing"])
 
 
 class Problem(Schema):
@@ -94,14 +106,29 @@ def problem_body(error: AppError, instance: str | None) -> dict[str, Any]:
         "correlationId": correlation_id.get(),
     }
     if error.problems:
-        body["errors"] = [
-            {"field": p.field, "message": i18n.gettext(p.message), "code": p.code} for p in error.problems
-        ]
+        body["errors"] = [_field_error(problem) for problem in error.problems]
     return body
+
+
+def _field_error(problem: FieldProblem) -> dict[str, str]:
+    located = (
+        {"pointer": problem.pointer}
+        if problem.pointer is not None
+        else {"parameter": problem.parameter or "", "in": problem.location or ""}
+    )
+    return {**located, "message": i18n.gettext(problem.message), "code": problem.code}
+
+
+# RFC 6750 §3: every 401 names the scheme; `invalid_token` only when credentials were sent.
+WWW_AUTHENTICATE = 'Bearer realm="trustroom"'
+WWW_AUTHENTICATE_INVALID = 'Bearer realm="trustroom", error="invalid_token"'
 
 
 def problem_response(error: AppError, instance: str | None) -> JSONResponse:
     headers = {CORRELATION_HEADER: correlation_id.get(), **error.headers}
+    if error.status == 401:
+        invalid = isinstance(error, errors.InvalidApiKey)
+        headers.setdefault("WWW-Authenticate", WWW_AUTHENTICATE_INVALID if invalid else WWW_AUTHENTICATE)
     return JSONResponse(problem_body(error, instance), error.status, headers=headers, media_type=PROBLEM_JSON)
 
 
@@ -118,25 +145,80 @@ VALIDATION_MESSAGES = {
     "int_parsing": N_("This is not a whole number."),
     "greater_than_equal": N_("This value is too small."),
     "less_than_equal": N_("This value is too large."),
-    "json_invalid": N_("The body is not valid JSON."),
 }
 DEFAULT_VALIDATION_MESSAGE = N_("This value is not valid.")
+PARAMETER_LOCATIONS = frozenset({"query", "path", "header", "cookie"})
+_ABSENT = object()
 
 
-def validation_problems(raw: Sequence[Any]) -> list[FieldProblem]:
-    return [
-        FieldProblem(
-            field=".".join(str(part) for part in item.get("loc", ())),
-            message=VALIDATION_MESSAGES.get(item.get("type", ""), DEFAULT_VALIDATION_MESSAGE),
-            code=str(item.get("type", "value_error")),
-        )
-        for item in raw
-    ]
+def validation_problems(raw: Sequence[Any], body: Any = _ABSENT) -> list[FieldProblem]:
+    """Pydantic's errors, each located by JSON Pointer into `body` or by parameter name."""
+    problems = []
+    for item in raw:
+        kind = str(item.get("type", "value_error"))
+        message = VALIDATION_MESSAGES.get(kind, DEFAULT_VALIDATION_MESSAGE)
+        where, *path = item.get("loc", ()) or ("body",)
+        if where in PARAMETER_LOCATIONS:
+            problems.append(FieldProblem.in_parameter(where, str(path[0]) if path else "", message, kind))
+        else:
+            problems.append(FieldProblem(json_pointer(*_document_path(path, body, kind)), message, kind))
+    return problems
+
+
+def _document_path(loc: Sequence[Any], document: Any, kind: str) -> list[Any]:
+    """The parts of a Pydantic location that exist in the document.
+
+    Pydantic puts validator names in locations (`str` and `int` for the members of a union,
+    `function-after[...]`, `[key]` for a mapping's key); they are no place in the body.
+    A part is kept when the document has it, and a missing field's own name is kept too.
+    """
+    if document is _ABSENT:
+        return list(loc)
+    kept: list[Any] = []
+    node = document
+    for index, part in enumerate(loc):
+        last = index == len(loc) - 1
+        if isinstance(node, dict) and isinstance(part, str) and (part in node or (last and kind == "missing")):
+            kept.append(part)
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            kept.append(part)
+            node = node[part]
+    return kept
+
+
+def json_invalid(exc: json.JSONDecodeError) -> errors.JsonInvalid:
+    return errors.JsonInvalid(reason=exc.msg, line=exc.lineno, column=exc.colno)
+
+
+def not_utf8(exc: UnicodeDecodeError) -> errors.JsonInvalid:
+    """JSON must be UTF-8 text (RFC 8259 §8.1): where the first byte that is not."""
+    before = bytes(exc.object[: exc.start]).decode("utf-8", "replace")
+    line = before.count("\n") + 1
+    return errors.JsonInvalid(reason="Invalid UTF-8", line=line, column=len(before) - before.rfind("\n"))
+
+
+def parse_json(raw: bytes | str) -> Any:
+    """A JSON body, or JsonInvalid naming the line and column where it breaks."""
+    try:
+        return json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise json_invalid(exc) from exc
+    except UnicodeDecodeError as exc:
+        raise not_utf8(exc) from exc
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    error = errors.ValidationFailed(validation_problems(exc.errors()))
+    raw = exc.errors()
+    # FastAPI reports a body that does not parse as one error at `("body", <offset>)`.
+    if len(raw) == 1 and raw[0].get("type") == "json_invalid" and isinstance(exc.body, str):
+        position = raw[0]["loc"][-1] if isinstance(raw[0]["loc"][-1], int) else 0
+        reason = str(raw[0].get("ctx", {}).get("error", "Expecting value"))
+        decode_error = json.JSONDecodeError(reason, exc.body, position)
+        return problem_response(json_invalid(decode_error), request.url.path)
+    body = exc.body if exc.body is not None else _ABSENT
+    error = errors.ValidationFailed(validation_problems(raw, body))
     return problem_response(error, request.url.path)
 
 
@@ -148,6 +230,8 @@ async def _starlette_error(request: Request, exc: Exception) -> Response:
         413: errors.PayloadTooLarge,
     }
     error = mapped.get(exc.status_code, errors.BadRequest)()
+    if isinstance(exc.__cause__, UnicodeDecodeError):  # FastAPI's answer to a body not in UTF-8
+        error = not_utf8(exc.__cause__)
     response = problem_response(error, request.url.path)
     response.headers.update(exc.headers or {})
     if exc.status_code == 405:
@@ -210,6 +294,9 @@ def error_responses(*extra: type[AppError]) -> dict[int | str, dict[str, Any]]:
         errors.BadRequest,
         errors.ValidationFailed,
         errors.Unauthorized,
+        errors.InvalidApiKey,
+        errors.ApiKeyRevoked,
+        errors.ApiKeyExpired,
         errors.Forbidden,
         errors.NotFound,
         errors.PayloadTooLarge,  # any request past TRUSTROOM_MAX_REQUEST_BYTES
@@ -218,19 +305,66 @@ def error_responses(*extra: type[AppError]) -> dict[int | str, dict[str, Any]]:
     )
     for error in (*common, *extra):
         by_status.setdefault(error.status, []).append(error)
-    return {
-        status: {
-            "model": Problem,
-            "description": ", ".join(sorted({e.sub_code for e in errs})),
-            "content": {
-                PROBLEM_JSON: {
-                    "schema": {"$ref": "#/components/schemas/Problem"},
-                    "examples": {e.sub_code: {"value": _example(e)} for e in errs},
-                }
-            },
-        }
-        for status, errs in sorted(by_status.items())
+    return {status: _problem_responses(errs) for status, errs in sorted(by_status.items())}
+
+
+def _problem_responses(errs: Sequence[type[AppError]]) -> dict[str, Any]:
+    documented: dict[str, Any] = {
+        "model": Problem,
+        "description": ", ".join(sorted({e.sub_code for e in errs})),
+        "content": {
+            PROBLEM_JSON: {
+                "schema": {"$ref": "#/components/schemas/Problem"},
+                "examples": {e.sub_code: {"value": _example(e)} for e in errs},
+            }
+        },
     }
+    if errs[0].status == 401:
+        documented["headers"] = {
+            "WWW-Authenticate": {
+                "required": True,
+                "description": f'`{WWW_AUTHENTICATE}` without credentials, else with `error="invalid_token"`.',
+                "schema": {"type": "string"},
+            }
+        }
+    return documented
+
+
+def _with_example(documented: dict[str, Any], error: type[AppError]) -> dict[str, Any]:
+    """A copy of a documented problem response that also shows `error` (responses are shared)."""
+    content = documented["content"][PROBLEM_JSON]
+    return {
+        **documented,
+        "description": f"{documented['description']}, {error.sub_code}",
+        "content": {
+            PROBLEM_JSON: {**content, "examples": {**content["examples"], error.sub_code: {"value": _example(error)}}}
+        },
+    }
+
+
+JSON_MEDIA_TYPES = "application/json"
+
+
+def is_json_media_type(content_type: str) -> bool:
+    """application/json or any application/*+json, parameters aside (as FastAPI parses bodies)."""
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json"))
+
+
+def _require_json(request: Request) -> None:
+    """A route with a JSON body refuses a body of another type, or one with no type, with 415.
+
+    Without a body there is nothing to mistype: validation then says the body is missing.
+    """
+    content_type = request.headers.get("content-type")
+    if content_type is None:
+        sent = request.headers.get("content-length", "0") != "0" or "transfer-encoding" in request.headers
+        if sent:
+            raise errors.ContentTypeMissing(accepted=JSON_MEDIA_TYPES)
+    elif not is_json_media_type(content_type):
+        raise errors.UnsupportedMediaType(content_type=content_type[:100], accepted=JSON_MEDIA_TYPES)
 
 
 # --- sessions and actors ------------------------------------------------------------------
@@ -310,15 +444,20 @@ def require(permission: str) -> Any:
     return Depends(dependency)
 
 
-def paging(
-    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, alias="pageSize")] = 50,
-    sort_order: Annotated[SortOrder, Query(alias="sortOrder")] = SortOrder.DESCENDING,
-) -> Paging:
-    return Paging(page=page, page_size=page_size, sort_order=sort_order)
+def _paging(default_order: SortOrder) -> Callable[..., Paging]:
+    def paging(
+        page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+        page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, alias="pageSize")] = 50,
+        sort_order: Annotated[SortOrder, Query(alias="sortOrder")] = default_order,
+    ) -> Paging:
+        return Paging(page=page, page_size=page_size, sort_order=sort_order)
+
+    return paging
 
 
-PagingDep = Annotated[Paging, Depends(paging)]
+PagingDep = Annotated[Paging, Depends(_paging(SortOrder.DESCENDING))]
+# For lists in name order (a catalogue), where A to Z is the natural first page.
+NameOrderPagingDep = Annotated[Paging, Depends(_paging(SortOrder.ASCENDING))]
 
 
 # --- idempotency --------------------------------------------------------------------------
@@ -378,19 +517,35 @@ LANGUAGE_PARAMETER = "language"
 CLIENT_PAGES_PREFIX = "/x/"
 IDEMPOTENT = Depends(_idempotency)
 IDEMPOTENCY_ERRORS = (errors.IdempotencyKeyReused, errors.IdempotencyKeyInUse)
+UNSUPPORTED_MEDIA_TYPE_ERRORS = (errors.UnsupportedMediaType, errors.ContentTypeMissing)
 
 
 class ApiRoute(APIRoute):
-    """Stores a create's answer under its Idempotency-Key inside the request's transaction."""
+    """Refuses unknown query parameters and bodies that are not JSON where JSON is taken;
+    stores a create's answer under its Idempotency-Key inside the request's transaction."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        if self.takes_json and 415 not in self.responses:
+            self.responses = {**self.responses, 415: _problem_responses(UNSUPPORTED_MEDIA_TYPE_ERRORS)}
+            if 400 in self.responses:
+                self.responses[400] = _with_example(self.responses[400], errors.JsonInvalid)
+
+    @property
+    def takes_json(self) -> bool:
+        return self.body_field is not None and not isinstance(self.body_field.field_info, params.Form)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
+        takes_json = self.takes_json
         # Unknown query parameters are refused like unknown body fields: a misspelt filter
         # must not silently return everything. `language` is read by the middleware.
         known = {field.alias for field in get_flat_params(self.dependant) if isinstance(field.field_info, params.Query)}
         known.add(LANGUAGE_PARAMETER)
 
         async def handle(request: Request) -> Response:
+            if takes_json:
+                _require_json(request)
             unknown = sorted(set(request.query_params) - known)
             if unknown:
                 raise RequestValidationError(

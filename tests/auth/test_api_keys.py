@@ -87,13 +87,13 @@ async def test_expired_and_unknown_keys_are_refused(
     for header in (
         {"Authorization": "Bearer trk_nope"},
         {"Authorization": "Basic abc"},
-        {},
         {"Authorization": "Bearer x"},
     ):
         response = await client.get("/api/v1/members", headers=header)
         assert response.status_code == 401
         assert response.json()["subCode"] == "InvalidApiKey"
     missing = await client.get("/api/v1/members")
+    assert missing.json()["subCode"] == "AuthenticationRequired"
     assert missing.headers["www-authenticate"].startswith("Bearer")
 
 

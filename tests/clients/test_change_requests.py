@@ -174,7 +174,7 @@ async def test_a_request_whose_base_moved_becomes_stale(
     assert late.json()["subCode"] == "ChangeRequestNotPending"
     shown = (await client.get(f"{CONTACTS}/{contact['id']}", headers=advisor.headers)).json()
     assert shown["details"]["personalInformation"]["lastName"] == "Keller"
-    stale = [data for kind, data in await events_of(database, tenant, "changeRequest.stale")]
+    stale = [data for kind, data in await events_of(database, tenant, "changeRequest.outdated")]
     assert stale == [
         {
             "changeRequestId": outcome["changeRequestId"],
@@ -209,7 +209,7 @@ async def test_read_only_and_disabled_fields(
     by_member = await _patch(client, advisor, contact["id"], {"personalInformation": {"clientNumber": "C-1"}})
     assert by_member.status_code == 403
     assert by_member.json()["subCode"] == "FieldNotUpdatable"
-    assert by_member.json()["errors"][0]["field"] == "details/personalInformation/clientNumber"
+    assert by_member.json()["errors"][0]["pointer"] == "/details/personalInformation/clientNumber"
     by_app = await _patch(client, tenant, contact["id"], {"personalInformation": {"clientNumber": "C-1"}})
     assert by_app.json()["appliedPaths"] == ["/personalInformation/clientNumber"]
     disabled = await _patch(client, tenant, contact["id"], {"personalInformation": {"nickname": "Nan"}})

@@ -96,8 +96,8 @@ async def test_a_new_email_applies_only_once_the_mailed_key_comes_back(
         ("anna.muster@example.com", NEW_EMAIL),  # newest first
         (None, "anna.muster@example.com"),
     ]
-    verified_events = await events_of(database, tenant, "channel.verified")
-    assert verified_events == [("channel.verified", {"contactId": contact["id"], "channel": "Email"})]
+    verified_events = await events_of(database, tenant, "contact.channel.verified")
+    assert verified_events == [("contact.channel.verified", {"contactId": contact["id"], "channel": "Email"})]
 
 
 async def test_wrong_keys_count_even_though_refused_and_then_expire_the_key(

@@ -39,15 +39,15 @@ async def test_details_are_checked_against_the_schema(client: httpx.AsyncClient,
     body = response.json()
     assert body["subCode"] == "DetailsInvalid"
     assert body["correlationId"]
-    problems = {error["field"]: error["code"] for error in body["errors"]}
+    problems = {error["pointer"]: error["code"] for error in body["errors"]}
     assert problems == {
-        "details/communication/email": "format",
-        "details/communication/mobile": "format",
-        "details/personalInformation/birthDate": "format",
-        "details/personalInformation/nationality": "not_in_list",
-        "details/personalInformation/hobby": "unknown_field",
-        "details/personalInformation/lastName": "required",
-        "details/address/subdivision": "not_under_parent",
+        "/details/communication/email": "format",
+        "/details/communication/mobile": "format",
+        "/details/personalInformation/birthDate": "format",
+        "/details/personalInformation/nationality": "not_in_list",
+        "/details/personalInformation/hobby": "unknown_field",
+        "/details/personalInformation/lastName": "required",
+        "/details/address/subdivision": "not_under_parent",
     }
     german = await client.post(
         f"{CONTACTS}?language=de",
@@ -55,8 +55,8 @@ async def test_details_are_checked_against_the_schema(client: httpx.AsyncClient,
         json={"contactTypeId": 1, "username": "x1", "details": details},
     )
     assert german.json()["detail"] == "Einige Angaben passen nicht zum Schema."
-    messages = {error["field"]: error["message"] for error in german.json()["errors"]}
-    assert messages["details/communication/email"] == "Dieser Wert hat nicht das erwartete Format."
+    messages = {error["pointer"]: error["message"] for error in german.json()["errors"]}
+    assert messages["/details/communication/email"] == "Dieser Wert hat nicht das erwartete Format."
 
 
 async def test_a_subdivision_under_its_country_is_accepted(client: httpx.AsyncClient, tenant: TenantFixture) -> None:

@@ -53,7 +53,7 @@ async def test_schema_fields_and_layout(client: httpx.AsyncClient, tenant: Tenan
         f"{SCHEMAS}/contact/fields", headers=tenant.headers, json={"fieldKeys": ["address.city", "nope.field"]}
     )
     assert named.status_code == 400
-    assert named.json()["errors"][0]["field"] == "fieldKeys.nope.field"
+    assert named.json()["errors"][0]["pointer"] == "/fieldKeys/1"
     assert (await client.get(f"{SCHEMAS}/unknown", headers=tenant.headers)).json()["subCode"] == "SchemaNotFound"
     legal = (await client.get(f"{SCHEMAS}/legalEntity", headers=tenant.headers)).json()
     assert "details.name" in {field["key"] for field in legal["fields"]}

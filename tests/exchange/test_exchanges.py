@@ -120,7 +120,7 @@ async def test_mandatory_fields(client: httpx.AsyncClient, tenant: TenantFixture
     del body[missing]
     response = await client.post(EXCHANGES, headers=tenant.headers, json=body)
     assert response.status_code == 422
-    assert any(e["field"] == f"body.{missing}" for e in response.json()["errors"])
+    assert any(e["pointer"] == f"/{missing}" for e in response.json()["errors"])
 
 
 async def test_optional_fields_may_be_left_out(client: httpx.AsyncClient, tenant: TenantFixture) -> None:

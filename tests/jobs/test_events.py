@@ -4,6 +4,7 @@ subscribers by the dispatcher once committed, published in the catalogue."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Sequence
 from datetime import timedelta
 from uuid import UUID, uuid4
@@ -53,7 +54,7 @@ async def test_api_changes_emit_thin_events_that_match_their_schema(
     await client.delete(f"/api/v1/api-keys/{key.json()['id']}", headers=tenant.headers)
 
     events = await events_of(database, tenant.id)
-    assert [e.type for e in events] == ["member.created", "member.updated", "api_key.created", "api_key.revoked"]
+    assert [e.type for e in events] == ["member.created", "member.updated", "apiKey.created", "apiKey.revoked"]
     assert events[0].data == {"memberId": member_id, "role": "advisor", "changed": []}
     assert events[1].data["changed"] == ["role"]
     assert "events@bank.example" not in str([e.data for e in events])  # ids, not personal data
@@ -127,12 +128,47 @@ async def test_the_catalogue_lists_every_type_with_its_schema(
 ) -> None:
     response = await client.get("/api/v1/events", params={"language": language}, headers=tenant.headers)
     assert response.status_code == 200
-    listed = {item["type"]: item for item in response.json()}
-    assert set(listed) >= {"member.created", "member.updated", "api_key.created", "api_key.revoked"}
+    listed = {item["type"]: item for item in response.json()["items"]}
+    assert set(listed) >= {"member.created", "member.updated", "apiKey.created", "apiKey.revoked"}
     assert listed["member.created"]["description"] == text
     schema = listed["member.created"]["dataSchema"]
     jsonschema.Draft202012Validator.check_schema(schema)
     assert "memberId" in schema["properties"]
+    assert listed["apiKey.created"]["formerly"] == "api_key.created"
+    assert listed["member.created"]["formerly"] is None
+
+
+async def test_the_catalogue_answers_the_list_envelope_in_name_order(
+    client: httpx.AsyncClient, tenant: TenantFixture
+) -> None:
+    whole = (await client.get("/api/v1/events", params={"pageSize": 200}, headers=tenant.headers)).json()
+    names = [item["type"] for item in whole["items"]]
+    assert names == sorted(names) and len(names) == whole["totalCount"] > 3
+    assert (whole["page"], whole["pageSize"], whole["pageCount"]) == (1, 200, 1)
+    second = (await client.get("/api/v1/events?page=2&pageSize=2", headers=tenant.headers)).json()
+    assert [item["type"] for item in second["items"]] == names[2:4]
+    assert second["pageCount"] == (len(names) + 1) // 2 and second["totalCount"] == len(names)
+    backwards = await client.get("/api/v1/events?pageSize=3&sortOrder=Descending", headers=tenant.headers)
+    assert [item["type"] for item in backwards.json()["items"]] == names[::-1][:3]
+    past_the_end = (await client.get("/api/v1/events?page=99", headers=tenant.headers)).json()
+    assert past_the_end["items"] == [] and past_the_end["totalCount"] == len(names)
+
+
+def test_every_event_type_follows_the_naming_rule() -> None:
+    """`<resource>.<pastParticiple>`, lowerCamelCase parts (README, "Events")."""
+    from trustroom.app import EVENT_TYPES
+    from trustroom.jobs.catalogue import Catalogue, EventType
+
+    catalogue = Catalogue(EVENT_TYPES)
+    irregular = {"sent", "done", "made", "taken", "given", "written", "withdrawn", "begun"}
+    for name in catalogue.types:
+        verb = name.rsplit(".", 1)[1]
+        assert re.fullmatch(r"[a-z][a-zA-Z0-9]*(\.[a-z][a-zA-Z0-9]*)+", name), name
+        assert verb.endswith("ed") or verb in irregular, name
+    assert catalogue.accepted_names["webhook.test"] == "webhookEndpoint.tested"
+    assert catalogue.accepted_names["member.created"] == "member.created"
+    with pytest.raises(ValueError, match="breaks the rule"):
+        Catalogue([EventType("api_key.created", auth_events.ApiKeyChanged, "An API key was created.")])
 
 
 async def test_old_dispatched_events_are_purged_with_their_deliveries(

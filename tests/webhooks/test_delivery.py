@@ -83,7 +83,7 @@ async def test_410_disables_the_endpoint_and_says_so(
         stored = await session.get(WebhookEndpoint, endpoint.id)
         async with cross_tenant(session):
             disabled = await session.scalar(
-                select(Event).where(Event.type == "webhook.endpoint.disabled", Event.tenant_id == tenant.id)
+                select(Event).where(Event.type == "webhookEndpoint.disabled", Event.tenant_id == tenant.id)
             )
     assert stored is not None and stored.enabled is False and stored.disabled_reason == "gone (410)"
     assert disabled is not None and disabled.data == {"endpointId": str(endpoint.id), "reason": "gone (410)"}
@@ -124,7 +124,7 @@ async def test_the_test_button_sends_an_example_event_to_that_endpoint_only(
         other.close()
     [(headers, body)] = receiver.received
     payload = Webhook(secret).verify(body, headers)
-    assert payload["type"] == "webhook.test" and payload["data"]["endpointId"] == str(endpoint.id)
+    assert payload["type"] == "webhookEndpoint.tested" and payload["data"]["endpointId"] == str(endpoint.id)
     assert headers["webhook-id"] == sent.json()["eventId"]
     assert other.received == []
 

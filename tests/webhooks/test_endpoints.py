@@ -54,7 +54,7 @@ async def test_create_read_update_delete(client: httpx.AsyncClient, tenant: Tena
     path = f"/api/v1/webhook-endpoints/{endpoint['id']}"
     read = await client.get(path, headers=tenant.headers)
     assert read.json()["eventTypes"] == ["member.created"] and "secret" not in read.json()
-    assert (await client.get(f"{path}/secret", headers=tenant.headers)).json() == {"key": secret}
+    assert (await client.get(f"{path}/secret", headers=tenant.headers)).json() == {"secret": secret}
 
     patched = await client.patch(
         path,
@@ -123,6 +123,38 @@ async def test_unknown_event_types_and_reserved_headers_are_refused(
     assert (await client.get("/api/v1/webhook-endpoints", headers=tenant.headers)).json()["totalCount"] == 0
 
 
+async def test_former_event_type_names_are_taken_and_stored_as_the_new_ones(
+    client: httpx.AsyncClient, tenant: TenantFixture
+) -> None:
+    created = await client.post(
+        "/api/v1/webhook-endpoints",
+        json={"url": URL, "eventTypes": ["api_key.created", "apiKey.created", "webhook.test", "member.created"]},
+        headers=tenant.headers,
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["eventTypes"] == ["apiKey.created", "member.created", "webhookEndpoint.tested"]
+    path = f"/api/v1/webhook-endpoints/{created.json()['id']}"
+    patched = await client.patch(path, json={"eventTypes": ["channel.verified"]}, headers=tenant.headers)
+    assert patched.json()["eventTypes"] == ["contact.channel.verified"]
+    stored = await client.get(path, headers=tenant.headers)
+    assert stored.json()["eventTypes"] == ["contact.channel.verified"]
+
+
+async def test_the_signing_secret_is_called_secret_everywhere(client: httpx.AsyncClient, tenant: TenantFixture) -> None:
+    created = (await client.post("/api/v1/webhook-endpoints", json={"url": URL}, headers=tenant.headers)).json()
+    path = f"/api/v1/webhook-endpoints/{created['id']}/secret"
+    read = (await client.get(path, headers=tenant.headers)).json()
+    rotated = (await client.post(f"{path}/rotate", headers=tenant.headers)).json()
+    assert set(read) == set(rotated) == {"secret"}
+    assert created["secret"] == read["secret"] != rotated["secret"]
+    assert all(value.startswith("whsec_") for value in (created["secret"], read["secret"], rotated["secret"]))
+    schemas = (await client.get("/api/v1/openapi.json")).json()["components"]["schemas"]
+    assert set(schemas["SecretRead"]["properties"]) == {"secret"}
+    assert (
+        "secret" in schemas["EndpointCreated"]["properties"] and "key" not in schemas["EndpointCreated"]["properties"]
+    )
+
+
 async def test_secrets_and_headers_are_sealed_at_rest(
     client: httpx.AsyncClient, database: Database, tenant: TenantFixture
 ) -> None:
@@ -145,9 +177,9 @@ async def test_rotation_keeps_the_old_secret_signing_for_the_overlap(
     created = (await client.post("/api/v1/webhook-endpoints", json={"url": URL}, headers=tenant.headers)).json()
     path = f"/api/v1/webhook-endpoints/{created['id']}/secret"
     rotated = await client.post(f"{path}/rotate", headers=tenant.headers)
-    new = rotated.json()["key"]
+    new = rotated.json()["secret"]
     assert new != created["secret"]
-    assert (await client.get(path, headers=tenant.headers)).json()["key"] == new
+    assert (await client.get(path, headers=tenant.headers)).json()["secret"] == new
 
     async def signing() -> list[str]:
         async with database.session(write=False) as session:

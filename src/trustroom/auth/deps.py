@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .. import i18n
 from ..actor import Actor, ActorKind, Scope
 from ..db import bind_tenant
+from ..errors import Unauthorized
 from ..http import SessionDep, client_ip, get_keys, get_settings
 from ..logs import correlation_id
 from ..web import get_pages
@@ -20,11 +21,12 @@ from .service.usage import UsageRecorder
 
 
 def _bearer(request: Request) -> str:
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    header = request.headers.get("authorization")
+    if header is None:
+        raise Unauthorized()  # AuthenticationRequired; the problem renderer adds WWW-Authenticate
+    scheme, _, credentials = header.partition(" ")
     if scheme.lower() != "bearer" or not credentials.strip():
-        error = InvalidApiKey()
-        error.headers["WWW-Authenticate"] = 'Bearer realm="trustroom"'
-        raise error
+        raise InvalidApiKey()
     return credentials.strip()
 
 

@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-from ..errors import N_, BadRequest, Conflict, Forbidden, NotFound, Unauthorized
+from ..errors import N_, BadRequest, Conflict, Forbidden, NotFound
 
-
-class InvalidApiKey(Unauthorized):
-    sub_code = "InvalidApiKey"
-    message = N_("The API key is not valid.")
-
-
-class ApiKeyExpired(Unauthorized):
-    sub_code = "ApiKeyExpired"
-    message = N_("The API key has expired.")
-
-
-class ApiKeyRevoked(Unauthorized):
-    sub_code = "ApiKeyRevoked"
-    message = N_("The API key was revoked.")
+# Declared at the platform level, where every operation's 401 answer documents them.
+from ..errors import ApiKeyExpired as ApiKeyExpired
+from ..errors import ApiKeyRevoked as ApiKeyRevoked
+from ..errors import InvalidApiKey as InvalidApiKey
 
 
 class ApiKeyNotFound(NotFound):

@@ -23,8 +23,8 @@ class MemberChanged(Schema):
     changed: list[str] = Field(default_factory=list, description="Fields that changed (on update).")
 
 
-API_KEY_CREATED = EventType("api_key.created", ApiKeyChanged, N_("An API key was created."))
-API_KEY_REVOKED = EventType("api_key.revoked", ApiKeyChanged, N_("An API key was revoked."))
+API_KEY_CREATED = EventType("apiKey.created", ApiKeyChanged, N_("An API key was created."), formerly="api_key.created")
+API_KEY_REVOKED = EventType("apiKey.revoked", ApiKeyChanged, N_("An API key was revoked."), formerly="api_key.revoked")
 MEMBER_CREATED = EventType("member.created", MemberChanged, N_("A member was added."))
 MEMBER_UPDATED = EventType("member.updated", MemberChanged, N_("A member's name, role or status changed."))
 

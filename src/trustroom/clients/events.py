@@ -62,9 +62,17 @@ CHANGE_REQUEST_CANCELLED = EventType(
     "changeRequest.cancelled", ChangeRequestChanged, N_("A change request was cancelled by its initiator.")
 )
 CHANGE_REQUEST_STALE = EventType(
-    "changeRequest.stale", ChangeRequestChanged, N_("A value a change request changes moved; it must be made again.")
+    "changeRequest.outdated",
+    ChangeRequestChanged,
+    N_("A value a change request changes moved; it must be made again."),
+    formerly="changeRequest.stale",
 )
-CHANNEL_VERIFIED = EventType("channel.verified", ChannelVerified, N_("A contact confirmed a new email or mobile."))
+CHANNEL_VERIFIED = EventType(
+    "contact.channel.verified",
+    ChannelVerified,
+    N_("A contact confirmed a new email or mobile."),
+    formerly="channel.verified",
+)
 EXPORT_COMPLETED = EventType("export.completed", JobCompleted, N_("An export file is ready."))
 IMPORT_COMPLETED = EventType("import.completed", JobCompleted, N_("An import finished."))
 

@@ -24,7 +24,7 @@ from ..http import SessionDep
 from ..i18n import current_language, gettext
 from ..schemas import Paging, SortOrder
 from ..web import CSRF_FIELD, Pages, get_pages, language_query
-from . import errors, fields
+from . import errors, fields, validation
 from .deps import VerifierDep
 from .fields import MISSING, FieldPolicy, Section
 from .lists import ListItem
@@ -193,7 +193,7 @@ def _input(
         options=options,
         required=policy.is_mandatory,
         needs_approval=writes.needs_approval(actor, policy),
-        problem=problems.get(f"details{policy.pointer}"),
+        problem=problems.get(f"{validation.DETAILS}{policy.pointer}"),
         hint=hint,
     )
 
@@ -378,7 +378,7 @@ async def _refused(
     refused: AppError,
     posted: dict[str, str],
 ) -> Response:
-    problems = {problem.field: problem.message for problem in refused.problems}
+    problems = {problem.pointer: problem.message for problem in refused.problems if problem.pointer is not None}
     return await _contact_page(
         request,
         session,

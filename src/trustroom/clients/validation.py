@@ -21,7 +21,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError as MetaSchemaError
 from jsonschema.exceptions import ValidationError
 
-from ..errors import N_, FieldProblem
+from ..errors import N_, FieldProblem, json_pointer
 from . import fields
 from .fields import SchemaMap
 
@@ -49,7 +49,8 @@ NOT_IN_LIST = N_("This value is not an entry of its list.")
 NOT_UNDER_PARENT = N_("This entry does not belong to the chosen parent entry.")
 UNKNOWN_FIELD = N_("This field is not in the schema.")
 
-DETAILS = "details"
+# Problems are JSON Pointers into the request body, where the document is its `details`.
+DETAILS = "/details"
 
 
 def _checker() -> FormatChecker:
@@ -96,12 +97,8 @@ def _validator(document_json: str) -> Draft202012Validator:
     return Draft202012Validator(json.loads(document_json), format_checker=FORMATS)
 
 
-def _pointer(path: Any) -> str:
-    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
-
-
 def _problems(error: ValidationError) -> list[FieldProblem]:
-    at = _pointer(error.absolute_path)
+    at = json_pointer(*error.absolute_path)
     message = _MESSAGES.get(str(error.validator), _DEFAULT_MESSAGE)
     keyword = str(error.validator)
     if keyword == "required" and isinstance(error.instance, dict) and isinstance(error.validator_value, list):
@@ -122,12 +119,12 @@ def validate(document: Mapping[str, Any], schema_json: str, schema: SchemaMap, l
     """Every problem of `document`: schema rules, unknown fields, list membership."""
     validator = _validator(schema_json)
     problems = [problem for error in validator.iter_errors(document) for problem in _problems(error)]
-    reported = {problem.field for problem in problems}
+    reported = {problem.pointer or "" for problem in problems}
     for pointer in fields.unknown_pointers(document, schema):
         if f"{DETAILS}{pointer}" not in reported and not any(f.startswith(f"{DETAILS}{pointer}/") for f in reported):
             problems.append(FieldProblem(f"{DETAILS}{pointer}", UNKNOWN_FIELD, "unknown_field"))
     problems.extend(_list_problems(document, schema, list_ids))
-    return sorted(set(problems), key=lambda problem: problem.field)
+    return sorted(set(problems), key=lambda problem: problem.pointer or "")
 
 
 def _list_problems(document: Mapping[str, Any], schema: SchemaMap, list_ids: ListIds) -> list[FieldProblem]:

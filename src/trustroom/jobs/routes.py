@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Request
 
 from .. import i18n
 from ..actor import Actor, Scope
-from ..http import API_PREFIX, ApiRoute, CurrentActor, SessionDep, error_responses, require
+from ..http import API_PREFIX, ApiRoute, CurrentActor, NameOrderPagingDep, SessionDep, error_responses, require
+from ..schemas import Page, Slice, SortOrder
 from . import service
 from .catalogue import Catalogue
 from .errors import JobNotFound
@@ -33,12 +34,21 @@ def get_catalogue(request: Request) -> Catalogue:
     return catalogue
 
 
-@events_router.get("", response_model=list[EventTypeRead])
+@events_router.get("", response_model=Page[EventTypeRead])
 async def list_event_types(
-    _actor: CurrentActor, catalogue: Annotated[Catalogue, Depends(get_catalogue)]
-) -> list[EventTypeRead]:
-    """Every event type Trustroom emits, with the JSON Schema of its `data`."""
-    return [
-        EventTypeRead(type=t.name, description=i18n.gettext(t.description), data_schema=t.json_schema())
-        for t in catalogue
-    ]
+    _actor: CurrentActor, catalogue: Annotated[Catalogue, Depends(get_catalogue)], paging: NameOrderPagingDep
+) -> Slice[EventTypeRead]:
+    """Every event type Trustroom emits, with the JSON Schema of its `data`, in name order."""
+    types = list(catalogue)
+    if paging.sort_order is SortOrder.DESCENDING:
+        types.reverse()
+    chosen = types[paging.offset : paging.offset + paging.page_size]
+    return paging.page_of(
+        [
+            EventTypeRead(
+                type=t.name, description=i18n.gettext(t.description), data_schema=t.json_schema(), formerly=t.formerly
+            )
+            for t in chosen
+        ],
+        len(types),
+    )

@@ -30,3 +30,8 @@ class EventTypeRead(Schema):
     type: str = Field(examples=["member.created"])
     description: str = Field(examples=["A member was added."])
     data_schema: dict[str, Any] = Field(description="JSON Schema (2020-12) of the event's `data`.")
+    formerly: str | None = Field(
+        None,
+        description="The type's name before a rename; webhook endpoint filters still take it, for one release.",
+        examples=["api_key.created"],
+    )

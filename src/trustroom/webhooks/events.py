@@ -17,9 +17,10 @@ class EndpointDisabled(Schema):
 
 
 ENDPOINT_DISABLED = EventType(
-    "webhook.endpoint.disabled",
+    "webhookEndpoint.disabled",
     EndpointDisabled,
     N_("A webhook endpoint was disabled: it answered 410 or kept failing for days."),
+    formerly="webhook.endpoint.disabled",
 )
 
 
@@ -28,6 +29,11 @@ class TestMessage(Schema):
     message: str
 
 
-TEST = EventType("webhook.test", TestMessage, N_("An example event, sent on request to one endpoint."))
+TEST = EventType(
+    "webhookEndpoint.tested",
+    TestMessage,
+    N_("An example event, sent on request to one endpoint."),
+    formerly="webhook.test",
+)
 
 TYPES = (ENDPOINT_DISABLED, TEST)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
 from uuid import UUID
 
@@ -62,12 +63,13 @@ def _webhook_settings(settings: SettingsDep) -> WebhookSettings:
     return settings.webhooks
 
 
-def _known_types(request: Request) -> frozenset[str]:
-    return frozenset(request.app.state.catalogue.types)
+def _known_types(request: Request) -> Mapping[str, str]:
+    accepted: Mapping[str, str] = request.app.state.catalogue.accepted_names
+    return accepted
 
 
 Settings = Annotated[WebhookSettings, Depends(_webhook_settings)]
-KnownTypes = Annotated[frozenset[str], Depends(_known_types)]
+KnownTypes = Annotated[Mapping[str, str], Depends(_known_types)]
 
 
 @router.get("", response_model=Page[EndpointRead])
@@ -135,7 +137,7 @@ async def delete_webhook_endpoint(endpoint_id: UUID, session: SessionDep, actor:
 @router.get("/{endpoint_id}/secret", response_model=SecretRead)
 async def get_webhook_secret(endpoint_id: UUID, session: SessionDep, actor: WebhooksWrite, keys: KeysDep) -> SecretRead:
     """The current signing secret (needs webhooks:write: it lets its holder forge deliveries)."""
-    return SecretRead(key=await service.current_secret(session, actor, keys, endpoint_id))
+    return SecretRead(secret=await service.current_secret(session, actor, keys, endpoint_id))
 
 
 @router.post("/{endpoint_id}/secret/rotate", response_model=SecretRead)
@@ -143,14 +145,14 @@ async def rotate_webhook_secret(
     endpoint_id: UUID, session: SessionDep, actor: WebhooksWrite, keys: KeysDep, settings: Settings
 ) -> SecretRead:
     """A new signing secret; the previous one keeps signing deliveries for 24 hours."""
-    return SecretRead(key=await service.rotate_secret(session, actor, keys, settings, endpoint_id))
+    return SecretRead(secret=await service.rotate_secret(session, actor, keys, settings, endpoint_id))
 
 
 @router.post("/{endpoint_id}/test", status_code=202, response_model=TestSent)
 async def test_webhook_endpoint(
     endpoint_id: UUID, session: SessionDep, actor: WebhooksWrite, settings: Settings
 ) -> TestSent:
-    """Send an example event (`webhook.test`) to this endpoint; it is delivered like any other."""
+    """Send an example event (`webhookEndpoint.tested`) to this endpoint; it is delivered like any other."""
     event = await service.send_test(session, actor, settings, endpoint_id)
     return TestSent(event_id=event.event_id)
 

@@ -66,14 +66,22 @@ class EndpointRead(Schema):
     concurrency_token: str
 
 
+# The signing secret is `secret` in every answer that carries it (create, read, rotate).
+Secret = Annotated[
+    str,
+    Field(
+        description="The signing secret (Standard Webhooks), also readable at …/{id}/secret.",
+        examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+    ),
+]
+
+
 class SecretRead(Schema):
-    key: str = Field(
-        description="The signing secret (Standard Webhooks).", examples=["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"]
-    )
+    secret: Secret
 
 
 class EndpointCreated(EndpointRead):
-    secret: str = Field(description="The signing secret, also readable at …/{id}/secret.")
+    secret: Secret
 
 
 class TestSent(Schema):

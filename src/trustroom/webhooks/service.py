@@ -6,7 +6,7 @@ import base64
 import ipaddress
 import json
 import secrets
-from collections.abc import Collection, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -81,11 +81,12 @@ def check_url(url: str, settings: WebhookSettings) -> str:
     return url
 
 
-def _check_event_types(event_types: list[str], known: Collection[str]) -> list[str]:
+def _check_event_types(event_types: list[str], known: Mapping[str, str]) -> list[str]:
+    """The filter as stored: known names only, a former name replaced by the current one."""
     for name in event_types:
         if name not in known:
             raise UnknownEventType(event_type=name)
-    return sorted(set(event_types))
+    return sorted({known[name] for name in event_types})
 
 
 def _seal_headers(endpoint: WebhookEndpoint, headers: dict[str, str], keys: ServerKeys) -> None:
@@ -119,7 +120,7 @@ async def create(
     actor: Actor,
     keys: ServerKeys,
     settings: WebhookSettings,
-    known_types: Collection[str],
+    known_types: Mapping[str, str],
     data: EndpointCreate,
 ) -> tuple[WebhookEndpoint, str]:
     endpoint = WebhookEndpoint(
@@ -166,7 +167,7 @@ async def update_endpoint(
     actor: Actor,
     keys: ServerKeys,
     settings: WebhookSettings,
-    known_types: Collection[str],
+    known_types: Mapping[str, str],
     endpoint_id: UUID,
     data: EndpointUpdate,
     *,
@@ -333,7 +334,7 @@ async def queue_delivery(
 
 
 async def send_test(session: AsyncSession, actor: Actor, settings: WebhookSettings, endpoint_id: UUID) -> Event:
-    """An example event (`webhook.test`) for this endpoint only, delivered like any other."""
+    """An example event (`webhookEndpoint.tested`) for this endpoint only, delivered like any other."""
     endpoint = await get(session, actor, endpoint_id)
     data = {"endpoint_id": endpoint.id, "message": "This is a test event from Trustroom."}
     event = await jobs.emit(session, events.TEST, data, tenant_id=actor.tenant_id, dispatch=False)

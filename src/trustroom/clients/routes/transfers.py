@@ -12,8 +12,8 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
 from ...actor import Actor, Scope
-from ...errors import N_, UnsupportedMediaType
-from ...http import API_PREFIX, ApiRoute, SessionDep, SettingsDep, error_responses, require
+from ...errors import N_, JsonInvalid, UnsupportedMediaType
+from ...http import API_PREFIX, ApiRoute, SessionDep, SettingsDep, error_responses, parse_json, require
 from ...storage.deps import KeyringDep, StoreDep
 from ...storage.errors import BlobUnreadable
 from ...uploads import MULTIPART, read_multipart
@@ -63,10 +63,12 @@ async def _export_query(request: Request) -> dict[str, Any]:
         return {}
     content_type = request.headers.get("content-type", "text/plain").split(";")[0].strip().lower()
     if content_type == "application/json":
+        document = parse_json(raw)
         try:
-            given = ExportFilter.model_validate_json(raw)
+            given = ExportFilter.model_validate(document)
         except ValidationError as exc:
-            raise RequestValidationError([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from exc
+            located = [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+            raise RequestValidationError(located, body=document) from exc
         if given.where is not None:
             return {"where": given.where}
         return {"graphql": given.query} if given.query is not None else {}
@@ -116,7 +118,7 @@ for _path, _kind in KINDS.items():
         description="Queue a CSV export of the records you see that match the filter (only isExportable fields). "
         "The filter comes as JSON (`where` object or `query` text) or as GraphQL text (text/plain); "
         "an empty body exports every record you see.",
-        responses=error_responses(errors.FilterInvalid, UnsupportedMediaType),
+        responses=error_responses(errors.FilterInvalid, JsonInvalid, UnsupportedMediaType),
         openapi_extra=EXPORT_BODY,
         operation_id=f"export_{_path.replace('-', '_')}",
     )

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...actor import Actor
 from ...audit import service as audit
-from ...errors import N_, ConcurrencyTokenMismatch, FieldProblem
+from ...errors import N_, ConcurrencyTokenMismatch, FieldProblem, json_pointer
 from .. import defaults, fields, validation
 from ..errors import DetailsInvalid, SchemaInvalid, SchemaNotFound
 from ..fields import FieldPolicy, SchemaMap, Section
@@ -165,13 +165,13 @@ def select_fields(schema: LoadedSchema, field_keys: list[str] | None, layout_pat
     if layout_path_key is not None:
         section = schema.map.section(layout_path_key)
         if section is None:
-            problems.append(FieldProblem("layoutPathKey", UNKNOWN_FIELD_KEY, "unknown_section"))
+            problems.append(FieldProblem(json_pointer("layoutPathKey"), UNKNOWN_FIELD_KEY, "unknown_section"))
         else:
             chosen.extend(_fields_under(section))
-    for key in field_keys or ():
+    for index, key in enumerate(field_keys or ()):
         policy = schema.map.by_key(key)
         if policy is None:
-            problems.append(FieldProblem(f"fieldKeys.{key}", UNKNOWN_FIELD_KEY, "unknown_field"))
+            problems.append(FieldProblem(json_pointer("fieldKeys", index), UNKNOWN_FIELD_KEY, "unknown_field"))
         elif policy not in chosen:
             chosen.append(policy)
     if problems:

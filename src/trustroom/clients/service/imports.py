@@ -402,7 +402,7 @@ async def _all_pending(session: AsyncSession, actor: Actor, record: ClientRecord
 def _text(error: AppError) -> str:
     """The refusal as the API would word it, with the fields at fault."""
     text = gettext(error.text, **error.params)
-    details = "; ".join(f"{problem.field}: {problem.message}" for problem in error.problems)
+    details = "; ".join(f"{problem.pointer}: {problem.message}" for problem in error.problems)
     return f"{text} {details}" if details else text
 
 

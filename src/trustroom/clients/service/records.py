@@ -16,7 +16,7 @@ from ...audit import service as audit
 from ...auth.models import Tenant
 from ...errors import ConcurrencyTokenMismatch, FieldProblem
 from ...jobs import service as jobs
-from .. import events, fields
+from .. import events, fields, validation
 from ..errors import (
     ContactTypeUnknown,
     DetailsInvalid,
@@ -115,7 +115,9 @@ async def _new_username(
     if tenant is not None and tenant.username_from_email and email_policy is not None:
         email = fields.get(details, email_policy.pointer)
         if not isinstance(email, str):
-            raise DetailsInvalid([FieldProblem(f"details{email_policy.pointer}", writes.MANDATORY, "required")])
+            raise DetailsInvalid(
+                [FieldProblem(f"{validation.DETAILS}{email_policy.pointer}", writes.MANDATORY, "required")]
+            )
         username = email.lower()
     if not username:
         raise UsernameRequired()

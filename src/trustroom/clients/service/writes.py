@@ -112,7 +112,7 @@ async def check_details(
 ) -> list[FieldProblem]:
     """Schema, mandatory fields and list values; an empty list means the document is fine."""
     problems = validation.validate(document, schema.text, schema.map, await lists.resolver(session, actor))
-    reported = {problem.field for problem in problems}
+    reported = {problem.pointer or "" for problem in problems}
     for policy in schema.fields.values():
         at = f"{validation.DETAILS}{policy.pointer}"
         if policy.is_mandatory and fields.get(document, policy.pointer) is MISSING and at not in reported:
