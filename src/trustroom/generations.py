@@ -44,7 +44,6 @@ from .db import Base
 log = logging.getLogger("trustroom.generations")
 
 AUTH = "auth"  # API keys, their tenants and acting members (auth.service.api_keys)
-NAMES = (AUTH,)
 READ_TIMEOUT_SECONDS = 2.0
 _SELECT = "SELECT name, value FROM cache_generations"
 
