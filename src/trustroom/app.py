@@ -33,6 +33,7 @@ from .exchange import deps as exchange_deps
 from .exchange import events as exchange_events
 from .exchange import pages as exchange_pages
 from .exchange import routes as exchange_routes
+from .generations import Generations
 from .http import API_PREFIX
 from .jobs import routes as jobs_routes
 from .jobs.catalogue import Catalogue
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
         finally:
             stop.set()
             await asyncio.gather(*background)
+            await app.state.generations.close()
             await app.state.database.dispose()
 
     app = FastAPI(
@@ -95,6 +97,8 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     app.state.settings = settings
     app.state.keys = keys
     app.state.database = Database(settings.resolved_database_url)
+    app.state.generations = Generations(settings.resolved_database_url)
+    app.state.auth_caches = auth_deps.AuthCaches(app.state.generations)
     app.state.pages = web.Pages(keys.derive_all("csrf"), secure_cookies=settings.cookies_secure)
     app.state.authenticator = auth_deps.authenticate_api_request
     app.state.metrics = metrics
@@ -102,6 +106,8 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     app.state.catalogue = Catalogue(EVENT_TYPES)
 
     _install_error_handlers(app)
+    # First, so probes (/healthz) match on the first try instead of after every API route.
+    app.include_router(_operations_router())
     routers = (auth_routes.api_key_router, auth_routes.member_router, audit_routes.router)
     platform = (jobs_routes.router, jobs_routes.events_router, webhooks_routes.router, webhooks_routes.messages)
     for router in (*routers, *platform, *clients_routes.ROUTERS, *exchange_routes.ROUTERS):
@@ -110,7 +116,6 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     app.include_router(clients_pages.router)
     for router in exchange_pages.ROUTERS:
         app.include_router(router)
-    app.include_router(_operations_router())
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     app.mount("/api/docs-assets", StaticFiles(directory=_docs_assets()), name="docs-assets")
     app.add_middleware(

@@ -384,8 +384,18 @@ def get_settings(request: Request) -> Settings:
     return settings
 
 
-KeysDep = Annotated[ServerKeys, Depends(get_keys)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+# Dependencies are `async def`: FastAPI runs a plain `def` one in the thread pool, a hop
+# that costs more than the work.
+async def _keys(request: Request) -> ServerKeys:
+    return get_keys(request)
+
+
+async def _settings(request: Request) -> Settings:
+    return get_settings(request)
+
+
+KeysDep = Annotated[ServerKeys, Depends(_keys)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
 
 
 def get_database(request: Request) -> Database:
@@ -394,16 +404,24 @@ def get_database(request: Request) -> Database:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's session; its transaction ends before the response is sent.
+
+    A session that never opened a transaction (a GET answered from caches, or one that
+    failed before its first statement) has nothing to commit or roll back: no round trip.
+    """
     session = get_database(request).session(write=request.method not in READ_METHODS)
     request.state.session = session
     try:
         yield session
-        await session.commit()
+        if session.in_transaction():
+            await session.commit()
     except AppError as error:
-        await (session.commit() if error.keeps_writes else session.rollback())
+        if session.in_transaction():
+            await (session.commit() if error.keeps_writes else session.rollback())
         raise
     except BaseException:
-        await session.rollback()
+        if session.in_transaction():
+            await session.rollback()
         raise
     finally:
         await session.close()
@@ -444,8 +462,8 @@ def require(permission: str) -> Any:
     return Depends(dependency)
 
 
-def _paging(default_order: SortOrder) -> Callable[..., Paging]:
-    def paging(
+def _paging(default_order: SortOrder) -> Callable[..., Awaitable[Paging]]:
+    async def paging(
         page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
         page_size: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, alias="pageSize")] = 50,
         sort_order: Annotated[SortOrder, Query(alias="sortOrder")] = default_order,

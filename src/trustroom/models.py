@@ -5,6 +5,7 @@ from .auth import models as auth_models
 from .clients import models as clients_models
 from .db import Base
 from .exchange import models as exchange_models
+from .generations import CacheGeneration
 from .jobs import models as jobs_models
 from .messaging import models as messaging_models
 from .storage import models as storage_models
@@ -13,6 +14,7 @@ from .webhooks import models as webhooks_models
 metadata = Base.metadata
 
 __all__ = [
+    "CacheGeneration",
     "audit_models",
     "auth_models",
     "clients_models",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,6 +13,7 @@ from .. import i18n
 from ..actor import Actor, ActorKind, Scope
 from ..db import bind_tenant
 from ..errors import Unauthorized
+from ..generations import AUTH, GenerationCache, Generations
 from ..http import SessionDep, client_ip, get_keys, get_settings
 from ..logs import correlation_id
 from ..web import get_pages
@@ -30,30 +33,54 @@ def _bearer(request: Request) -> str:
     return credentials.strip()
 
 
+class AuthCaches:
+    """This process's caches of API authentication, emptied when generation AUTH moves (ADR 0012)."""
+
+    def __init__(self, generations: Generations) -> None:
+        self.keys: api_keys.KeyCache = GenerationCache(AUTH, generations)
+        # (tenant, X-Acting-Member as sent) -> (member id, permissions) of an active member.
+        self.acting: GenerationCache[tuple[UUID, str], tuple[UUID, frozenset[str]]] = GenerationCache(AUTH, generations)
+
+
+def auth_caches(request: Request) -> AuthCaches | None:
+    caches: AuthCaches | None = getattr(request.app.state, "auth_caches", None)
+    return caches
+
+
 async def authenticate_api_request(request: Request, session: AsyncSession) -> Actor:
     """The authenticator behind `http.CurrentActor`: an API key, optionally acting for a member."""
     settings = get_settings(request)
     keys = get_keys(request)
-    found = await api_keys.authenticate(session, keys, _bearer(request))
-    api_key, tenant = found.api_key, found.tenant
-    await bind_tenant(session, tenant.id)
+    caches = auth_caches(request)
+    found = await api_keys.authenticate(session, keys, _bearer(request), caches.keys if caches else None)
+    grant = found.grant
+    await bind_tenant(session, grant.tenant_id)
     if not i18n.language_chosen.get():
-        i18n.current_language.set(tenant.default_language)
-    if api_keys.last_use_is_stale(api_key, settings.auth.api_key_last_used_resolution_seconds):
-        usage(request).api_key_used(api_key)
+        i18n.current_language.set(grant.tenant_language)
+    recorder = usage(request)
+    resolution = timedelta(seconds=settings.auth.api_key_last_used_resolution_seconds)
+    recorder.api_key_used(grant.tenant_id, grant.id, grant.last_used_at, resolution)
     if found.rehash is not None:
-        usage(request).api_key_rehashed(api_key, found.rehash, keys.secret_id)
+        recorder.api_key_rehashed(grant.tenant_id, grant.id, found.rehash, keys.secret_id)
     ip = client_ip(request)
     cid = correlation_id.get()
     acting = request.headers.get("x-acting-member")
     if not acting:
-        scopes = frozenset(api_key.scopes)
-        return Actor(tenant.id, ActorKind.APP, api_key.id, scopes, api_key_id=api_key.id, correlation_id=cid, ip=ip)
-    if Scope.MEMBERS_ACT not in api_key.scopes:
+        return Actor(
+            grant.tenant_id, ActorKind.APP, grant.id, grant.scopes, api_key_id=grant.id, correlation_id=cid, ip=ip
+        )
+    if Scope.MEMBERS_ACT not in grant.scopes:
         raise ActingMemberNotAllowed()
-    member = await members.find_active(session, tenant.id, acting)
-    granted = frozenset(api_key.scopes) & member.permissions
-    return Actor(tenant.id, ActorKind.MEMBER, member.id, granted, api_key_id=api_key.id, correlation_id=cid, ip=ip)
+    cache_key = (grant.tenant_id, acting)
+    cached = caches.acting.lookup_at(cache_key, found.generation) if caches else None
+    if cached is None:
+        member = await members.find_active(session, grant.tenant_id, acting)
+        cached = (member.id, member.permissions)
+        if caches:
+            caches.acting.store(cache_key, cached, found.generation)
+    member_id, permissions = cached
+    granted = grant.scopes & permissions
+    return Actor(grant.tenant_id, ActorKind.MEMBER, member_id, granted, api_key_id=grant.id, correlation_id=cid, ip=ip)
 
 
 def usage(request: Request) -> UsageRecorder:

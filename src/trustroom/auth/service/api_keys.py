@@ -5,8 +5,9 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import Select, bindparam, select
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ...actor import Actor, Scope
 from ...audit import service as audit
 from ...db import cross_tenant, paginate, scoped, utcnow
+from ...generations import GenerationCache
 from ...jobs import service as jobs
 from ...keys import ServerKeys
 from ...schemas import Paging, Slice, SortOrder
@@ -112,41 +114,89 @@ async def revoke(session: AsyncSession, actor: Actor, api_key_id: UUID) -> ApiKe
 
 
 @cache
-def _key_with_tenant() -> Select[ApiKey, Tenant]:
-    # Every API request runs this; building the expression once saves its construction
-    # and cache-key cost on each of them.
+def _key_with_tenant() -> Select[*tuple[Any, ...]]:
+    # Every cache miss runs this. Built once (no construction or cache-key cost per call) and
+    # Core columns, not ORM entities: the grant is a snapshot, no identity map is needed.
     return (
-        select(ApiKey, Tenant)
+        select(
+            ApiKey.id,
+            ApiKey.tenant_id,
+            ApiKey.scopes,
+            ApiKey.expires_at,
+            ApiKey.revoked_at,
+            ApiKey.last_used_at,
+            ApiKey.key_hash,
+            ApiKey.secret_id,
+            Tenant.default_language,
+        )
         .join(Tenant, Tenant.id == ApiKey.tenant_id)
         .where(ApiKey.key_hash.in_(bindparam("key_hashes", expanding=True)))
     )
 
 
 @dataclass(frozen=True)
+class KeyGrant:
+    """What a request needs of a live key and its tenant: a snapshot safe to share across requests."""
+
+    id: UUID
+    tenant_id: UUID
+    scopes: frozenset[str]
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    tenant_language: str
+
+    def expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= utcnow()
+
+
+@dataclass(frozen=True)
 class Authenticated:
-    api_key: ApiKey
-    tenant: Tenant
+    grant: KeyGrant
+    # The AUTH generation the grant was checked under (None: not cached), for related caches.
+    generation: int | None
     # Set when the key was hashed under an older server secret: its hash under the current one.
     rehash: str | None
 
 
-async def authenticate(session: AsyncSession, keys: ServerKeys, presented: str) -> Authenticated:
-    """Find the key behind a presented secret, across tenants; it must be live."""
+# Keyed hash of a presented key -> its grant; invalidated by generation AUTH (ADR 0012).
+KeyCache = GenerationCache[str, KeyGrant]
+
+
+async def authenticate(
+    session: AsyncSession, keys: ServerKeys, presented: str, cache: KeyCache | None = None
+) -> Authenticated:
+    """Find the key behind a presented secret, across tenants; it must be live.
+
+    A live key found is cached under its current keyed hash; a hit is checked for expiry
+    here, and revocation or any change to the key or its tenant moves the generation,
+    which empties the cache before the next lookup in every process.
+    """
     if not presented.startswith(KEY_PREFIX):
         raise InvalidApiKey()
     candidates = keys.keyed_hashes(HASH_PURPOSE, presented)
+    generation = None
+    if cache is not None:
+        grant, generation = await cache.lookup(candidates[0])
+        if grant is not None:
+            if grant.expired():
+                raise ApiKeyExpired()
+            return Authenticated(grant, generation, None)
     async with cross_tenant(session):
         row = (await session.execute(_key_with_tenant(), {"key_hashes": candidates})).one_or_none()
     if row is None:
         raise InvalidApiKey()
-    api_key, tenant = row
-    if api_key.revoked_at is not None:
+    if row.revoked_at is not None:
         raise ApiKeyRevoked()
-    if api_key.expires_at is not None and api_key.expires_at <= utcnow():
+    grant = KeyGrant(
+        row.id, row.tenant_id, frozenset(row.scopes), row.expires_at, row.last_used_at, row.default_language
+    )
+    if grant.expired():
         raise ApiKeyExpired()
-    current = api_key.key_hash == candidates[0] and api_key.secret_id == keys.secret_id
-    return Authenticated(api_key, tenant, None if current else candidates[0])
-
-
-def last_use_is_stale(api_key: ApiKey, resolution_seconds: int) -> bool:
-    return api_key.last_used_at is None or utcnow() - api_key.last_used_at >= timedelta(seconds=resolution_seconds)
+    current = row.key_hash == candidates[0] and row.secret_id == keys.secret_id
+    if not current:
+        # Not cached until the usage recorder has stored the current hash (that bumps the
+        # generation anyway), so the rehash is noted on each use until then.
+        return Authenticated(grant, generation, candidates[0])
+    if cache is not None:
+        cache.store(candidates[0], grant, generation)
+    return Authenticated(grant, generation, None)

@@ -8,7 +8,7 @@ loses at most the last few seconds of these coarse, informational times.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -17,6 +17,8 @@ from sqlalchemy import update
 from ...db import Database, bind_tenant, utcnow
 from ..models import ApiKey, PortalSession
 
+MAX_REMEMBERED = 10_000
+
 
 class UsageRecorder:
     def __init__(self) -> None:
@@ -24,13 +26,27 @@ class UsageRecorder:
         # By (session table, tenant, id): any mapped table with `tenant_id`, `id`, `last_seen_at`.
         self._sessions: dict[tuple[type[Any], UUID, UUID], datetime] = {}
         self._rehashes: dict[tuple[UUID, UUID], tuple[str, str]] = {}
+        self._api_key_noted: dict[UUID, datetime] = {}
 
-    def api_key_used(self, api_key: ApiKey) -> None:
-        self._api_keys[(api_key.tenant_id, api_key.id)] = utcnow()
+    def api_key_used(self, tenant_id: UUID, key_id: UUID, last_used_at: datetime | None, resolution: timedelta) -> None:
+        """Note a use when the stored time (or the last one noted here) is older than `resolution`.
 
-    def api_key_rehashed(self, api_key: ApiKey, key_hash: str, secret_id: str) -> None:
+        Authentication may come from a cache whose `last_used_at` is as old as the entry, so
+        this process remembers what it noted last instead of noting every request.
+        """
+        now = utcnow()
+        noted = self._api_key_noted.get(key_id)
+        latest = max(noted, last_used_at) if noted and last_used_at else noted or last_used_at
+        if latest is not None and now - latest < resolution:
+            return
+        if len(self._api_key_noted) >= MAX_REMEMBERED:
+            self._api_key_noted.clear()
+        self._api_key_noted[key_id] = now
+        self._api_keys[(tenant_id, key_id)] = now
+
+    def api_key_rehashed(self, tenant_id: UUID, key_id: UUID, key_hash: str, secret_id: str) -> None:
         """The key was presented and matched under an older secret: store its current hash."""
-        self._rehashes[(api_key.tenant_id, api_key.id)] = (key_hash, secret_id)
+        self._rehashes[(tenant_id, key_id)] = (key_hash, secret_id)
 
     def session_seen(self, browser_session: PortalSession | Any) -> None:
         self._sessions[(type(browser_session), browser_session.tenant_id, browser_session.id)] = utcnow()
