@@ -33,6 +33,7 @@ from .service import NOT_PREPARED, Claimed, Finish, JobContext, Registry, Schedu
 
 log = logging.getLogger("trustroom.jobs")
 SQLITE_WATCH_SECONDS = 0.05
+CLAIM_GATHER_SECONDS = 0.005
 
 
 class Runner:
@@ -117,6 +118,15 @@ class Runner:
         )
         for waiter in waiters:
             waiter.cancel()
+        self._forget_done()
+        free = self.concurrency - len(self.running)
+        if self.running and 0 < free < max(1, self.concurrency // 4) and not stop.is_set():
+            # A slot came free while others still run: wait a moment for more, so that one
+            # claim (and one read) fills several slots instead of one each.
+            await asyncio.wait(self.running, timeout=CLAIM_GATHER_SECONDS)
+            self._forget_done()
+
+    def _forget_done(self) -> None:
         for done in [task for task in self.running if task.done()]:
             del self.running[done]
 

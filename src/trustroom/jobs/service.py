@@ -89,7 +89,7 @@ class Task:
     # Seconds before each retry; the last value repeats. None: exponential from 2 s.
     retry_delays: Sequence[float] | None = None
     # The group path (jobs/completion.py): one read for all jobs of a claim, one write
-    # transaction for many completions. Both or neither.
+    # transaction for many completions. Each works without the other.
     prepare: Prepare | None = None
     record: Record | None = None
 
