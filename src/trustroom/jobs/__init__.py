@@ -13,7 +13,9 @@ many workers run.
 
 Leases are renewed while a job runs (`TRUSTROOM_WORKER_LEASE_SECONDS`); jobs sharing a
 `concurrency_key` run at most `concurrency_limit` at once. Events (`service.emit`) are
-handed to subscribers in batches by each worker's `dispatcher.Dispatcher`.
+handed to subscribers in batches by each worker's `dispatcher.Dispatcher`. A task may
+read for all jobs of a claim at once (`prepare`) and have its finished jobs committed in
+groups (`record`; the webhook delivery does both), each still fenced (`completion.Completer`).
 
 Life cycle: pending → leased → succeeded | pending (retry) | dead.
 """

@@ -11,6 +11,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
 from functools import partial
@@ -19,18 +20,20 @@ from typing import Any
 import psycopg
 from sqlalchemy.engine import make_url
 
-from ..db import Database, bind_tenant, utcnow
+from ..db import Database, bind_tenant, cross_tenant, utcnow
 from ..keys import ServerKeys
 from ..metrics import Metrics
 from ..settings import Settings
 from . import service
+from .completion import GROUP_SIZE, GROUP_WAIT_SECONDS, LEASE_LOST, Completer
 from .dispatcher import Dispatcher, Subscriber
 from .models import JobStatus
 from .resources import Resources
-from .service import Claimed, JobContext, Registry, Schedule, Task
+from .service import NOT_PREPARED, Claimed, Finish, JobContext, Registry, Schedule, Task
 
 log = logging.getLogger("trustroom.jobs")
 SQLITE_WATCH_SECONDS = 0.05
+CLAIM_GATHER_SECONDS = 0.005
 
 
 class Runner:
@@ -44,6 +47,8 @@ class Runner:
         subscribers: Sequence[Subscriber] = (),
         metrics: Metrics | None = None,
         concurrency: int | None = None,
+        group_size: int = GROUP_SIZE,
+        group_wait: float = GROUP_WAIT_SECONDS,
     ) -> None:
         self.database = database
         self.settings = settings
@@ -58,6 +63,8 @@ class Runner:
         self.wake = asyncio.Event()
         self.dispatcher = Dispatcher(database, settings, subscribers, self.metrics) if subscribers else None
         self.running: dict[asyncio.Task[None], Claimed] = {}
+        # Finished jobs of tasks with a `record` function are committed in groups.
+        self.completer = Completer(database, self.worker_id, size=group_size, wait=group_wait)
         self._ticks: dict[str, int] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -100,8 +107,9 @@ class Runner:
         except Exception:
             log.exception("could not schedule or claim jobs", extra={"worker": self.worker_id})
             claimed = []
+        prepared = await self._prepare(claimed)
         for job in claimed:
-            self.running[asyncio.create_task(self._execute(job))] = job
+            self.running[asyncio.create_task(self._execute(job, prepared.get(job.id, NOT_PREPARED)))] = job
         if claimed and len(claimed) == free:
             return  # there may be more due right away
         waiters = [asyncio.create_task(self.wake.wait()), asyncio.create_task(stop.wait())]
@@ -110,6 +118,15 @@ class Runner:
         )
         for waiter in waiters:
             waiter.cancel()
+        self._forget_done()
+        free = self.concurrency - len(self.running)
+        if self.running and 0 < free < max(1, self.concurrency // 4) and not stop.is_set():
+            # A slot came free while others still run: wait a moment for more, so that one
+            # claim (and one read) fills several slots instead of one each.
+            await asyncio.wait(self.running, timeout=CLAIM_GATHER_SECONDS)
+            self._forget_done()
+
+    def _forget_done(self) -> None:
         for done in [task for task in self.running if task.done()]:
             del self.running[done]
 
@@ -134,11 +151,29 @@ class Runner:
         )
         return claimed
 
-    async def _execute(self, job: Claimed) -> None:
+    async def _prepare(self, claimed: Sequence[Claimed]) -> dict[Any, Any]:
+        """One read per task for all the jobs just claimed (instead of one per job); if it
+        fails, each job reads for itself."""
+        by_task: dict[str, list[Claimed]] = defaultdict(list)
+        for job in claimed:
+            if self.registry.tasks[job.task].prepare is not None:
+                by_task[job.task].append(job)
+        prepared: dict[Any, Any] = {}
+        for name, jobs in by_task.items():
+            prepare = self.registry.tasks[name].prepare
+            assert prepare is not None
+            try:
+                async with self.database.session(write=False) as session, cross_tenant(session):
+                    prepared.update(await prepare(session, self.keys, jobs))
+            except Exception:
+                log.exception("could not prepare claimed jobs; each reads alone", extra={"task": name})
+        return prepared
+
+    async def _execute(self, job: Claimed, prepared: Any = NOT_PREPARED) -> None:
         started = time.perf_counter()
         task = self.registry.tasks[job.task]  # a worker claims only tasks it has
         try:
-            outcome = await self._run(job, task)
+            outcome = await self._run(job, task, prepared)
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -152,7 +187,7 @@ class Runner:
             outcome = "dead" if status is JobStatus.DEAD else "retrying"
         self.metrics.observe_job(job.task, outcome, time.perf_counter() - started)
 
-    async def _run(self, job: Claimed, task: Task) -> str:
+    async def _run(self, job: Claimed, task: Task, prepared: Any) -> str:
         async with self.database.session(write=True) as session:
             if job.tenant_id is not None:
                 await bind_tenant(session, job.tenant_id)
@@ -166,24 +201,33 @@ class Runner:
                 attempt=job.attempts,
                 report_progress=lambda progress: self._progress(job, progress),
                 resources=self.resources,
+                prepared=prepared,
             )
             result = await task.run(context, **job.args)
-            if context.deferred is not None:
-                given_back = await service.release(session, job, self.worker_id, delay=context.deferred)
-                outcome = "deferred" if given_back else "lease_lost"
-            elif context.retry is not None:
-                reason, after = context.retry
-                status = await service.fail(session, job, self.worker_id, task, reason, delay=after)
-                outcome = {JobStatus.DEAD: "dead", JobStatus.PENDING: "retrying", None: "lease_lost"}[status]
-            else:
-                done = await service.succeed(session, job, self.worker_id, result)
-                outcome = "succeeded" if done else "lease_lost"
-            if outcome == "lease_lost":
-                await session.rollback()
-                log.warning("lease lost; result dropped", extra={"job": str(job.id), "task": job.task})
-                return outcome
-            await session.commit()
-        return outcome
+            end = self._end(job, task, context, result)
+            grouped = context.staged is not None and task.record is not None
+            if not grouped or session.in_transaction():
+                # Finish in the job's own transaction, with what it wrote through its session.
+                if grouped:
+                    assert task.record is not None
+                    await task.record(session, [(job, context.staged)])
+                if not await service.finish(session, job, self.worker_id, end):
+                    await session.rollback()
+                    log.warning("lease lost; result dropped", extra={"job": str(job.id), "task": job.task})
+                    return LEASE_LOST
+                await session.commit()
+                return end.outcome
+        # Nothing written through the session: finish with other jobs, in one transaction.
+        return await self.completer.complete(job, task, end, context.staged)
+
+    @staticmethod
+    def _end(job: Claimed, task: Task, context: JobContext, result: dict[str, Any] | None) -> Finish:
+        if context.deferred is not None:
+            return service.released(job, delay=context.deferred)
+        if context.retry is not None:
+            reason, after = context.retry
+            return service.failed(job, task, reason, delay=after)
+        return service.succeeded(result)
 
     async def _progress(self, job: Claimed, progress: dict[str, Any]) -> None:
         # A short transaction of its own; report progress before the task writes through
@@ -194,7 +238,10 @@ class Runner:
         )
 
     async def _drain(self) -> None:
-        """On shutdown: let running jobs finish within the grace period, give back the rest."""
+        """On shutdown: commit finished jobs at once, let running jobs finish within the
+        grace period, give back the rest."""
+        self.completer.closing = True
+        await self.completer.close()
         if not self.running:
             return
         _, pending = await asyncio.wait(self.running, timeout=self.settings.worker_shutdown_grace_seconds)
@@ -203,9 +250,12 @@ class Runner:
         for task in pending:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.completer.close()  # what a cancelled job had handed over
+        for task in pending:
             job = self.running[task]
-            await service.with_session(self.database, partial(service.release, job=job, worker=self.worker_id))
-            log.info("job given back at shutdown", extra={"job": str(job.id), "task": job.task})
+            release = partial(service.release, job=job, worker=self.worker_id)
+            if await service.with_session(self.database, release):
+                log.info("job given back at shutdown", extra={"job": str(job.id), "task": job.task})
         self.running.clear()
 
     async def _heartbeat(self) -> None:

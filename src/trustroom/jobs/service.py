@@ -28,6 +28,7 @@ from .resources import Resources
 NOTIFY_CHANNEL = "trustroom_jobs"
 ERROR_EXCERPT = 4000
 MAX_BACKOFF_SECONDS = 3600.0
+NOT_PREPARED: Any = object()
 
 
 @dataclass
@@ -49,6 +50,15 @@ class JobContext:
     resources: Resources
     retry: tuple[str, float | None] | None = None
     deferred: float | None = None
+    # What the task's `prepare` read for this job when it was claimed; NOT_PREPARED if that
+    # read failed or the task has none (the task then reads for itself).
+    prepared: Any = NOT_PREPARED
+    staged: Any = None
+
+    def stage(self, writes: Any) -> None:
+        """Leave this job's writes to the task's `record`, which the runner calls for many
+        finished jobs in one transaction. A task that stages writes nothing through `session`."""
+        self.staged = writes
 
     def retry_later(self, reason: str, *, at_least: float | None = None) -> None:
         """Commit what the task wrote, but run the job again by the task's schedule (not
@@ -62,6 +72,11 @@ class JobContext:
 
 
 TaskFunction = Callable[..., Awaitable[dict[str, Any] | None]]
+# Reads, in one transaction lifted above row-level security, what each of a group of
+# claimed jobs needs; a job missing from the answer was not prepared.
+Prepare = Callable[[AsyncSession, ServerKeys, Sequence["Claimed"]], Awaitable[dict[UUID, Any]]]
+# Writes what a group of finished jobs staged, in the transaction that completes them.
+Record = Callable[[AsyncSession, Sequence[tuple["Claimed", Any]]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -73,6 +88,10 @@ class Task:
     max_attempts: int = 5
     # Seconds before each retry; the last value repeats. None: exponential from 2 s.
     retry_delays: Sequence[float] | None = None
+    # The group path (jobs/completion.py): one read for all jobs of a claim, one write
+    # transaction for many completions. Each works without the other.
+    prepare: Prepare | None = None
+    record: Record | None = None
 
     def retry_delay(self, attempt: int) -> float:
         if self.retry_delays:
@@ -326,7 +345,36 @@ async def _running_by_key(session: AsyncSession, now: datetime) -> dict[str, tup
     return {key: (count, key_limit or 1) for key, count, key_limit in rows if key is not None}
 
 
-def _fenced(job: Claimed, worker: str) -> Any:
+@dataclass(frozen=True)
+class Finish:
+    """How an attempt ends: the job row's new values and the outcome the metrics count."""
+
+    outcome: str
+    values: dict[str, Any]
+
+
+def succeeded(result: dict[str, Any] | None) -> Finish:
+    stored = json.loads(json.dumps(result, default=str)) if result is not None else None
+    return Finish("succeeded", {"status": JobStatus.SUCCEEDED, "result": stored, "finished_at": utcnow()})
+
+
+def failed(job: Claimed, task: Task | None, error: str, *, delay: float | None = None) -> Finish:
+    """The retry by the task's schedule (not sooner than `delay`), or a dead job with its
+    last error when attempts are spent."""
+    if task is None or job.attempts >= job.max_attempts:
+        return Finish("dead", {"status": JobStatus.DEAD, "last_error": error, "finished_at": utcnow()})
+    retry_at = utcnow() + timedelta(seconds=max(task.retry_delay(job.attempts), delay or 0.0))
+    return Finish("retrying", {"status": JobStatus.PENDING, "visible_at": retry_at, "last_error": error})
+
+
+def released(job: Claimed, *, delay: float = 0.0) -> Finish:
+    """Given back unfinished (shutdown, deferral): due after `delay`, this try not counted."""
+    values = {"status": JobStatus.PENDING, "visible_at": utcnow() + timedelta(seconds=delay)}
+    return Finish("deferred", {**values, "attempts": job.attempts - 1})
+
+
+def fenced(job: Claimed, worker: str) -> Any:
+    """An UPDATE of the job that matches only while `worker` holds this attempt's lease."""
     return (
         update(Job)
         .where(Job.id == job.id, Job.leased_by == worker, Job.attempts == job.attempts)
@@ -338,21 +386,18 @@ async def _fenced_update(session: AsyncSession, job: Claimed, worker: str, **val
     if job.tenant_id is not None:
         await bind_tenant(session, job.tenant_id)
     async with cross_tenant(session):
-        result = await session.execute(_fenced(job, worker).values(**values))
+        result = await session.execute(fenced(job, worker).values(**values))
     return bool(getattr(result, "rowcount", 0))
+
+
+async def finish(session: AsyncSession, job: Claimed, worker: str, end: Finish) -> bool:
+    """End the attempt in the caller's transaction; False when the lease was lost (roll back then)."""
+    return await _fenced_update(session, job, worker, **end.values, leased_by=None)
 
 
 async def succeed(session: AsyncSession, job: Claimed, worker: str, result: dict[str, Any] | None) -> bool:
     """Finish in the job's own transaction; False when the lease was lost (roll back then)."""
-    return await _fenced_update(
-        session,
-        job,
-        worker,
-        status=JobStatus.SUCCEEDED,
-        result=json.loads(json.dumps(result, default=str)) if result is not None else None,
-        finished_at=utcnow(),
-        leased_by=None,
-    )
+    return await finish(session, job, worker, succeeded(result))
 
 
 def describe_error(error: BaseException) -> str:
@@ -367,29 +412,13 @@ async def fail(
 
     None when the lease was lost meanwhile (the newer attempt owns the job).
     """
-    if task is None or job.attempts >= job.max_attempts:
-        done = await _fenced_update(
-            session, job, worker, status=JobStatus.DEAD, last_error=error, finished_at=utcnow(), leased_by=None
-        )
-        return JobStatus.DEAD if done else None
-    retry_at = utcnow() + timedelta(seconds=max(task.retry_delay(job.attempts), delay or 0.0))
-    done = await _fenced_update(
-        session, job, worker, status=JobStatus.PENDING, visible_at=retry_at, last_error=error, leased_by=None
-    )
-    return JobStatus.PENDING if done else None
+    end = failed(job, task, error, delay=delay)
+    return JobStatus(end.values["status"]) if await finish(session, job, worker, end) else None
 
 
 async def release(session: AsyncSession, job: Claimed, worker: str, *, delay: float = 0.0) -> bool:
     """Give a job back unfinished (shutdown, deferral): due after `delay`, this try not counted."""
-    return await _fenced_update(
-        session,
-        job,
-        worker,
-        status=JobStatus.PENDING,
-        visible_at=utcnow() + timedelta(seconds=delay),
-        attempts=job.attempts - 1,
-        leased_by=None,
-    )
+    return await finish(session, job, worker, released(job, delay=delay))
 
 
 async def renew_leases(session: AsyncSession, jobs: Sequence[Claimed], worker: str, lease: float) -> int:

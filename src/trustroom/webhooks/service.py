@@ -216,18 +216,36 @@ async def delete(session: AsyncSession, actor: Actor, endpoint_id: UUID) -> None
     )
 
 
-async def active_secrets(session: AsyncSession, endpoint: WebhookEndpoint, keys: ServerKeys) -> list[str]:
-    """Every secret that signs deliveries now: the current one first, then those in their overlap."""
+async def signing_secrets(
+    session: AsyncSession, keys: ServerKeys, endpoints: Collection[WebhookEndpoint]
+) -> dict[UUID, list[str]]:
+    """Every secret that signs each endpoint's deliveries now (the current one first, then
+    those in their overlap), in one query for all of them.
+
+    Deliveries look secrets up here and nowhere else, so a cache can take its place.
+    """
+    owners = {endpoint.id: endpoint.tenant_id for endpoint in endpoints}
+    if not owners:
+        return {}
     rows = await session.scalars(
         select(WebhookSecret)
         .where(
-            WebhookSecret.tenant_id == endpoint.tenant_id,
-            WebhookSecret.endpoint_id == endpoint.id,
+            WebhookSecret.tenant_id.in_(set(owners.values())),
+            WebhookSecret.endpoint_id.in_(list(owners)),
             (WebhookSecret.expires_at.is_(None)) | (WebhookSecret.expires_at > utcnow()),
         )
-        .order_by(WebhookSecret.expires_at.is_not(None), WebhookSecret.id.desc())
+        .order_by(WebhookSecret.endpoint_id, WebhookSecret.expires_at.is_not(None), WebhookSecret.id.desc())
     )
-    return [keys.unseal(row.secret_sealed, context=f"webhook-secret:{row.id}") for row in rows]
+    found: dict[UUID, list[str]] = {endpoint_id: [] for endpoint_id in owners}
+    for row in rows:
+        if owners[row.endpoint_id] == row.tenant_id:  # each endpoint's own tenant only
+            found[row.endpoint_id].append(keys.unseal(row.secret_sealed, context=f"webhook-secret:{row.id}"))
+    return found
+
+
+async def active_secrets(session: AsyncSession, endpoint: WebhookEndpoint, keys: ServerKeys) -> list[str]:
+    """Every secret that signs the endpoint's deliveries now, the current one first."""
+    return (await signing_secrets(session, keys, [endpoint]))[endpoint.id]
 
 
 async def current_secret(session: AsyncSession, actor: Actor, keys: ServerKeys, endpoint_id: UUID) -> str:

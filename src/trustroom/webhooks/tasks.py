@@ -14,13 +14,14 @@ from uuid import UUID
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..db import bind_tenant, utcnow
+from ..db import bind_tenant, utcnow, uuid7
 from ..jobs import service as jobs
 from ..jobs.models import Event
-from ..jobs.service import JobContext, Task
+from ..jobs.service import NOT_PREPARED, Claimed, JobContext, Task
+from ..keys import ServerKeys
 from ..settings import Settings
-from . import delivery, events, service, signing
-from .models import DeliveryStatus, WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from . import attempts, delivery, events, service, signing
+from .models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 # Immediate, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h (each ±20 % by the job engine).
 RETRY_DELAYS = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
@@ -48,83 +49,102 @@ async def fan_out(session: AsyncSession, settings: Settings, batch: Sequence[Eve
         await service.queue_deliveries(session, settings.webhooks, pairs)
 
 
+async def _prepare(session: AsyncSession, keys: ServerKeys, claimed: Sequence[Claimed]) -> dict[UUID, Any]:
+    """At claim time: one read for all claimed deliveries (lifted above row-level security,
+    each row matched to its job's tenant)."""
+    wanted = {job.id: (job.tenant_id, UUID(job.args["delivery_id"])) for job in claimed if job.tenant_id is not None}
+    return dict(await attempts.load_targets(session, keys, wanted))
+
+
+async def _target(ctx: JobContext, delivery_id: str) -> attempts.Target | None:
+    if ctx.prepared is not NOT_PREPARED:
+        prepared: attempts.Target | None = ctx.prepared
+        return prepared
+    # The read at claim time failed: read alone, in a short read transaction, so no write
+    # lock is held over HTTP.
+    assert ctx.tenant_id is not None
+    async with ctx.database.session(write=False) as read:
+        await bind_tenant(read, ctx.tenant_id)
+        wanted = {ctx.job_id: (ctx.tenant_id, UUID(delivery_id))}
+        return (await attempts.load_targets(read, ctx.keys, wanted))[ctx.job_id]
+
+
 async def _deliver(ctx: JobContext, delivery_id: str, manual: bool = False) -> dict[str, Any]:
     """One attempt. A manual resend (`manual`) tries once whatever the status, and neither
-    retries nor counts towards disabling the endpoint."""
-    # Read what is needed in a short read transaction, so no write lock is held over HTTP.
-    async with ctx.database.session(write=False) as read:
-        assert ctx.tenant_id is not None
-        await bind_tenant(read, ctx.tenant_id)
-        row = (
-            await read.execute(
-                select(WebhookDelivery, WebhookEndpoint, Event)
-                .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-                .join(Event, Event.id == WebhookDelivery.event_id)
-                .where(WebhookDelivery.tenant_id == ctx.tenant_id, WebhookDelivery.id == UUID(delivery_id))
-            )
-        ).one_or_none()
-        if row is None:
-            return {"skipped": "deleted"}
-        target, endpoint, event = row
-        if target.status != DeliveryStatus.PENDING and not manual:
-            return {"skipped": target.status}
-        if not endpoint.enabled and manual:
-            return {"skipped": "endpoint disabled"}
-        if not endpoint.enabled:
-            await _set_delivery(ctx, target.id, target.attempts, status=DeliveryStatus.CANCELLED)
-            return {"skipped": "endpoint disabled"}
-        secrets = await service.active_secrets(read, endpoint, ctx.keys)
-        custom = service.custom_headers(endpoint, ctx.keys)
+    retries nor counts towards disabling the endpoint.
+
+    The attempt's writes are staged (`ctx.stage`): the runner records them with other
+    finished deliveries in one transaction (`_record`). Only the rare endpoint changes
+    (cancelling, disabling) write through the job's own session.
+    """
+    loaded = await _target(ctx, delivery_id)
+    if loaded is None:
+        return {"skipped": "deleted"}
+    target, endpoint, event = loaded.delivery, loaded.endpoint, loaded.event
+    if target.status != DeliveryStatus.PENDING and not manual:
+        return {"skipped": target.status}
+    if not endpoint.enabled and manual:
+        return {"skipped": "endpoint disabled"}
+    if not endpoint.enabled:
+        await _cancel(ctx, target.id)
+        return {"skipped": "endpoint disabled"}
 
     if endpoint.rate_limit:
         await asyncio.sleep(await _send_slot(ctx, endpoint.id, endpoint.rate_limit))
     body = json.dumps(event.envelope(), separators=(",", ":"), ensure_ascii=False).encode()
-    headers = {**custom, **signing.headers(secrets, event.event_id, int(time.time()), body)}
+    headers = {**loaded.headers, **signing.headers(loaded.secrets, event.event_id, int(time.time()), body)}
     started_at = utcnow()
     pool = await ctx.resources.get(delivery.ConnectionPool)
     outcome = await pool.post(endpoint.url, headers, body, ctx.settings.webhooks)
 
-    ctx.session.add(
-        WebhookAttempt(
-            tenant_id=target.tenant_id,
-            delivery_id=target.id,
-            attempt=target.attempts + 1,
-            started_at=started_at,
-            duration_ms=outcome.duration_ms,
-            status_code=outcome.status_code,
-            error=outcome.error,
-            response_excerpt=outcome.excerpt,
-            trigger="manual" if manual else "scheduled",
-        )
-    )
-    attempts = target.attempts + 1
+    def stage(status: DeliveryStatus | None, *, failing: bool | None = None) -> None:
+        number = target.attempts + 1
+        row = {
+            "id": uuid7(),
+            "tenant_id": target.tenant_id,
+            "delivery_id": target.id,
+            "attempt": number,
+            "started_at": started_at,
+            "duration_ms": outcome.duration_ms,
+            "status_code": outcome.status_code,
+            "error": outcome.error,
+            "response_excerpt": outcome.excerpt,
+            "trigger": "manual" if manual else "scheduled",
+        }
+        delivered_at = utcnow() if status == DeliveryStatus.DELIVERED else None
+        ctx.stage(
+            attempts.Attempted(
+                row, target.id, target.tenant_id, number, status, outcome.status_code, delivered_at,
+                endpoint.id, failing, started_at,
+            )
+        )  # fmt: skip
+
     if outcome.delivered:
-        await _set_delivery(
-            ctx, target.id, attempts, status=DeliveryStatus.DELIVERED, delivered_at=utcnow(), code=outcome
-        )
-        if endpoint.failing_since is not None:
-            await _set_endpoint(ctx, endpoint.id, failing_since=None)
+        stage(DeliveryStatus.DELIVERED, failing=False if endpoint.failing_since is not None else None)
         return {"delivered": True, "statusCode": outcome.status_code}
     if manual:
-        await _set_delivery(ctx, target.id, attempts, status=None, code=outcome)
+        stage(None)
         return {"delivered": False, "statusCode": outcome.status_code, "error": outcome.error}
     if outcome.status_code == 410:
-        await _set_delivery(ctx, target.id, attempts, status=DeliveryStatus.FAILED, code=outcome)
+        stage(DeliveryStatus.FAILED)
         await _disable(ctx, endpoint, "gone (410)")
         return {"delivered": False, "statusCode": 410}
     failing_since = endpoint.failing_since or started_at
-    await _set_endpoint(ctx, endpoint.id, failing_since=failing_since)
     limit = timedelta(seconds=ctx.settings.webhooks.disable_after_failing_seconds)
     if utcnow() - failing_since >= limit:
-        await _set_delivery(ctx, target.id, attempts, status=DeliveryStatus.FAILED, code=outcome)
+        stage(DeliveryStatus.FAILED, failing=True)
         await _disable(ctx, endpoint, f"failing since {failing_since.isoformat()}")
         return {"delivered": False}
     final = ctx.attempt >= MAX_ATTEMPTS
-    await _set_delivery(ctx, target.id, attempts, status=DeliveryStatus.FAILED if final else None, code=outcome)
+    stage(DeliveryStatus.FAILED if final else None, failing=True)
     reason = outcome.error or f"answered {outcome.status_code}"
     if not final:
         ctx.retry_later(reason, at_least=outcome.retry_after)
     return {"delivered": False, "statusCode": outcome.status_code, "error": reason}
+
+
+async def _record(session: AsyncSession, staged: Sequence[tuple[Claimed, Any]]) -> None:
+    await attempts.record(session, [writes for _, writes in staged])
 
 
 RATE_BURST_SECONDS = 1.0
@@ -154,26 +174,11 @@ async def _send_slot(ctx: JobContext, endpoint_id: UUID, rate: int) -> float:
     return max(0.0, (slot - now).total_seconds() - RATE_BURST_SECONDS)
 
 
-async def _set_delivery(
-    ctx: JobContext,
-    delivery_id: UUID,
-    attempts: int,
-    *,
-    status: DeliveryStatus | None,
-    delivered_at: Any = None,
-    code: delivery.Outcome | None = None,
-) -> None:
-    values: dict[str, Any] = {"attempts": attempts}
-    if status is not None:
-        values["status"] = status
-    if delivered_at is not None:
-        values["delivered_at"] = delivered_at
-    if code is not None:
-        values["last_status_code"] = code.status_code
+async def _cancel(ctx: JobContext, delivery_id: UUID) -> None:
     await ctx.session.execute(
         update(WebhookDelivery)
         .where(WebhookDelivery.tenant_id == ctx.tenant_id, WebhookDelivery.id == delivery_id)
-        .values(**values)
+        .values(status=DeliveryStatus.CANCELLED)
         .execution_options(synchronize_session=False)
     )
 
@@ -197,4 +202,11 @@ async def _disable(ctx: JobContext, endpoint: WebhookEndpoint, reason: str) -> N
     )
 
 
-DELIVER = Task(service.DELIVERY.name, _deliver, max_attempts=MAX_ATTEMPTS, retry_delays=RETRY_DELAYS)
+DELIVER = Task(
+    service.DELIVERY.name,
+    _deliver,
+    max_attempts=MAX_ATTEMPTS,
+    retry_delays=RETRY_DELAYS,
+    prepare=_prepare,
+    record=_record,
+)
