@@ -107,7 +107,12 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     app.state.catalogue = Catalogue(EVENT_TYPES)
 
     _install_error_handlers(app)
-    routers = (auth_routes.api_key_router, auth_routes.member_router, audit_routes.router)
+    routers = (
+        auth_routes.api_key_router,
+        auth_routes.invitation_router,
+        auth_routes.member_router,
+        audit_routes.router,
+    )
     platform = (jobs_routes.router, jobs_routes.events_router, webhooks_routes.router, webhooks_routes.messages)
     for router in (*routers, *platform, *clients_routes.ROUTERS, *exchange_routes.ROUTERS):
         app.include_router(router)
