@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from sqlalchemy import event, select
 
 from trustroom.actor import Actor, ActorKind
+from trustroom.app import create_app
 from trustroom.audit import service as audit
 from trustroom.audit.models import AuditEvent
 from trustroom.clients.tasks import EXPORT
@@ -223,3 +224,18 @@ async def test_a_failed_flush_keeps_the_entries_for_the_next_one(
     assert await queue.flush(database) == 3
     rows = await audited(database, tenant.id, DOWNLOADED)
     assert [row.data["n"] for row in rows] == [0, 1, 2]
+
+
+async def test_the_app_writes_what_is_noted_when_it_shuts_down(
+    settings: Settings, database: Database, tenant: TenantFixture
+) -> None:
+    """Noted a moment before the end, long before the next round: the last flush writes it."""
+    application = create_app(settings, run_worker_in_process=False)
+    actor = Actor(tenant.id, ActorKind.APP, tenant.api_key_id, api_key_id=tenant.api_key_id)
+    async with application.router.lifespan_context(application):
+        await asyncio.sleep(0.2)  # the flusher's first round is done; the next is a second away
+        application.state.audit_queue.note(actor, DOWNLOADED, target_type="exchangeDocument", data={"last": True})
+        assert application.state.audit_queue.pending == 1
+    assert application.state.audit_queue.pending == 0
+    rows = await audited(database, tenant.id, DOWNLOADED)
+    assert [row.data for row in rows] == [{"last": True}]
