@@ -25,7 +25,8 @@ from sqlalchemy import insert, select, text
 
 from trustroom.actor import Actor, ActorKind
 from trustroom.auth import events as auth_events
-from trustroom.auth.service import tenants
+from trustroom.auth.models import Role
+from trustroom.auth.service import invitations, tenants
 from trustroom.clients.models import ImportFailure, ImportRun, RecordAssignment, RecordKind
 from trustroom.clients.service import definitions, exports, legal_entities, records
 from trustroom.clients.service import lists as lists_service
@@ -57,6 +58,16 @@ async def _api_key(database: Database, keys: ServerKeys, tenant: TenantFixture) 
 
 async def _member(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
     return str((await make_member(database, keys, tenant.id)).member.id)
+
+
+async def _invitation(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
+    async def work(session: Any, actor: Actor) -> str:
+        made = await invitations.invite(
+            session, actor, keys, email="isolated@bank.example", role=Role.ADVISOR, public_url="http://127.0.0.1"
+        )
+        return str(made.id)
+
+    return await _with_actor(database, tenant, work)
 
 
 async def _job(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
@@ -256,6 +267,7 @@ async def _system(database: Database, keys: ServerKeys, tenant: TenantFixture) -
 RESOURCE_FACTORIES: dict[str, Factory] = {
     "api_key_id": _api_key,
     "member_id": _member,
+    "invitation_id": _invitation,
     "job_id": _job,
     "endpoint_id": _endpoint,
     "message_id": _message,

@@ -13,7 +13,7 @@ from alembic import op
 from trustroom import generations
 
 revision: str = "5d0c7a9e31b4"
-down_revision: str | None = "ecf22c84bd04"
+down_revision: str | None = "5e1a7c3b9d20"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

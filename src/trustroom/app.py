@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import importlib.util
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
@@ -19,6 +19,7 @@ from sqlalchemy import text
 from . import __doc__ as product_summary
 from . import http, logs, web
 from .audit import routes as audit_routes
+from .audit.service import DeferredAudit
 from .auth import deps as auth_deps
 from .auth import events as auth_events
 from .auth import pages as auth_pages
@@ -72,7 +73,10 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         stop = asyncio.Event()
-        background = [asyncio.create_task(_flush_usage(app, stop))]
+        background = [
+            asyncio.create_task(_flush_every(USAGE_FLUSH_SECONDS, app.state.usage.flush, app, stop, "last-used times")),
+            asyncio.create_task(_flush_every(AUDIT_FLUSH_SECONDS, app.state.audit_queue.flush, app, stop, "audit")),
+        ]
         if with_worker:
             background.append(
                 asyncio.create_task(run_worker(settings, stop, database=app.state.database, metrics=metrics))
@@ -103,12 +107,18 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     app.state.authenticator = auth_deps.authenticate_api_request
     app.state.metrics = metrics
     app.state.usage = UsageRecorder()
+    app.state.audit_queue = DeferredAudit()
     app.state.catalogue = Catalogue(EVENT_TYPES)
 
     _install_error_handlers(app)
     # First, so probes (/healthz) match on the first try instead of after every API route.
     app.include_router(_operations_router())
-    routers = (auth_routes.api_key_router, auth_routes.member_router, audit_routes.router)
+    routers = (
+        auth_routes.api_key_router,
+        auth_routes.invitation_router,
+        auth_routes.member_router,
+        audit_routes.router,
+    )
     platform = (jobs_routes.router, jobs_routes.events_router, webhooks_routes.router, webhooks_routes.messages)
     for router in (*routers, *platform, *clients_routes.ROUTERS, *exchange_routes.ROUTERS):
         app.include_router(router)
@@ -133,22 +143,33 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
 
 
 USAGE_FLUSH_SECONDS = 5.0
+# Download audit entries wait at most this long in memory (and are written at shutdown).
+AUDIT_FLUSH_SECONDS = 1.0
+SHUTDOWN_FLUSH_ATTEMPTS = 3
 log = logging.getLogger("trustroom.app")
 
 
-async def _flush_usage(app: FastAPI, stop: asyncio.Event) -> None:
-    """Write noted last-used times every few seconds, and once more on the way out."""
-    usage: UsageRecorder = app.state.usage
+async def _flush_every(
+    seconds: float, flush: Callable[[Database], Awaitable[int]], app: FastAPI, stop: asyncio.Event, what: str
+) -> None:
+    """Write what requests noted in memory every few seconds, and once more on the way out
+    (the lifespan ends after the last request has finished)."""
     while True:
         stopping = stop.is_set()
-        try:
-            await usage.flush(app.state.database)
-        except Exception:
-            log.exception("could not write last-used times")
+        # On the way out there is no next round: a failed write (say, a lock held a moment
+        # too long) is tried a few more times before the process gives up on it.
+        for attempt in range(SHUTDOWN_FLUSH_ATTEMPTS if stopping else 1):
+            try:
+                await flush(app.state.database)
+                break
+            except Exception:
+                log.exception("could not write %s", what)
+                if stopping and attempt + 1 < SHUTDOWN_FLUSH_ATTEMPTS:
+                    await asyncio.sleep(1)
         if stopping:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=USAGE_FLUSH_SECONDS)
+            await asyncio.wait_for(stop.wait(), timeout=seconds)
 
 
 def _install_error_handlers(app: FastAPI) -> None:

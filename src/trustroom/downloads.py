@@ -68,12 +68,14 @@ async def file_response(
     etag: str,
     range_header: str | None,
     if_range: str | None,
+    served: Callable[[int, int], None] | None = None,
 ) -> StreamingResponse:
     """The whole file (200) or the range asked for (206), streamed from `chunks(start, stop)`.
 
     The first chunk is read before the answer starts, so content that cannot be opened
     (a damaged header, a destroyed key) is a clean error response; damage found later
     can only break off the transfer, short of its Content-Length, never alter it.
+    `served(start, stop)` is told which bytes the answer carries once it is ready to go.
     """
     wanted = byte_range(range_header, size) if if_range in (None, etag) else None
     start, stop = wanted or (0, size)
@@ -92,6 +94,8 @@ async def file_response(
         headers["Content-Range"] = f"bytes {start}-{stop - 1}/{size}"
     body = chunks(start, stop)
     first = await anext(body, b"")
+    if served is not None:
+        served(start, stop)
     return StreamingResponse(
         _prepend(first, body), status_code=206 if wanted else 200, media_type=media_type, headers=headers
     )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -13,7 +16,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..actor import Actor
-from ..db import paginate, scoped, utcnow
+from ..db import Database, bind_tenant, paginate, scoped, utcnow
 from ..schemas import Paging, Slice, SortOrder
 from .models import GENESIS_HASH, AuditChainHead, AuditEvent
 from .schemas import AuditFilter
@@ -24,21 +27,78 @@ def chain_hash(content: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def _advance_head(session: AsyncSession, tenant_id: UUID) -> tuple[int, str]:
+async def _advance_head(session: AsyncSession, tenant_id: UUID, count: int = 1) -> tuple[int, str]:
+    """Reserve `count` sequence numbers: (the first one, the hash before it)."""
     # UPDATE first: it takes the row (PostgreSQL) or database (SQLite) write lock, so
     # concurrent writers of one tenant queue here instead of forking the chain.
     row = (
         await session.execute(
             update(AuditChainHead)
             .where(AuditChainHead.tenant_id == tenant_id)
-            .values(seq=AuditChainHead.seq + 1)
+            .values(seq=AuditChainHead.seq + count)
             .returning(AuditChainHead.seq, AuditChainHead.hash)
         )
     ).one_or_none()
     if row is not None:
-        return int(row.seq), str(row.hash)
-    await session.execute(insert(AuditChainHead).values(tenant_id=tenant_id, seq=1, hash=GENESIS_HASH))
+        return int(row.seq) - count + 1, str(row.hash)
+    await session.execute(insert(AuditChainHead).values(tenant_id=tenant_id, seq=count, hash=GENESIS_HASH))
     return 1, GENESIS_HASH
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One audit event before it has its place in the chain."""
+
+    tenant_id: UUID
+    actor_kind: str
+    actor_id: str | None
+    api_key_id: str | None
+    action: str
+    target_type: str | None
+    target_id: str | None
+    data: dict[str, Any]
+    correlation_id: str | None
+    ip: str | None
+    occurred_at: datetime
+
+    @classmethod
+    def of(
+        cls,
+        actor: Actor,
+        action: str,
+        *,
+        target_type: str | None = None,
+        target_id: object | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> Entry:
+        return cls(
+            tenant_id=actor.tenant_id,
+            actor_kind=str(actor.kind),
+            actor_id=str(actor.id) if actor.id else None,
+            api_key_id=str(actor.api_key_id) if actor.api_key_id else None,
+            action=action,
+            target_type=target_type,
+            target_id=str(target_id) if target_id is not None else None,
+            data=json.loads(json.dumps(data or {}, default=str)),
+            correlation_id=actor.correlation_id,
+            ip=actor.ip,
+            occurred_at=utcnow(),
+        )
+
+
+async def append(session: AsyncSession, tenant_id: UUID, entries: Sequence[Entry]) -> list[AuditEvent]:
+    """Chain entries of one tenant onto its log, in the caller's transaction and in their order."""
+    seq, prev_hash = await _advance_head(session, tenant_id, len(entries))
+    chained = []
+    for offset, entry in enumerate(entries):
+        assert entry.tenant_id == tenant_id, "one tenant's entries per call"
+        event = AuditEvent(**vars(entry), seq=seq + offset, prev_hash=prev_hash)
+        event.hash = prev_hash = chain_hash(event.chained_content())
+        chained.append(event)
+    session.add_all(chained)
+    await session.flush()
+    await session.execute(update(AuditChainHead).where(AuditChainHead.tenant_id == tenant_id).values(hash=prev_hash))
+    return chained
 
 
 async def record(
@@ -51,28 +111,67 @@ async def record(
     data: dict[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one event to the actor's tenant chain, in the caller's transaction."""
-    seq, prev_hash = await _advance_head(session, actor.tenant_id)
-    event = AuditEvent(
-        tenant_id=actor.tenant_id,
-        seq=seq,
-        actor_kind=str(actor.kind),
-        actor_id=str(actor.id) if actor.id else None,
-        api_key_id=str(actor.api_key_id) if actor.api_key_id else None,
-        action=action,
-        target_type=target_type,
-        target_id=str(target_id) if target_id is not None else None,
-        data=json.loads(json.dumps(data or {}, default=str)),
-        correlation_id=actor.correlation_id,
-        ip=actor.ip,
-        prev_hash=prev_hash,
-        occurred_at=utcnow(),
-    )
-    event.hash = chain_hash(event.chained_content())
-    session.add(event)
-    await session.execute(
-        update(AuditChainHead).where(AuditChainHead.tenant_id == actor.tenant_id).values(hash=event.hash)
-    )
-    return event
+    entry = Entry.of(actor, action, target_type=target_type, target_id=target_id, data=data)
+    return (await append(session, actor.tenant_id, [entry]))[0]
+
+
+class DeferredAudit:
+    """Audit entries noted by read requests (downloads), written in batches off the request path.
+
+    A download is a GET on a read transaction: writing its audit row there would make every
+    download a write (on SQLite it would queue for the one write lock). So the request only
+    notes the entry in memory; `flush` chains everything noted so far in one short write
+    transaction, exactly as `record` does (the chain head's row lock orders writers of every
+    process). The app flushes every second and once more at shutdown, after the last
+    request has finished. Entries whose write fails go back to the front of the queue.
+    """
+
+    BATCH = 500
+
+    def __init__(self) -> None:
+        self._entries: list[Entry] = []
+        self._lock = asyncio.Lock()
+
+    def note(
+        self,
+        actor: Actor,
+        action: str,
+        *,
+        target_type: str | None = None,
+        target_id: object | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> None:
+        self._entries.append(Entry.of(actor, action, target_type=target_type, target_id=target_id, data=data))
+
+    @property
+    def pending(self) -> int:
+        return len(self._entries)
+
+    async def flush(self, database: Database) -> int:
+        """Write every noted entry; the number written."""
+        written = 0
+        async with self._lock:  # one flush at a time keeps each tenant's entries in order
+            while self._entries:
+                batch, self._entries = self._entries[: self.BATCH], self._entries[self.BATCH :]
+                try:
+                    await self._write(database, batch)
+                except BaseException:
+                    self._entries[:0] = batch
+                    raise
+                written += len(batch)
+        return written
+
+    @staticmethod
+    async def _write(database: Database, batch: list[Entry]) -> None:
+        by_tenant: dict[UUID, list[Entry]] = defaultdict(list)
+        for entry in batch:
+            by_tenant[entry.tenant_id].append(entry)
+        async with database.session(write=True) as session:
+            # Tenants in one order in every process: two flushers never wait on each other's heads.
+            for tenant_id in sorted(by_tenant):
+                await bind_tenant(session, tenant_id)
+                await append(session, tenant_id, by_tenant[tenant_id])
+            await session.commit()
 
 
 async def search(session: AsyncSession, actor: Actor, criteria: AuditFilter, paging: Paging) -> Slice[AuditEvent]:

@@ -53,3 +53,13 @@ class EmailTaken(Conflict):
 class TenantNotFound(NotFound):
     sub_code = "TenantNotFound"
     message = N_("There is no tenant with this id.")
+
+
+class InvitationNotFound(NotFound):
+    sub_code = "InvitationNotFound"
+    message = N_("There is no invitation with this id.")
+
+
+class InvitationAccepted(Conflict):
+    sub_code = "InvitationAlreadyAccepted"
+    message = N_("The invitation was already accepted; disable the member instead.")

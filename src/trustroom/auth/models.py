@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from ..actor import Scope
 from ..db import Base, IdMixin, TenantOwned, Timestamps, utcnow
+from ..errors import N_
 
 ALL_SCOPES = frozenset(Scope)
 
@@ -19,6 +20,9 @@ class Role(StrEnum):
     ADMIN = "admin"
     ADVISOR = "advisor"
     REVIEWER = "reviewer"
+
+
+ROLE_LABELS = {Role.ADMIN: N_("Administrator"), Role.ADVISOR: N_("Advisor"), Role.REVIEWER: N_("Reviewer")}
 
 
 _ADVISOR = {
@@ -141,3 +145,35 @@ class RateLimitWindow(Base):
     window_start: Mapped[datetime]
     count: Mapped[int]
     previous_count: Mapped[int] = mapped_column(default=0, server_default="0")
+
+
+class MemberInvitation(IdMixin, TenantOwned, Base):
+    """An invitation to become a member: a one-time link, stored as a keyed hash only.
+
+    Pending until it is accepted (the member then exists), revoked (by an admin, or replaced
+    by a newer invitation to the same address) or past `expires_at`.
+    """
+
+    __tablename__ = "member_invitations"
+    __table_args__ = (Index("ix_member_invitations_tenant_id_email", "tenant_id", "email"),)
+
+    email: Mapped[str] = mapped_column(String(320))
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    role: Mapped[Role] = mapped_column(String(16))
+    language: Mapped[str] = mapped_column(String(2))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Who invited: `app:<key id>` or `member:<id>` (Actor.principal).
+    invited_by: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    accepted_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    member_id: Mapped[UUID | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
+
+    @property
+    def status(self) -> str:
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.expires_at <= utcnow() else "pending"

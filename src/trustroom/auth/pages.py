@@ -11,15 +11,15 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from .. import i18n
 from ..actor import Scope
 from ..errors import N_
-from ..http import KeysDep, SessionDep, SettingsDep, client_ip
+from ..http import KeysDep, SessionDep, SettingsDep, client_ip, get_database
 from ..web import Pages, get_pages, language_query
 from .deps import (
     PENDING_COOKIE,
     SESSION_COOKIE,
     PortalMember,
 )
-from .models import Role
-from .service import members, portal, tenants
+from .models import ROLE_LABELS, MemberInvitation, Role
+from .service import invitations, members, portal, tenants
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 PagesDep = Annotated[Pages, Depends(get_pages)]
@@ -32,7 +32,6 @@ OUTCOME_MESSAGES = {
     portal.Outcome.EXPIRED: N_("Your sign-in took too long. Please start again."),
     portal.Outcome.RATE_LIMITED: N_("Too many attempts from your network; try again in %(seconds)s seconds."),
 }
-ROLE_LABELS = {Role.ADMIN: N_("Administrator"), Role.ADVISOR: N_("Advisor"), Role.REVIEWER: N_("Reviewer")}
 
 
 def _failure(request: Request, pages: Pages, template: str, attempt: portal.Attempt, **context: Any) -> Response:
@@ -153,4 +152,95 @@ async def sign_out(
         await portal.sign_out(session, keys, token)
     response = RedirectResponse(f"/portal/login{language_query()}", status_code=303)
     pages.clear_cookie(response, SESSION_COOKIE)
+    return response
+
+
+# --- invitations: the link in the email ---------------------------------------------------
+
+INVITATION_UNUSABLE = {
+    "accepted": N_("This invitation was already used. Sign in with your email address and password."),
+    "expired": N_("This invitation has expired. Ask your administrator for a new one."),
+    "revoked": N_("This invitation link is not valid. Ask your administrator for a new one."),
+}
+
+
+def _invitation_page(
+    request: Request, pages: Pages, token: str, invitation: MemberInvitation | None, tenant_name: str, **context: Any
+) -> Response:
+    status = "revoked" if invitation is None else invitation.status
+    if invitation is not None and not i18n.language_chosen.get():
+        i18n.current_language.set(invitation.language)
+    if status != "pending" or invitation is None:
+        unusable = i18n.gettext(INVITATION_UNUSABLE[status])
+        return pages.render(request, "auth/invitation.html", status_code=410, unusable=unusable)
+    return pages.render(
+        request,
+        "auth/invitation.html",
+        status_code=400 if context.get("error") else 200,
+        token=token,
+        tenant_name=tenant_name,
+        email=invitation.email,
+        display_name=context.pop("display_name", None) or invitation.display_name,
+        min_length=invitations.PASSWORD_MIN_LENGTH,
+        **context,
+    )
+
+
+def _too_many(request: Request, pages: Pages, wait: int) -> Response:
+    message = i18n.gettext(OUTCOME_MESSAGES[portal.Outcome.RATE_LIMITED], seconds=wait)
+    return pages.refuse(
+        request, "auth/invitation.html", status=429, message=message, unusable=message, retry_after=wait
+    )
+
+
+@router.get("/invitations/{token}", response_class=HTMLResponse)
+async def invitation_page(
+    token: str, request: Request, keys: KeysDep, settings: SettingsDep, pages: PagesDep
+) -> Response:
+    """What the invited person (or a mail scanner) sees: nothing is used up by looking."""
+    # A write session of its own: the visit is counted (rate limit) although this is a GET.
+    async with get_database(request).session(write=True) as session:
+        wait = await invitations.rate_limited(session, settings.auth, client_ip(request))
+        invitation = None if wait else await invitations.find(session, keys, token[:200])
+        tenant = await tenants.get_tenant(session, invitation.tenant_id) if invitation else None
+        await session.commit()
+    if wait:
+        return _too_many(request, pages, wait)
+    return _invitation_page(request, pages, token, invitation, tenant.name if tenant else "")
+
+
+@router.post("/invitations/{token}", response_class=HTMLResponse)
+async def accept_invitation(
+    token: str,
+    request: Request,
+    session: SessionDep,
+    keys: KeysDep,
+    settings: SettingsDep,
+    pages: PagesDep,
+    password: FormText = "",
+    password_repeated: FormText = "",
+    display_name: Annotated[str, Form(max_length=200)] = "",
+    csrf_token: CsrfField = None,
+) -> Response:
+    """The password is set and the member made; the TOTP enrolment (the sign-in's second
+    step) follows and signs them in."""
+    pages.check_csrf(request, csrf_token)
+    ip = client_ip(request)
+    if wait := await invitations.rate_limited(session, settings.auth, ip):
+        return _too_many(request, pages, wait)
+    invitation = await invitations.find(session, keys, token[:200], for_update=True)
+    tenant = await tenants.get_tenant(session, invitation.tenant_id) if invitation else None
+    name = tenant.name if tenant else ""
+    if invitation is None or invitation.status != "pending":
+        return _invitation_page(request, pages, token, invitation, name)
+    if problem := invitations.password_problem(password, password_repeated, invitation.email):
+        message, params = problem
+        error = i18n.gettext(message, **params)
+        return _invitation_page(request, pages, token, invitation, name, error=error, display_name=display_name)
+    accepted = await invitations.accept(
+        session, keys, invitation, password=password, display_name=display_name.strip() or None, ip=ip
+    )
+    pending = await portal.begin_second_factor(session, keys, settings.auth, accepted.member, ip)
+    response = RedirectResponse(f"/portal/login/totp?language={invitation.language}", status_code=303)
+    pages.set_cookie(response, PENDING_COOKIE, pending, max_age=settings.auth.pending_login_seconds)
     return response

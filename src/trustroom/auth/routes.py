@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Query, Response
 
 from ..actor import Actor, Scope
 from ..errors import ConcurrencyTokenMismatch
@@ -17,18 +17,42 @@ from ..http import (
     KeysDep,
     PagingDep,
     SessionDep,
+    SettingsDep,
     error_responses,
     require,
 )
 from ..schemas import Page, Slice
-from .errors import ActingMemberNotAllowed, ActingMemberUnknown, EmailTaken, ScopeNotGrantable, SupervisorInvalid
+from .errors import (
+    ActingMemberNotAllowed,
+    ActingMemberUnknown,
+    EmailTaken,
+    InvitationAccepted,
+    InvitationNotFound,
+    ScopeNotGrantable,
+    SupervisorInvalid,
+)
 from .models import ApiKey, Member
-from .schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyRead, MemberCreate, MemberCreated, MemberRead, MemberUpdate
-from .service import api_keys, members
+from .schemas import (
+    ApiKeyCreate,
+    ApiKeyCreated,
+    ApiKeyRead,
+    InvitationCreate,
+    InvitationRead,
+    InvitationStatus,
+    MemberCreate,
+    MemberCreated,
+    MemberRead,
+    MemberUpdate,
+)
+from .service import api_keys, invitations, members
 
 common = error_responses(ActingMemberNotAllowed, ActingMemberUnknown)
 api_key_router = APIRouter(prefix=f"{API_PREFIX}/api-keys", tags=["api-keys"], route_class=ApiRoute, responses=common)
 member_router = APIRouter(prefix=f"{API_PREFIX}/members", tags=["members"], route_class=ApiRoute, responses=common)
+# Member routes take only UUIDs (`{member_id:uuid}`), so "invitations" is never a member id.
+invitation_router = APIRouter(
+    prefix=f"{API_PREFIX}/members/invitations", tags=["members"], route_class=ApiRoute, responses=common
+)
 
 ApiKeysRead = Annotated[Actor, require(Scope.API_KEYS_READ)]
 ApiKeysWrite = Annotated[Actor, require(Scope.API_KEYS_WRITE)]
@@ -91,7 +115,7 @@ async def create_member(body: MemberCreate, session: SessionDep, actor: MembersW
     return MemberCreated.model_validate({**read, "password": new.password, "totp_secret": new.totp_secret})
 
 
-@member_router.get("/{member_id}", response_model=MemberRead)
+@member_router.get("/{member_id:uuid}", response_model=MemberRead)
 async def get_member(member_id: UUID, session: SessionDep, actor: MembersRead, response: Response) -> Member:
     """One member."""
     member = await members.get(session, actor, member_id)
@@ -100,7 +124,9 @@ async def get_member(member_id: UUID, session: SessionDep, actor: MembersRead, r
 
 
 @member_router.patch(
-    "/{member_id}", response_model=MemberRead, responses=error_responses(ConcurrencyTokenMismatch, SupervisorInvalid)
+    "/{member_id:uuid}",
+    response_model=MemberRead,
+    responses=error_responses(ConcurrencyTokenMismatch, SupervisorInvalid),
 )
 async def update_member(
     member_id: UUID,
@@ -121,3 +147,52 @@ async def update_member(
         disabled=body.disabled,
         supervisor_id=body.supervisor_id if "supervisor_id" in body.model_fields_set else members.UNCHANGED,
     )
+
+
+@invitation_router.post(
+    "",
+    status_code=201,
+    response_model=InvitationRead,
+    dependencies=[IDEMPOTENT],
+    responses=error_responses(EmailTaken, *IDEMPOTENCY_ERRORS),
+)
+async def invite_member(
+    body: InvitationCreate, session: SessionDep, actor: MembersWrite, keys: KeysDep, settings: SettingsDep
+) -> InvitationRead:
+    """Invite someone by email: a one-time link (valid 7 days) lets them choose a password and
+    set up TOTP, and they are a member from then on. Inviting the same address again replaces
+    the pending invitation; an address that already belongs to a member is 409 EmailNotUnique."""
+    invitation = await invitations.invite(
+        session,
+        actor,
+        keys,
+        email=str(body.email),
+        role=body.role,
+        display_name=body.display_name,
+        language=body.language_code.lower() if body.language_code else None,
+        public_url=settings.public_url,
+    )
+    return InvitationRead.of(invitation)
+
+
+@invitation_router.get("", response_model=Page[InvitationRead])
+async def list_invitations(
+    session: SessionDep,
+    actor: MembersRead,
+    paging: PagingDep,
+    status: Annotated[InvitationStatus | None, Query(description="Only invitations in this state.")] = None,
+) -> Slice[InvitationRead]:
+    """The tenant's invitations, newest first unless sortOrder=Ascending."""
+    found = await invitations.list_invitations(session, actor, paging, status=status)
+    return paging.page_of([InvitationRead.of(i) for i in found.items], found.total_count)
+
+
+@invitation_router.delete(
+    "/{invitation_id}",
+    status_code=204,
+    response_class=Response,
+    responses=error_responses(InvitationNotFound, InvitationAccepted),
+)
+async def revoke_invitation(invitation_id: UUID, session: SessionDep, actor: MembersWrite) -> None:
+    """Revoke an invitation: its link stops working at once."""
+    await invitations.revoke(session, actor, invitation_id)

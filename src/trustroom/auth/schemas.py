@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal, cast
 from uuid import UUID
 
 from pydantic import EmailStr, Field
 
 from ..actor import Scope
 from ..schemas import Bool, InputSchema, Int, Schema, Text
-from .models import Role
+from .models import MemberInvitation, Role
 
 EXAMPLE_ID = "0190b5a0-6c1e-7a3b-9c2d-3e4f5a6b7c8d"
 
@@ -73,3 +73,50 @@ class MemberRead(Schema):
 class MemberCreated(MemberRead):
     password: str = Field(description="Initial password, shown only in this answer.")
     totp_secret: str = Field(description="TOTP secret (base32), shown only in this answer and at enrolment.")
+
+
+InvitationLanguage = Literal["DE", "EN", "FR", "IT"]
+InvitationStatus = Literal["pending", "accepted", "revoked", "expired"]
+
+
+class InvitationCreate(InputSchema):
+    email: EmailStr = Field(examples=["anna.muster@bank.example"], description="Where the invitation is sent.")
+    role: Role = Field(examples=["advisor"])
+    display_name: Annotated[Text | None, Field(max_length=200, examples=["Anna Muster"])] = None
+    language_code: InvitationLanguage | None = Field(
+        None, description="The email's and the sign-up page's language; default: the tenant's."
+    )
+
+
+class InvitationRead(Schema):
+    id: UUID = Field(examples=[EXAMPLE_ID])
+    email: str = Field(examples=["anna.muster@bank.example"])
+    display_name: str | None
+    role: Role
+    language_code: InvitationLanguage
+    status: InvitationStatus = Field(
+        description="`pending` until accepted, revoked (or replaced by a newer invitation) or expired."
+    )
+    invited_by: str = Field(description="`app:<api key id>` or `member:<member id>`.")
+    created_at: datetime
+    expires_at: datetime = Field(description="The link works for 7 days.")
+    accepted_at: datetime | None
+    revoked_at: datetime | None
+    member_id: UUID | None = Field(description="The member made by accepting it.")
+
+    @classmethod
+    def of(cls, invitation: MemberInvitation) -> InvitationRead:
+        return cls(
+            id=invitation.id,
+            email=invitation.email,
+            display_name=invitation.display_name,
+            role=Role(invitation.role),
+            language_code=cast(InvitationLanguage, invitation.language.upper()),
+            status=cast(InvitationStatus, invitation.status),
+            invited_by=invitation.invited_by,
+            created_at=invitation.created_at,
+            expires_at=invitation.expires_at,
+            accepted_at=invitation.accepted_at,
+            revoked_at=invitation.revoked_at,
+            member_id=invitation.member_id,
+        )

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .. import i18n
 from ..actor import Actor
+from ..audit.service import DeferredAudit
 from ..auth.service.portal import TOUCH_INTERVAL
 from ..db import utcnow
 from ..downloads import file_response
@@ -23,6 +24,7 @@ from ..web import get_pages
 from .clamd import Clamd
 from .models import ClientAccount, ClientSession, Document, DocumentVersion
 from .service import documents, sign_in
+from .service.documents import DOWNLOADED
 
 
 async def receive_upload(
@@ -52,6 +54,7 @@ async def receive_upload(
 
 
 async def content_response(
+    request: Request,
     session: AsyncSession,
     actor: Actor,
     keyring: Keyring,
@@ -64,10 +67,16 @@ async def content_response(
     if_range: str | None,
 ) -> StreamingResponse:
     """A document's content as a download (the latest available version unless `number`
-    says which), for the API and the pages alike."""
+    says which), for the API and the pages alike; audited without a write (DeferredAudit)."""
     document, version, opened = await documents.open_content(
         session, actor, keyring, store, exchange_id, document_id, number=number
     )
+    audit_queue: DeferredAudit = request.app.state.audit_queue
+
+    def served(start: int, stop: int) -> None:
+        data = documents.download_facts(document, version, start, stop)
+        audit_queue.note(actor, DOWNLOADED, target_type="exchangeDocument", target_id=document.id, data=data)
+
     return await file_response(
         opened.chunks,
         size=version.byte_size,
@@ -76,6 +85,7 @@ async def content_response(
         etag=f'"{version.sha256}"',
         range_header=range_header,
         if_range=if_range,
+        served=served,
     )
 
 

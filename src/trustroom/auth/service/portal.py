@@ -97,6 +97,14 @@ async def _open_session(
     return token
 
 
+async def begin_second_factor(
+    session: AsyncSession, keys: ServerKeys, settings: AuthSettings, member: Member, ip: str | None
+) -> str:
+    """A pending sign-in at the TOTP step, for a member whose password was just set (an
+    accepted invitation): the TOTP page enrols them, then signs them in."""
+    return await _open_session(session, keys, member, STAGE_TOTP, settings.pending_login_seconds, ip)
+
+
 async def _rate_limited(session: AsyncSession, settings: AuthSettings, step: str, ip: str) -> Attempt | None:
     """Count an attempt from this address; the refusal to return when there were too many."""
     key = f"{step}-ip:{ip}"

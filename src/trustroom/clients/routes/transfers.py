@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
 from ...actor import Actor, Scope
+from ...audit.service import DeferredAudit
 from ...errors import N_, JsonInvalid, UnsupportedMediaType
 from ...http import API_PREFIX, ApiRoute, SessionDep, SettingsDep, error_responses, parse_json, require
 from ...storage.deps import KeyringDep, StoreDep
@@ -143,10 +144,14 @@ async def get_export(export_job_id: UUID, session: SessionDep, actor: Exporter) 
     },
 )
 async def get_export_file(
-    export_job_id: UUID, session: SessionDep, actor: Exporter, keyring: KeyringDep, store: StoreDep
+    export_job_id: UUID, request: Request, session: SessionDep, actor: Exporter, keyring: KeyringDep, store: StoreDep
 ) -> StreamingResponse:
-    """The CSV file: a header row of field keys, then one row per record (UTF-8 with BOM, LF)."""
+    """The CSV file: a header row of field keys, then one row per record (UTF-8 with BOM, LF).
+    Every download is audited (`clients.export.downloaded`)."""
     export, opened = await exports.open_file(session, actor, keyring, store, export_job_id)
+    audit_queue: DeferredAudit = request.app.state.audit_queue
+    facts = exports.download_facts(export, opened.blob.byte_size)
+    audit_queue.note(actor, exports.DOWNLOADED, target_type="export", target_id=export.id, data=facts)
     kind = "contacts" if export.kind == RecordKind.CONTACT else "legal-entities"
     return StreamingResponse(
         opened.chunks(),

@@ -95,6 +95,14 @@ def is_expired(export: ClientExport) -> bool:
     return export.expires_at is not None and export.expires_at <= utcnow()
 
 
+DOWNLOADED = "clients.export.downloaded"
+
+
+def download_facts(export: ClientExport, blob_size: int) -> dict[str, Any]:
+    """What a download's audit entry says about what went out (always the whole file)."""
+    return {"kind": str(export.kind), "bytes": blob_size, "size": blob_size, "range": None}
+
+
 async def open_file(
     session: AsyncSession, actor: Actor, keyring: Keyring, store: BlobStore, export_id: UUID
 ) -> tuple[ClientExport, OpenedBlob]:
@@ -105,8 +113,8 @@ async def open_file(
         raise ExportNotReady()
     if is_expired(export) or export.blob_id is None:
         raise ExportExpired()
+    # Audited by the caller without a write (audit.DeferredAudit): this is a GET.
     opened = await storage.open_blob(session, keyring, store, actor.tenant_id, export.blob_id)
-    await audit.record(session, actor, "clients.export.downloaded", target_type="export", target_id=export.id)
     return export, opened
 
 

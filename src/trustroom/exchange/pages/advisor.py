@@ -216,6 +216,7 @@ async def upload(
 async def download(
     exchange_id: UUID,
     document_id: UUID,
+    request: Request,
     session: SessionDep,
     actor: PortalActor,
     keyring: KeyringDep,
@@ -225,7 +226,7 @@ async def download(
 ) -> StreamingResponse:
     _require(actor, Scope.EXCHANGES_READ)
     return await content_response(
-        session, actor, keyring, store, exchange_id, document_id, range_header=range_header, if_range=if_range
+        request, session, actor, keyring, store, exchange_id, document_id, range_header=range_header, if_range=if_range
     )
 
 

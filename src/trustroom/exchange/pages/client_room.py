@@ -77,6 +77,7 @@ async def upload(
 @router.get("/documents/{document_id}/content")
 async def download(
     document_id: UUID,
+    request: Request,
     session: SessionDep,
     actor: ClientActor,
     keyring: KeyringDep,
@@ -86,7 +87,7 @@ async def download(
 ) -> StreamingResponse:
     exchange = await exchanges.of_client(session, actor)
     return await content_response(
-        session, actor, keyring, store, exchange.id, document_id, range_header=range_header, if_range=if_range
+        request, session, actor, keyring, store, exchange.id, document_id, range_header=range_header, if_range=if_range
     )
 
 

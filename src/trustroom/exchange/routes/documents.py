@@ -134,6 +134,7 @@ async def get_document(exchange_id: UUID, document_id: UUID, session: SessionDep
 async def download_document(
     exchange_id: UUID,
     document_id: UUID,
+    request: Request,
     session: SessionDep,
     actor: ExchangesRead,
     keyring: KeyringDep,
@@ -142,8 +143,10 @@ async def download_document(
     range_header: Annotated[str | None, Header(alias="Range")] = None,
     if_range: Annotated[str | None, Header(alias="If-Range")] = None,
 ) -> StreamingResponse:
-    """The content, decrypted as it streams; one byte range may be asked for."""
+    """The content, decrypted as it streams; one byte range may be asked for. Every
+    download is audited (`exchange.document.downloaded`, with the bytes sent)."""
     return await content_response(
+        request,
         session,
         actor,
         keyring,

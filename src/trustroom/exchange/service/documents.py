@@ -50,6 +50,8 @@ FILE_PART = "file"
 # The task lives in `tasks.py`, which imports this module.
 # Uploads are refused while clamd is down, so only those accepted just before an outage
 # wait here; they are retried for about two days (tasks.SCAN_RETRY_DELAYS).
+# The audit action of a download (noted by the request, written in the background).
+DOWNLOADED = "exchange.document.downloaded"
 SCAN = TaskRef("exchange.scan_document", max_attempts=50)
 
 
@@ -297,10 +299,24 @@ async def open_content(
         raise VersionNotFound(number=number)
     if version is None or version.status != VersionStatus.AVAILABLE:
         raise DocumentNotAvailable(status=(version or latest).status)
-    # A download is a GET and writes nothing, not even an audit entry (on SQLite a read
-    # transaction that turns into a write can fail on the lock).
+    # A download is a GET and writes nothing: its audit entry is noted by the caller and
+    # written later (audit.DeferredAudit); on SQLite a read that turns into a write can
+    # fail on the lock.
     opened = await storage.open_blob(session, keyring, store, actor.tenant_id, version.blob_id)
     return document, version, opened
+
+
+def download_facts(document: Document, version: DocumentVersion, start: int, stop: int) -> dict[str, Any]:
+    """What a download's audit entry says about what went out."""
+    whole = start == 0 and stop == version.byte_size
+    return {
+        "exchangeId": str(document.exchange_id),
+        "versionId": str(version.id),
+        "version": version.number,
+        "bytes": stop - start,
+        "size": version.byte_size,
+        "range": None if whole else f"bytes {start}-{stop - 1}/{version.byte_size}",
+    }
 
 
 async def share(session: AsyncSession, actor: Actor, exchange_id: UUID, document_id: UUID) -> Document:
