@@ -247,3 +247,17 @@ async def reassign(session: AsyncSession, actor: Actor, from_member_id: UUID, to
     )
     await jobs.emit(session, events.CONTACT_ADVISORS_REASSIGNED, event, tenant_id=actor.tenant_id)
     return result
+
+
+CANDIDATE_LIMIT = 500
+
+
+async def candidates(session: AsyncSession, actor: Actor) -> list[Member]:
+    """Active members who may be assigned, by name (a form's choices; the API takes any id)."""
+    found = await session.scalars(
+        select(Member)
+        .where(Member.tenant_id == actor.tenant_id, Member.disabled_at.is_(None))
+        .order_by(Member.display_name, Member.id)
+        .limit(CANDIDATE_LIMIT)
+    )
+    return list(found)
