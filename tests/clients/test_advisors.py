@@ -3,20 +3,23 @@ and what each member sees afterwards."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from uuid import UUID
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from trustroom.auth.models import Role
 from trustroom.db import Database
 from trustroom.http import API_PREFIX
 from trustroom.keys import ServerKeys
 
-from ..factories import TenantFixture, make_tenant
+from ..factories import TenantFixture, make_member, make_tenant
 from ..helpers import events_of
 from .conftest import CONTACTS, Person, create_contact, person
+from .test_pages import csrf_of, signed_in
 
 REASSIGN = f"{CONTACTS}/advisors/reassign"
 
@@ -178,7 +181,9 @@ async def test_put_refuses_members_it_cannot_assign_and_changes_nothing(
     await disable(client, tenant, other_advisor)
     refused = await client.put(url, headers=tenant.headers, json={"advisorIds": [str(other_advisor.id)]})
     assert refused.status_code == 400 and refused.json()["subCode"] == "AdvisorDisabled"
-    unknown = await client.put(url, headers=tenant.headers, json={"advisorIds": ["0190b5a0-0000-7000-8000-00000000000a"]})
+    unknown = await client.put(
+        url, headers=tenant.headers, json={"advisorIds": ["0190b5a0-0000-7000-8000-00000000000a"]}
+    )
     assert unknown.status_code == 400 and unknown.json()["subCode"] == "AdvisorNotFound"
     malformed = await client.put(url, headers=tenant.headers, json={"advisorIds": ["nope"]})
     assert malformed.status_code == 422
@@ -274,3 +279,38 @@ async def test_reassignment_stays_in_its_tenant(
     assert ids(await advisors_of(client, tenant.headers, ours["id"])) == {str(advisor.id)}
     assert ids(await advisors_of(client, other.headers, theirs["id"])) == {str(theirs_to.id)}
     assert UUID(moved.json()["toMemberId"]) == theirs_to.id
+
+
+async def test_the_contact_page_shows_and_edits_the_advisors(
+    app: FastAPI, client: httpx.AsyncClient, database: Database, keys: ServerKeys, tenant: TenantFixture
+) -> None:
+    admin = await make_member(database, keys, tenant.id, role=Role.ADMIN)
+    first = await make_member(database, keys, tenant.id, role=Role.ADVISOR)
+    second = await make_member(database, keys, tenant.id, role=Role.ADVISOR)
+    contact = await create_contact(client, tenant.headers, advisorIds=[str(first.member.id)])
+    browser = await signed_in(app, admin)
+    page = await browser.get(f"/portal/contacts/{contact['id']}")
+    assert page.status_code == 200 and first.member.email in page.text
+    checked = re.findall(r'name="advisorIds" value="([^"]+)" checked', page.text)
+    assert checked == [str(first.member.id)]
+    token = re.search(r'name="advisorsToken" value="([^"]+)"', page.text)
+    assert token
+    form = {"csrf_token": csrf_of(page), "advisorsToken": token.group(1)}
+    url = f"/portal/contacts/{contact['id']}/advisors"
+    assert (await browser.post(url, data={**form, "csrf_token": "forged"})).status_code == 403
+    saved = await browser.post(url, data={**form, "advisorIds": [str(first.member.id), str(second.member.id)]})
+    assert saved.status_code == 303, saved.text
+    shown = await browser.get(saved.headers["location"])
+    assert "The advisors were saved." in shown.text
+    expected = {str(first.member.id), str(second.member.id)}
+    assert ids(await advisors_of(client, tenant.headers, contact["id"])) == expected
+    stale = await browser.post(url, data={**form, "advisorIds": [str(second.member.id)]})
+    assert stale.status_code == 409 and "changed by someone else" in stale.text
+    assert ids(await advisors_of(client, tenant.headers, contact["id"])) == expected
+
+    advisor_browser = await signed_in(app, first)
+    own = await advisor_browser.get(f"/portal/contacts/{contact['id']}?language=de")
+    assert own.status_code == 200 and "Beraterinnen und Berater" in own.text and 'name="advisorIds"' not in own.text
+    refused = await advisor_browser.post(url, data={"csrf_token": csrf_of(own), "advisorIds": []})
+    assert refused.status_code == 403
+    assert ids(await advisors_of(client, tenant.headers, contact["id"])) == expected
