@@ -10,9 +10,11 @@ from uuid import UUID
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import event
 
 from trustroom.auth.models import Role
-from trustroom.db import Database
+from trustroom.clients.models import ClientRecord, RecordAssignment, RecordKind
+from trustroom.db import Database, bind_tenant
 from trustroom.http import API_PREFIX
 from trustroom.keys import ServerKeys
 
@@ -314,3 +316,45 @@ async def test_the_contact_page_shows_and_edits_the_advisors(
     refused = await advisor_browser.post(url, data={"csrf_token": csrf_of(own), "advisorIds": []})
     assert refused.status_code == 403
     assert ids(await advisors_of(client, tenant.headers, contact["id"])) == expected
+
+
+async def test_bulk_reassignment_is_set_based(
+    app: FastAPI, client: httpx.AsyncClient, database: Database, tenant: TenantFixture, advisor: Person, admin: Person
+) -> None:
+    """However many contacts move, the same few statements touch the assignments (no loop)."""
+    target = await person(database, app.state.keys, tenant, Role.ADVISOR)
+
+    async def seed(count: int) -> None:
+        async with database.session() as session:
+            await bind_tenant(session, tenant.id)
+            records = [
+                ClientRecord(tenant_id=tenant.id, kind=RecordKind.CONTACT, details={}, schema_version=0)
+                for _ in range(count)
+            ]
+            session.add_all(records)
+            await session.flush()
+            session.add_all(
+                RecordAssignment(tenant_id=tenant.id, record_id=record.id, member_id=advisor.id) for record in records
+            )
+            await session.commit()
+
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "record_assignments" in statement:
+            statements.append(statement)
+
+    engine = app.state.database.engine.sync_engine
+    body = {"fromMemberId": str(advisor.id), "toMemberId": str(target.id)}
+    counts = []
+    for size in (3, 400):
+        await seed(size)
+        statements.clear()
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            moved = await client.post(REASSIGN, headers=admin.headers, json=body)
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        assert moved.status_code == 200 and moved.json()["contactCount"] == size, moved.text
+        counts.append(len(statements))
+    assert counts[0] == counts[1] <= 2, counts

@@ -181,9 +181,62 @@ async def replace(
     return Assignment(record, await _current(session, actor, record))
 
 
+async def _move(session: AsyncSession, actor: Actor, from_member_id: UUID, to_member_id: UUID) -> tuple[int, int]:
+    """Take the old member's contact rows away and give the new member those they lack:
+    (rows moved, rows added)."""
+    contacts = select(ClientRecord.id).where(
+        ClientRecord.tenant_id == actor.tenant_id, ClientRecord.kind == RecordKind.CONTACT
+    )
+    taken = delete(RecordAssignment).where(
+        RecordAssignment.tenant_id == actor.tenant_id,
+        RecordAssignment.member_id == from_member_id,
+        RecordAssignment.record_id.in_(contacts),
+    )
+    columns = ["tenant_id", "record_id", "member_id", "created_at"]
+    now = utcnow()
+
+    def given(record_id: Any) -> Any:
+        return select(
+            literal(actor.tenant_id, RecordAssignment.tenant_id.type),
+            record_id,
+            literal(to_member_id, RecordAssignment.member_id.type),
+            literal(now, RecordAssignment.created_at.type),
+        )
+
+    if session.get_bind().dialect.name == "postgresql":
+        # One statement, so a row another transaction adds for the old member meanwhile is
+        # either moved with the rest or left in place, never deleted without its copy.
+        moved = taken.returning(RecordAssignment.record_id).cte("moved")
+        copy = given(moved.c.record_id).select_from(moved)
+        added = (
+            postgresql.insert(RecordAssignment)
+            .from_select(columns, copy)
+            .on_conflict_do_nothing()
+            .returning(RecordAssignment.record_id)
+            .cte("added")
+        )
+        counts = select(
+            select(func.count()).select_from(moved).scalar_subquery(),
+            select(func.count()).select_from(added).scalar_subquery(),
+        )
+        row = (await session.execute(counts)).one()
+        return int(row[0]), int(row[1])
+    # SQLite runs one writer at a time (BEGIN IMMEDIATE): two statements cannot interleave.
+    copy = given(RecordAssignment.record_id).where(
+        RecordAssignment.tenant_id == actor.tenant_id,
+        RecordAssignment.member_id == from_member_id,
+        RecordAssignment.record_id.in_(contacts),
+    )
+    inserted = await session.execute(
+        sqlite.insert(RecordAssignment).from_select(columns, copy).on_conflict_do_nothing()
+    )
+    deleted = await session.execute(taken)
+    return int(getattr(deleted, "rowcount", 0) or 0), int(getattr(inserted, "rowcount", 0) or 0)
+
+
 async def reassign(session: AsyncSession, actor: Actor, from_member_id: UUID, to_member_id: UUID) -> Reassigned:
-    """Every contact of one member goes to another, in two set-based statements whatever
-    their number. The old member may be deactivated (the usual reason); the new one not."""
+    """Every contact of one member goes to another, with set-based statements whatever their
+    number. The old member may be deactivated (the usual reason); the new one not."""
     require_assign(actor)
     if from_member_id == to_member_id:
         raise ReassignToSameMember()
@@ -193,39 +246,8 @@ async def reassign(session: AsyncSession, actor: Actor, from_member_id: UUID, to
     if source is None:
         raise AdvisorNotFound(member_id=str(from_member_id))
     await check_members(session, actor, [to_member_id])
-    contacts = select(ClientRecord.id).where(
-        ClientRecord.tenant_id == actor.tenant_id, ClientRecord.kind == RecordKind.CONTACT
-    )
-    of_source = select(RecordAssignment.record_id).where(
-        RecordAssignment.tenant_id == actor.tenant_id,
-        RecordAssignment.member_id == from_member_id,
-        RecordAssignment.record_id.in_(contacts),
-    )
-    moved = int(await session.scalar(select(func.count()).select_from(of_source.subquery())) or 0)
-    of_target = select(RecordAssignment.record_id).where(
-        RecordAssignment.tenant_id == actor.tenant_id, RecordAssignment.member_id == to_member_id
-    )
-    copy = select(
-        literal(actor.tenant_id, RecordAssignment.tenant_id.type),
-        RecordAssignment.record_id,
-        literal(to_member_id, RecordAssignment.member_id.type),
-        literal(utcnow(), RecordAssignment.created_at.type),
-    ).where(
-        RecordAssignment.tenant_id == actor.tenant_id,
-        RecordAssignment.member_id == from_member_id,
-        RecordAssignment.record_id.in_(contacts),
-        RecordAssignment.record_id.not_in(of_target),
-    )
-    columns = ["tenant_id", "record_id", "member_id", "created_at"]
-    inserted = await session.execute(_insert(session).from_select(columns, copy).on_conflict_do_nothing())
-    await session.execute(
-        delete(RecordAssignment).where(
-            RecordAssignment.tenant_id == actor.tenant_id,
-            RecordAssignment.member_id == from_member_id,
-            RecordAssignment.record_id.in_(contacts),
-        )
-    )
-    result = Reassigned(moved=moved, already_assigned=moved - int(getattr(inserted, "rowcount", 0) or 0))
+    moved, added = await _move(session, actor, from_member_id, to_member_id)
+    result = Reassigned(moved=moved, already_assigned=moved - added)
     await audit.record(
         session,
         actor,
