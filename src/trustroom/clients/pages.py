@@ -492,6 +492,16 @@ async def submit_review(
     return RedirectResponse(f"/portal/reviews{query}{'&' if query else '?'}done={done}", status_code=303)
 
 
+def _member_ids(values: list[Any]) -> list[UUID]:
+    found = []
+    for value in values:
+        try:
+            found.append(UUID(str(value)))
+        except ValueError:
+            raise errors.AdvisorNotFound(member_id=str(value)[:40]) from None
+    return found
+
+
 @router.post("/contacts/{contact_id:uuid}/advisors", response_class=HTMLResponse)
 async def save_advisors(
     request: Request, contact_id: UUID, session: SessionDep, pages: PagesDep, actor: PortalActor
@@ -502,15 +512,9 @@ async def save_advisors(
     if not actor.can(Scope.CONTACTS_ASSIGN):
         raise MissingScope(permission=Scope.CONTACTS_ASSIGN)
     try:
-        member_ids = [UUID(str(value)) for value in form.getlist("advisorIds")][: advisors.CANDIDATE_LIMIT]
-    except ValueError:
-        member_ids = None
-    try:
-        if member_ids is None:
-            raise errors.AdvisorNotFound(member_id="?")
-        await advisors.replace(
-            session, actor, contact_id, member_ids, concurrency_token=str(form.get("advisorsToken") or "") or None
-        )
+        member_ids = _member_ids(form.getlist("advisorIds")[: advisors.CANDIDATE_LIMIT])
+        token = str(form.get("advisorsToken") or "") or None
+        await advisors.replace(session, actor, contact_id, member_ids, concurrency_token=token)
     except (errors.AdvisorNotFound, errors.AdvisorDisabled, ConcurrencyTokenMismatch) as refused:
         text = gettext(refused.text, **refused.params)
         return await _contact_page(request, session, pages, actor, contact_id, error=text, status_code=refused.status)
