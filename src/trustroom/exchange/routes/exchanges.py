@@ -123,7 +123,7 @@ async def update_exchange(
     response: Response,
     if_match: IfMatch = None,
 ) -> ExchangeRead:
-    """Change the name, description, client language or advisor card; fields left out stay."""
+    """Change the name, description, client language, advisor card or owner; fields left out stay."""
     token = token_from(body.concurrency_token, if_match)
     exchange, account = await exchanges.update(session, actor, exchange_id, body, concurrency_token=token)
     response.headers["ETag"] = f'"{exchange.concurrency_token}"'
