@@ -98,6 +98,10 @@ OPERATIONS_CONFIG = [
             "PATCH /api/v1/legal-entities/{legal_entity_id}/details",
             "PUT /api/v1/legal-entities/{legal_entity_id}/contacts",
             "POST /api/v1/legal-entities/{legal_entity_id}/change-requests/{change_request_id}/review",
+            # Advisors must be active members of the tenant (else 400 AdvisorNotFound or
+            # AdvisorDisabled), and a reassignment needs two different members.
+            "PUT /api/v1/contacts/{contact_id}/advisors",
+            "POST /api/v1/contacts/advisors/reassign",
             # Usernames and external ids must be unique (a repeated example is refused with
             # 400), a contactId must name an existing contact, and a mobile number that fits
             # the E.164 pattern must also exist in the numbering plan (else 422).

@@ -36,6 +36,9 @@ class Scope(StrEnum):
     # Every record of the tenant, not only those assigned to the member and their team.
     CONTACTS_READ_ALL = "contacts:read-all"
     CONTACTS_ANONYMIZE = "contacts:anonymize"
+    # Choosing which members advise a contact (and moving a member's contacts to another):
+    # it decides who sees the contact and its exchanges, so admins and the bank's systems.
+    CONTACTS_ASSIGN = "contacts:assign"
     # Bulk reads and writes: a whole (filtered) register at once, so never part of a default role.
     CONTACTS_EXPORT = "contacts:export"
     CONTACTS_IMPORT = "contacts:import"

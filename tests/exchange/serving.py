@@ -99,7 +99,12 @@ async def _seed(settings: Settings, tenant_name: str, client_codes: str, members
             made = {}
             for email in members:
                 new = await member_service.add(session, tenant.id, keys, email=email, role=Role.ADVISOR)
-                made[email] = {"email": email, "password": new.password, "totpSecret": new.totp_secret}
+                made[email] = {
+                    "id": str(new.member.id),
+                    "email": email,
+                    "password": new.password,
+                    "totpSecret": new.totp_secret,
+                }
             await session.commit()
     finally:
         await database.dispose()

@@ -88,6 +88,8 @@ def room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Room]:
                 "externalExchangeId": f"room-{tag}",
                 "name": "Mandate Weber",
                 "advisor": {"firstName": "Beat", "lastName": "Berater", "email": "beat@room-bank.example"},
+                # The advisor sees the room as its owner (a member sees only rooms of their clients or their own).
+                "ownerMemberId": server.created["advisor@room-bank.example"]["id"],
             },
         ).json()
         folder = api.post(f"/exchanges/{exchange['id']}/folders", json={"name": "Tax 2026"}).json()

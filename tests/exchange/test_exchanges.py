@@ -49,6 +49,7 @@ async def test_create_makes_account_room_and_key(
                 "exchangeId": created["id"],
                 "externalExchangeId": body["externalExchangeId"],
                 "contactId": None,
+                "ownerMemberId": None,
                 "by": f"app:{tenant.api_key_id}",
             },
         )

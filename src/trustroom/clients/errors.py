@@ -242,3 +242,18 @@ class ImportRunNotFound(NotFound):
 class NothingToImport(BadRequest):
     sub_code = "NothingToImport"
     message = N_("No uploaded file waits for a sync.")
+
+
+class AdvisorNotFound(BadRequest):
+    sub_code = "AdvisorNotFound"
+    message = N_("There is no member %(member_id)s in this tenant to assign.")
+
+
+class AdvisorDisabled(BadRequest):
+    sub_code = "AdvisorDisabled"
+    message = N_("The member %(member_id)s is deactivated and cannot be assigned.")
+
+
+class ReassignToSameMember(BadRequest):
+    sub_code = "ReassignToSameMember"
+    message = N_("The contacts would move to the member they are already assigned to.")

@@ -36,6 +36,20 @@ class ChannelVerified(Schema):
     channel: str = Field(description="Email or Mobile.")
 
 
+class AdvisorsChanged(Schema):
+    contact_id: UUID
+    advisor_ids: list[UUID] = Field(description="The member ids assigned now.")
+    added_ids: list[UUID]
+    removed_ids: list[UUID]
+
+
+class AdvisorsReassigned(Schema):
+    from_member_id: UUID
+    to_member_id: UUID
+    contact_count: int = Field(description="Contacts that were assigned to fromMemberId and now are to toMemberId.")
+    already_assigned_count: int = Field(description="Of those, contacts toMemberId was already assigned to.")
+
+
 class JobCompleted(Schema):
     job_id: UUID
     kind: str = Field(description="contacts or legalEntities.")
@@ -73,6 +87,14 @@ CHANNEL_VERIFIED = EventType(
     N_("A contact confirmed a new email or mobile."),
     formerly="channel.verified",
 )
+CONTACT_ADVISORS_CHANGED = EventType(
+    "contact.advisors.changed", AdvisorsChanged, N_("The members assigned to a contact as its advisors changed.")
+)
+CONTACT_ADVISORS_REASSIGNED = EventType(
+    "contact.advisors.reassigned",
+    AdvisorsReassigned,
+    N_("Every contact of one member was moved to another member (one event for the whole move)."),
+)
 EXPORT_COMPLETED = EventType("export.completed", JobCompleted, N_("An export file is ready."))
 IMPORT_COMPLETED = EventType("import.completed", JobCompleted, N_("An import finished."))
 
@@ -80,6 +102,8 @@ TYPES = (
     CONTACT_CREATED,
     CONTACT_UPDATED,
     CONTACT_ANONYMIZED,
+    CONTACT_ADVISORS_CHANGED,
+    CONTACT_ADVISORS_REASSIGNED,
     LEGAL_ENTITY_CREATED,
     LEGAL_ENTITY_UPDATED,
     CHANGE_REQUEST_CREATED,

@@ -29,7 +29,7 @@ from .deps import VerifierDep
 from .fields import MISSING, FieldPolicy, Section
 from .lists import ListItem
 from .models import STATUS_IDS, ChangeRequestStatus, RecordKind
-from .service import change_requests, definitions, history, records, search, writes
+from .service import advisors, change_requests, definitions, history, records, search, writes
 from .service import lists as code_lists
 from .service.change_requests import RequestFilter
 from .service.definitions import LoadedSchema
@@ -45,6 +45,7 @@ SAVED_MESSAGES = {
     "review": N_("Your changes wait for a reviewer's approval."),
     "verify": N_("The new email address or mobile number waits for the contact to confirm it with a key."),
     "unchanged": N_("Nothing changed."),
+    "advisors": N_("The advisors were saved."),
 }
 REVIEW_MESSAGES = {
     "approved": N_("The change was approved and applied."),
@@ -293,6 +294,8 @@ async def _contact_page(
     pending = await change_requests.pending(session, actor, CONTACT, contact_id)
     known_lists = await _lists(session, actor, schema)
     sections = _form(actor, schema, view.record.details, problems or {}, posted or {}, known_lists)
+    assignment = await advisors.get(session, actor, contact_id)
+    can_assign = actor.can(Scope.CONTACTS_ASSIGN)
     return pages.render(
         request,
         "clients/contact.html",
@@ -304,6 +307,9 @@ async def _contact_page(
         # A reader who may change nothing gets no Save button that could only answer "nothing changed".
         can_edit=any(f.editable for section in sections for f in section.fields),
         pending=_request_rows(schema, pending, known_lists) if pending else None,
+        assignment=assignment,
+        assigned_ids={advisor.member.id for advisor in assignment.advisors},
+        candidates=await advisors.candidates(session, actor) if can_assign else [],
         message=message,
         error=error,
     )
@@ -576,3 +582,32 @@ async def submit_review(
     query = language_query()
     done = REVIEW_OUTCOMES.get(ChangeRequestStatus(reviewed.request.status), "rejected")
     return RedirectResponse(f"/portal/reviews{query}{'&' if query else '?'}done={done}", status_code=303)
+
+
+def _member_ids(values: list[Any]) -> list[UUID]:
+    found = []
+    for value in values:
+        try:
+            found.append(UUID(str(value)))
+        except ValueError:
+            raise errors.AdvisorNotFound(member_id=str(value)[:40]) from None
+    return found
+
+
+@router.post("/contacts/{contact_id:uuid}/advisors", response_class=HTMLResponse)
+async def save_advisors(
+    request: Request, contact_id: UUID, session: SessionDep, pages: PagesDep, actor: PortalActor
+) -> Response:
+    """Replace the contact's advisors with the members ticked (needs contacts:assign)."""
+    form = await request.form()
+    pages.check_csrf(request, str(form.get(CSRF_FIELD) or ""))
+    if not actor.can(Scope.CONTACTS_ASSIGN):
+        raise MissingScope(permission=Scope.CONTACTS_ASSIGN)
+    try:
+        member_ids = _member_ids(form.getlist("advisorIds")[: advisors.CANDIDATE_LIMIT])
+        token = str(form.get("advisorsToken") or "") or None
+        await advisors.replace(session, actor, contact_id, member_ids, concurrency_token=token)
+    except (errors.AdvisorNotFound, errors.AdvisorDisabled, ConcurrencyTokenMismatch) as refused:
+        text = gettext(refused.text, **refused.params)
+        return await _contact_page(request, session, pages, actor, contact_id, error=text, status_code=refused.status)
+    return RedirectResponse(_contact_url(contact_id, "advisors"), status_code=303)

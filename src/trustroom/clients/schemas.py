@@ -20,6 +20,7 @@ Details = Annotated[
     ),
 ]
 Comment = Annotated[Text | None, Field(max_length=2000, description="Why; kept in the history.")]
+AdvisorIds = Annotated[list[UUID], Field(max_length=50, examples=[[EXAMPLE_ID]])]
 Pointer = Annotated[Text, Field(min_length=1, max_length=500, pattern=r"^/[^\x00]*$", examples=["/address/city"])]
 
 
@@ -154,6 +155,53 @@ class ContactCreate(InputSchema):
     )
     details: Details
     correlation_id: Annotated[Text | None, Field(max_length=200)] = None
+    advisor_ids: AdvisorIds | None = Field(
+        None,
+        description="Members who advise the contact (needs contacts:assign); default: the member who creates it.",
+    )
+    owner_member_id: UUID | None = Field(None, description="One advisor; the same as advisorIds with one id.")
+
+    @model_validator(mode="after")
+    def _one_way_to_assign(self) -> ContactCreate:
+        if self.advisor_ids is not None and self.owner_member_id is not None:
+            raise ValueError("give advisorIds or ownerMemberId, not both")
+        return self
+
+    def advisors(self) -> list[UUID] | None:
+        if self.owner_member_id is not None:
+            return [self.owner_member_id]
+        return self.advisor_ids
+
+
+class AdvisorRead(Schema):
+    member_id: UUID
+    email: str
+    display_name: str
+    disabled: bool = Field(description="Deactivated since it was assigned; reassign its contacts.")
+    assigned_at: datetime
+
+
+class AdvisorsRead(Schema):
+    contact_id: UUID
+    advisors: list[AdvisorRead]
+    concurrency_token: str = Field(description="Of the assignment (also the ETag); send it back to replace it.")
+
+
+class AdvisorsWrite(InputSchema):
+    advisor_ids: AdvisorIds = Field(description="The members who advise the contact from now on; [] removes all.")
+    concurrency_token: str | None = Field(None, description="From the last read; or send If-Match.")
+
+
+class AdvisorsReassign(InputSchema):
+    from_member_id: UUID = Field(description="Whose contacts move (may be deactivated).")
+    to_member_id: UUID = Field(description="Who gets them (an active member).")
+
+
+class AdvisorsReassigned(Schema):
+    from_member_id: UUID
+    to_member_id: UUID
+    contact_count: int = Field(description="Contacts moved.")
+    already_assigned_count: int = Field(description="Of those, contacts toMemberId already advised.")
 
 
 class ContactRead(Schema):

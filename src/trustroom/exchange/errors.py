@@ -83,3 +83,16 @@ class DocumentShared(Conflict):
 class ScannerUnavailable(ServiceUnavailable):
     sub_code = "ScannerUnavailable"
     message = N_("Uploads are paused: the virus scanner cannot be reached. Try again later.")
+
+
+class ContactEmailMissing(BadRequest):
+    sub_code = "ContactEmailMissing"
+    message = N_("The contact has no verified email address; give client.email or have the contact verify one.")
+
+
+class ContactMobileMissing(BadRequest):
+    sub_code = "ContactMobileMissing"
+    message = N_(
+        "The contact has no verified mobile number, which the client's sign-in codes need; "
+        "give client.mobileNumber or have the contact verify one."
+    )

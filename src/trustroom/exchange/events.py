@@ -16,6 +16,7 @@ class ExchangeChanged(Schema):
     exchange_id: UUID
     external_exchange_id: str
     contact_id: UUID | None = None
+    owner_member_id: UUID | None = Field(None, description="The member responsible for the exchange.")
     by: str = Field(description="Who: `member:<id>`, `app:<api key id>` or `client:<account id>`.")
 
 

@@ -63,6 +63,11 @@ class Exchange(IdMixin, TenantOwned, Timestamps, Base):
     advisor_email: Mapped[str | None] = mapped_column(String(320))
     advisor_mobile_number: Mapped[str | None] = mapped_column(String(32))
     contact_id: Mapped[UUID | None] = mapped_column(ForeignKey("client_records.id", ondelete="SET NULL"), index=True)
+    # The member responsible for the room: they (and their supervisors) see it even when
+    # they do not see its contact (clients.service.access.follows_contact). No ON DELETE
+    # action: members are deactivated, never deleted, and SQLite adds a column only with
+    # a plain REFERENCES (migration 6dd35dbe83eb).
+    owner_member_id: Mapped[UUID | None] = mapped_column(ForeignKey("members.id"), index=True)
     created_by: Mapped[str] = mapped_column(String(80))
     version: Mapped[int] = mapped_column(default=1)
 

@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Annotated, Literal, cast
 from uuid import UUID
 
-from pydantic import EmailStr, Field
+from pydantic import EmailStr, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from ..schemas import InputSchema, MobileNumber, Schema, Text
 from .models import ClientAccount, Document, DocumentVersion, Exchange, Side, VersionStatus
@@ -20,11 +21,17 @@ ItemName = Annotated[Text, Field(min_length=1, max_length=255, examples=["Tax 20
 
 
 class ClientPerson(InputSchema):
+    """The client's card. With `contactId`, what is left out comes from the contact."""
+
     first_name: Name64 | None = None
     last_name: Name64 | None = None
-    email: EmailStr = Field(examples=["anna.muster@mail.example"])
-    mobile_number: MobileNumber = Field(
-        examples=["+41791234567"], description="E.164; receives the one-time sign-in codes."
+    email: EmailStr | None = Field(
+        None, examples=["anna.muster@mail.example"], description="Required unless the exchange has a contactId."
+    )
+    mobile_number: MobileNumber | None = Field(
+        None,
+        examples=["+41791234567"],
+        description="E.164; receives the one-time sign-in codes. Required unless the exchange has a contactId.",
     )
 
 
@@ -42,12 +49,35 @@ class ExchangeCreate(InputSchema):
     external_user_id: ExternalId = Field(description="Your id of the client's account; unique.")
     language_code: LanguageCode = Field(description="The client's language: pages, emails and SMS.")
     password: Annotated[str, Field(min_length=10, max_length=200, description="The client's initial password.")]
-    client: ClientPerson
+    client: ClientPerson | None = Field(None, description="Required unless the exchange has a contactId.")
     external_exchange_id: ExternalId = Field(description="Your id of the exchange; unique per tenant.")
     name: RoomName
     description: Description | None = None
     advisor: AdvisorPerson | None = None
-    contact_id: UUID | None = Field(None, description="The client record this exchange serves.")
+    contact_id: UUID | None = Field(
+        None,
+        description="The client record this exchange serves: the client's names, email and mobile "
+        "default to its verified details, and the room starts with a Documents folder.",
+    )
+    owner_member_id: UUID | None = Field(
+        None, description="The member responsible (default: the acting member); they see the exchange."
+    )
+
+    @model_validator(mode="after")
+    def _client_known(self) -> ExchangeCreate:
+        if self.contact_id is None:
+            card = self.client
+            missing = [name for name in ("email", "mobileNumber") if card is None or not getattr(card, _SNAKE[name])]
+            if missing:
+                raise PydanticCustomError(
+                    "missing",
+                    "client.{fields} required unless contactId is given",
+                    {"fields": " and client.".join(missing)},
+                )
+        return self
+
+
+_SNAKE = {"email": "email", "mobileNumber": "mobile_number"}
 
 
 class ExchangeUpdate(InputSchema):
@@ -57,6 +87,7 @@ class ExchangeUpdate(InputSchema):
     description: Description | None = None
     language_code: LanguageCode | None = None
     advisor: AdvisorPerson | None = Field(None, description="Replaces the whole contact card.")
+    owner_member_id: UUID | None = Field(None, description="The member responsible; null: none.")
     concurrency_token: str | None = Field(None, description="From the last read; or send If-Match.")
 
 
@@ -85,6 +116,7 @@ class ExchangeRead(Schema):
     client: ClientRead
     advisor: AdvisorRead
     contact_id: UUID | None
+    owner_member_id: UUID | None
     created_at: datetime
     updated_at: datetime
     concurrency_token: str
@@ -177,6 +209,7 @@ def exchange_read(exchange: Exchange, account: ClientAccount) -> ExchangeRead:
             mobile_number=exchange.advisor_mobile_number,
         ),
         contact_id=exchange.contact_id,
+        owner_member_id=exchange.owner_member_id,
         created_at=exchange.created_at,
         updated_at=exchange.updated_at,
         concurrency_token=exchange.concurrency_token,

@@ -1,12 +1,14 @@
 """JSON API of client records.
 
 `definitions.py`: schemas and lists; `contacts.py`: contacts; `change_requests.py`: change
-requests and history (on the contacts router); `legal_entities.py`: legal entities; `transfers.py`: export and import.
+requests and history, `advisors.py`: advisor assignment (both on the contacts router);
+`legal_entities.py`: legal entities; `transfers.py`: export and import.
 """
 
 from __future__ import annotations
 
-from . import change_requests, contacts, definitions, legal_entities, transfers
+# `advisors` adds its routes to the contacts router when imported.
+from . import advisors, change_requests, contacts, definitions, legal_entities, transfers  # noqa: F401
 
 ROUTERS = (
     definitions.schemas_router,

@@ -102,6 +102,8 @@ CREATE_ERRORS = (
     errors.UsernameNotUnique,
     errors.UsernameRequired,
     errors.ContactTypeUnknown,
+    errors.AdvisorNotFound,
+    errors.AdvisorDisabled,
 )
 UPDATE_ERRORS = (
     errors.DetailsInvalid,
@@ -123,7 +125,8 @@ UPDATE_ERRORS = (
 async def create_contact(
     body: ContactCreate, session: SessionDep, actor: ContactsWrite, response: Response
 ) -> ContactRead:
-    """Create a contact; a member who creates it is assigned to it."""
+    """Create a contact. `advisorIds` (or `ownerMemberId`) assign its advisors (needs
+    contacts:assign); without them, a member who creates it is assigned to it."""
     record = await records.create(
         session,
         actor,
@@ -132,6 +135,7 @@ async def create_contact(
         contact_type_id=body.contact_type_id,
         username=body.username,
         correlation_id=body.correlation_id,
+        advisor_ids=body.advisors(),
     )
     response.headers["Location"] = f"{API_PREFIX}/contacts/{record.id}"
     return _contact(await records.view(session, actor, record))

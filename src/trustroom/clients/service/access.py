@@ -5,6 +5,9 @@ so does a member holding `contacts:read-all` (admins). Any other member sees the
 assigned to them and, through the member hierarchy, those assigned to anyone who reports
 to them, directly or not; `exclude_hierarchy` keeps only their own. A contact sees itself
 and the legal entities whose access policies name it; it acts only for those that say `Act`.
+
+What belongs to a contact (exchanges, and dossiers) follows the contact: `follows_contact`
+is the one rule, a SQL condition the higher domains put in their queries (ADR 0013).
 """
 
 from __future__ import annotations
@@ -49,6 +52,23 @@ def visible(actor: Actor, *, exclude_hierarchy: bool = False) -> Any:
         team = subordinate_ids(actor, actor.id)
         assigned = assigned.where(RecordAssignment.member_id.in_(select(team.c.id)))
     return ClientRecord.id.in_(assigned)
+
+
+def follows_contact(actor: Actor, contact_id: Any, owner_member_id: Any) -> Any:
+    """A condition keeping the rows that belong to a contact (an exchange, a dossier) that the
+    actor may see: those whose contact it sees, or that it owns. `contact_id` and
+    `owner_member_id` are the row's columns. A member owns what they or anyone reporting to
+    them owns, as with contacts; apps without an acting member and members who read every
+    contact (admins) see every row. Client-side actors are the caller's to handle."""
+    if sees_everything(actor):
+        return true()
+    if actor.kind is not ActorKind.MEMBER or actor.id is None:
+        return false()
+    team = select(subordinate_ids(actor, actor.id).c.id)
+    assigned = select(RecordAssignment.record_id).where(
+        RecordAssignment.tenant_id == actor.tenant_id, RecordAssignment.member_id.in_(team)
+    )
+    return or_(contact_id.in_(assigned), owner_member_id.in_(team))
 
 
 VIEW = "View"

@@ -35,7 +35,7 @@ from ..models import (
     ExternalConnection,
     RecordKind,
 )
-from . import access, channels, definitions, lists, writes
+from . import access, advisors, channels, definitions, lists, writes
 from .channels import Verifier
 from .writes import Outcome
 
@@ -59,9 +59,10 @@ async def create(
     contact_type_id: int | None = None,
     username: str | None = None,
     correlation_id: str | None = None,
+    advisor_ids: Sequence[UUID] | None = None,
     emit: bool = True,
 ) -> ClientRecord:
-    """A new record; a member who creates one is assigned to it."""
+    """A new record; `advisor_ids` are its advisors, else a member who creates one is."""
     schema = await definitions.for_kind(session, actor, kind)
     problems = await writes.check_details(session, actor, schema, details)
     if problems:
@@ -87,12 +88,15 @@ async def create(
         await session.flush()
     except IntegrityError as exc:
         raise UsernameNotUnique() from exc
-    if actor.kind is ActorKind.MEMBER and actor.id is not None:
+    if advisor_ids is not None:
+        await advisors.assign_new(session, actor, record, advisor_ids)
+    elif actor.kind is ActorKind.MEMBER and actor.id is not None:
         await access.assign(session, actor, record, actor.id)
     await writes.apply(session, actor, record, schema, fields.diff({}, details), creating=True)
     if emit:
+        assigned = {"advisorIds": [str(member_id) for member_id in dict.fromkeys(advisor_ids)]} if advisor_ids else {}
         await audit.record(
-            session, actor, f"clients.{kind}.created", target_type=str(kind), target_id=record.id, data={}
+            session, actor, f"clients.{kind}.created", target_type=str(kind), target_id=record.id, data=assigned
         )
         data = {
             **writes.subject_ids(record),

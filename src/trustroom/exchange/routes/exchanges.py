@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Header, Response
 
 from ...actor import Actor, Scope
-from ...clients.errors import ContactNotFound
+from ...clients.errors import AdvisorDisabled, AdvisorNotFound, ContactNotFound
 from ...errors import ConcurrencyTokenMismatch, Forbidden
 from ...http import (
     API_PREFIX,
@@ -24,7 +24,14 @@ from ...http import (
 )
 from ...schemas import Page, Slice
 from ...storage.deps import KeyringDep
-from ..errors import ExchangeNotFound, ExternalExchangeIdNotUnique, ExternalUserIdNotUnique, UsernameNotUnique
+from ..errors import (
+    ContactEmailMissing,
+    ContactMobileMissing,
+    ExchangeNotFound,
+    ExternalExchangeIdNotUnique,
+    ExternalUserIdNotUnique,
+    UsernameNotUnique,
+)
 from ..schemas import ExchangeCreate, ExchangeRead, ExchangeUpdate, LinkCreate, LinkRead, exchange_read
 from ..service import exchanges, links
 
@@ -47,13 +54,23 @@ def token_from(body_token: str | None, if_match: str | None) -> str | None:
     response_model=ExchangeRead,
     dependencies=[IDEMPOTENT],
     responses=error_responses(
-        UsernameNotUnique, ExternalUserIdNotUnique, ExternalExchangeIdNotUnique, ContactNotFound, *IDEMPOTENCY_ERRORS
+        UsernameNotUnique,
+        ExternalUserIdNotUnique,
+        ExternalExchangeIdNotUnique,
+        ContactNotFound,
+        ContactEmailMissing,
+        ContactMobileMissing,
+        AdvisorNotFound,
+        AdvisorDisabled,
+        *IDEMPOTENCY_ERRORS,
     ),
 )
 async def create_exchange(
     body: ExchangeCreate, session: SessionDep, actor: ExchangesWrite, keyring: KeyringDep, response: Response
 ) -> ExchangeRead:
-    """Create an exchange: the client's portal account, the room and the room's key."""
+    """Create an exchange: the client's portal account, the room and the room's key. With
+    `contactId`, the client's names, email and mobile default to the contact's verified
+    details (what `client` gives wins) and the room starts with a Documents folder."""
     exchange = await exchanges.create(session, actor, keyring, body)
     _, account = await exchanges.get(session, actor, exchange.id)
     response.headers["Location"] = f"{API_PREFIX}/exchanges/{exchange.id}"
@@ -63,7 +80,8 @@ async def create_exchange(
 
 @router.get("", response_model=Page[ExchangeRead])
 async def list_exchanges(session: SessionDep, actor: ExchangesRead, paging: PagingDep) -> Slice[ExchangeRead]:
-    """The tenant's exchanges, newest first by default."""
+    """The exchanges you may see (apps and admins: all of the tenant's; a member: those whose
+    contact they see or that they own, with their team's), newest first by default."""
     found = await exchanges.list_exchanges(session, actor, paging)
     return paging.page_of([exchange_read(e, a) for e, a in found.items], found.total_count)
 
@@ -95,7 +113,7 @@ async def get_exchange(
 @router.patch(
     "/{exchange_id}",
     response_model=ExchangeRead,
-    responses=error_responses(ExchangeNotFound, ConcurrencyTokenMismatch),
+    responses=error_responses(ExchangeNotFound, ConcurrencyTokenMismatch, AdvisorNotFound, AdvisorDisabled),
 )
 async def update_exchange(
     exchange_id: UUID,
@@ -105,7 +123,7 @@ async def update_exchange(
     response: Response,
     if_match: IfMatch = None,
 ) -> ExchangeRead:
-    """Change the name, description, client language or advisor card; fields left out stay."""
+    """Change the name, description, client language, advisor card or owner; fields left out stay."""
     token = token_from(body.concurrency_token, if_match)
     exchange, account = await exchanges.update(session, actor, exchange_id, body, concurrency_token=token)
     response.headers["ETag"] = f'"{exchange.concurrency_token}"'

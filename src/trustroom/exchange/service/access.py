@@ -1,7 +1,10 @@
 """Who reaches which exchange, and which documents of it.
 
-Apps and members holding the exchange scopes (checked by the routes) reach every exchange
-of their tenant and act for the advisor side. A client reaches only the exchange of their
+Apps and members holding the exchange scopes (checked by the routes) act for the advisor
+side. Apps (without an acting member) and admins reach every exchange of their tenant; any
+other member reaches an exchange whose contact they see or that they own, through the
+member hierarchy as with contacts (`clients.service.access.follows_contact`); any other
+exchange answers 404, with everything in it. A client reaches only the exchange of their
 own account and acts for the client side. Each side sees its own documents and the other
 side's shared ones; nothing says whether an unshared document of the other side exists.
 """
@@ -16,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...actor import Actor, ActorKind
 from ...auth.models import ApiKey, Member
+from ...clients.service import access as client_access
 from ...db import scoped
 from ...errors import Forbidden
 from ..errors import ExchangeNotFound, FolderNotFound
@@ -32,6 +36,13 @@ def require_advisor_side(actor: Actor) -> None:
         raise Forbidden()
 
 
+def visible_exchanges(actor: Actor) -> Any:
+    """A condition on `Exchange` keeping the exchanges the actor may reach."""
+    if actor.kind is ActorKind.CLIENT:
+        return Exchange.account_id == actor.id
+    return client_access.follows_contact(actor, Exchange.contact_id, Exchange.owner_member_id)
+
+
 def visible_documents(actor: Actor) -> Any:
     return or_(Document.side == side_of(actor), Document.shared_at.is_not(None))
 
@@ -39,9 +50,7 @@ def visible_documents(actor: Actor) -> Any:
 async def load_exchange(
     session: AsyncSession, actor: Actor, exchange_id: UUID, *, for_update: bool = False
 ) -> Exchange:
-    stmt = scoped(select(Exchange), actor).where(Exchange.id == exchange_id)
-    if actor.kind is ActorKind.CLIENT:
-        stmt = stmt.where(Exchange.account_id == actor.id)
+    stmt = scoped(select(Exchange), actor).where(Exchange.id == exchange_id, visible_exchanges(actor))
     if for_update:
         stmt = stmt.with_for_update()
     exchange: Exchange | None = await session.scalar(stmt)
