@@ -227,9 +227,19 @@ def statement(actor: Actor, schema: LoadedSchema, query: RecordQuery, dialect: s
     return stmt
 
 
+def is_substring_search(query: RecordQuery) -> bool:
+    return bool(query.text) and len(searchtext.fold_text(query.text or "")) >= searchtext.MIN_SUBSTRING
+
+
 async def search(session: AsyncSession, actor: Actor, query: RecordQuery, paging: Paging) -> Slice[ClientRecord]:
     schema = await definitions.for_kind(session, actor, query.kind)
-    column = SORTABLE[query.sort_by]
+    column: Any = SORTABLE[query.sort_by]
+    if query.sort_by == "Name" and is_substring_search(query):
+        # The page's total counts every match anyway, so the trigram index must find them;
+        # ordered by the bare column, PostgreSQL may instead walk the whole sort-name index
+        # filtering row by row (a misjudged rare piece then reads every contact). The
+        # same order, from an expression no index provides, keeps the trigram plan.
+        column = column.concat("")
     ascending = paging.sort_order is SortOrder.ASCENDING
     order = (column.asc(), ClientRecord.id.asc()) if ascending else (column.desc(), ClientRecord.id.desc())
     dialect = session.get_bind().dialect.name
