@@ -99,7 +99,7 @@ def test_a_reviewer_approves_another_members_change_and_the_page_shows_it(
 
     _sign_in(maker, advisor)
     maker.get_by_role("link", name="Clients").click()
-    maker.get_by_label("Name starts with").fill("anna")
+    maker.get_by_label("Name, email or city").fill("anna")
     maker.get_by_role("button", name="Search").click()
     maker.get_by_role("link", name="Anna Muster").click()
     expect(maker).to_have_url(re.compile(f"/portal/contacts/{contact_id}"))

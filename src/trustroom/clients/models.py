@@ -60,6 +60,10 @@ class ClientRecord(IdMixin, TenantOwned, Timestamps, Base):
     sort_name: Mapped[str] = mapped_column(
         String(200).with_variant(String(200, collation="C"), "postgresql"), default=""
     )
+    # Names, email and city folded (searchtext.search_text), for search by any part of them.
+    # Indexed outside this mapping (migration e327763d5434): a pg_trgm GIN index on
+    # PostgreSQL; on SQLite an FTS5 trigram table that triggers keep in step with it.
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
     correlation_id: Mapped[str | None] = mapped_column(String(200))
     anonymized_at: Mapped[datetime | None]
     version: Mapped[int] = mapped_column(default=1)
@@ -69,6 +73,12 @@ class ClientRecord(IdMixin, TenantOwned, Timestamps, Base):
     @property
     def concurrency_token(self) -> str:
         return str(self.version)
+
+
+# Search objects the migration creates by hand (dialect-specific, unknown to the metadata);
+# Alembic's comparison leaves them alone (migrations/env.py).
+SEARCH_TABLES = ("client_record_search", "client_record_search_keys")
+SEARCH_INDEX = "ix_client_records_search_text"
 
 
 class RecordAssignment(TenantOwned, Base):

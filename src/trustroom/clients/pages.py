@@ -249,7 +249,7 @@ async def contact_list(
     q: Annotated[str, Query(max_length=200)] = "",
     page: PageNumber = 1,
 ) -> Response:
-    query = search.RecordQuery(CONTACT, name_prefix=q.strip() or None)
+    query = search.RecordQuery(CONTACT, text=q)
     found = await search.search(
         session, actor, query, Paging(page=page, page_size=PAGE_SIZE, sort_order=SortOrder.ASCENDING)
     )

@@ -440,6 +440,15 @@ class RecordSearch(SearchPaging):
         max_length=200,
         description="Start of the name it sorts by (display name, else first and last name); any case or accents.",
     )
+    text: Text | None = Field(
+        None,
+        max_length=200,
+        examples=["Zür"],
+        description="Any part of the first name, last name, display name, email or city, ignoring case and "
+        'accents ("zur" finds Zürich, "muller" finds Müller). From three characters on it matches anywhere; '
+        "one or two characters match the start of the name the contact sorts by. Combines with `where`, "
+        "`query` and `name` (all must hold).",
+    )
     exclude_hierarchy: Bool = Field(False, description="Only records assigned to you directly.")
 
     @model_validator(mode="after")

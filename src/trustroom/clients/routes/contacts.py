@@ -186,12 +186,14 @@ async def release_retention_hold(contact_id: UUID, session: SessionDep, actor: A
 
 @contacts_router.post("/search", response_model=Page[ContactRead], responses=error_responses(errors.FilterInvalid))
 async def search_contacts(body: RecordSearch, session: SessionDep, actor: ContactsRead) -> Page[ContactRead]:
-    """Contacts you may see, by the filter language (`where` or GraphQL `query`) and name prefix."""
+    """Contacts you may see, by the filter language (`where` or GraphQL `query`), name prefix
+    and any part of a name, email or city (`text`), in pages ordered by `sortBy`."""
     query = search.RecordQuery(
         RecordKind.CONTACT,
         where=body.where,
         graphql=body.query,
         name_prefix=body.name,
+        text=body.text,
         exclude_hierarchy=body.exclude_hierarchy,
         sort_by=str(body.sort_by),
     )

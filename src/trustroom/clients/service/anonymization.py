@@ -111,6 +111,7 @@ async def _anonymize(
     record.details = details
     record.username = f"anonymized-{record.id}"
     record.sort_name = ""
+    record.search_text = ""  # found by no part of what it was
     record.anonymized_at = now
     await session.flush()
     tenant, record_id = actor.tenant_id, record.id

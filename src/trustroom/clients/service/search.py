@@ -1,4 +1,5 @@
-"""Finding records: the filter language compiled to SQL, name prefixes, paging and sorting.
+"""Finding records: the filter language compiled to SQL, name prefixes, substrings of names,
+paging and sorting.
 
 A filter names detail fields by their path in the tenant's schema (unknown names are
 refused, so a typo never silently matches nothing) or record fields at the top. Values
@@ -15,14 +16,14 @@ from operator import ge, gt, le, lt
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, false, func, not_, or_, select
+from sqlalchemy import ColumnElement, and_, column, false, func, not_, or_, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...actor import Actor
 from ...db import paginate, scoped
 from ...errors import N_
 from ...schemas import Paging, Slice, SortOrder
-from .. import filters
+from .. import filters, searchtext
 from ..errors import FilterInvalid
 from ..filters import LIST_OPERATORS, AllOf, AnyOf, Condition, Filter
 from ..lists import fold
@@ -151,12 +152,14 @@ def compile_filter(schema: LoadedSchema, node: Filter) -> ColumnElement[bool]:
 
 @dataclass(frozen=True)
 class RecordQuery:
-    """What to look for: a `where` object or GraphQL text (not both), a name prefix."""
+    """What to look for: a `where` object or GraphQL text (not both), a name prefix, and a
+    part of a name, email or city (`text`)."""
 
     kind: RecordKind
     where: dict[str, Any] | None = None
     graphql: str | None = None
     name_prefix: str | None = None
+    text: str | None = None
     exclude_hierarchy: bool = False
     sort_by: str = "Name"
 
@@ -172,8 +175,42 @@ class RecordQuery:
 GRAPHQL_ROOTS = {RecordKind.CONTACT: ("contacts",), RecordKind.LEGAL_ENTITY: ("legalEntities", "legalentities")}
 
 
-def statement(actor: Actor, schema: LoadedSchema, query: RecordQuery) -> Any:
-    """The records the actor may see that match the query (unordered)."""
+# The FTS5 trigram table and its keys on SQLite (migration e327763d5434).
+_FTS = table("client_record_search", column("rowid"), column("search_text"))
+_FTS_KEYS = table("client_record_search_keys", column("key"), column("record_id"))
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def text_match(text: str, dialect: str | None) -> ColumnElement[bool] | None:
+    """Records whose name, email or city contain `text`, ignoring case and accents; None
+    when the text folds to nothing.
+
+    Three characters or more: any substring, from the trigram index (pg_trgm on PostgreSQL,
+    FTS5 on SQLite). One or two: trigram indexes cannot look these up, so they match the
+    start of the name the record sorts by (its own index), as typing the first letters
+    of a name would; the substring search takes over at the third character."""
+    folded = searchtext.fold_text(text)
+    if not folded:
+        return None
+    if len(folded) < searchtext.MIN_SUBSTRING:
+        # Folded as sort names are (searchtext's extra letters are not in them).
+        prefix = fold(" ".join(text.split()))
+        return ClientRecord.sort_name.startswith(prefix, autoescape=True)
+    if dialect == "sqlite":
+        # A quoted phrase of trigrams is an exact substring match, with no wildcard to escape.
+        phrase = '"' + folded.replace('"', '""') + '"'
+        keys = select(_FTS_KEYS.c.record_id).join(_FTS, _FTS.c.rowid == _FTS_KEYS.c.key)
+        return ClientRecord.id.in_(keys.where(_FTS.c.search_text.op("MATCH")(phrase)))
+    # pg_trgm's GIN index answers LIKE (the escape clause included); elsewhere it scans.
+    return ClientRecord.search_text.like(f"%{_like_escaped(folded)}%", escape="\\")
+
+
+def statement(actor: Actor, schema: LoadedSchema, query: RecordQuery, dialect: str | None = None) -> Any:
+    """The records the actor may see that match the query (unordered). `dialect` chooses
+    how a `text` query uses its index."""
     stmt = scoped(select(ClientRecord), actor).where(
         ClientRecord.kind == query.kind, access.visible(actor, exclude_hierarchy=query.exclude_hierarchy)
     )
@@ -183,12 +220,27 @@ def statement(actor: Actor, schema: LoadedSchema, query: RecordQuery) -> Any:
     if query.name_prefix:
         # `sort_name` is folded (lower case, no accents) and indexed with the tenant and kind.
         stmt = stmt.where(ClientRecord.sort_name.startswith(fold(query.name_prefix), autoescape=True))
+    if query.text:
+        matched = text_match(query.text, dialect)
+        if matched is not None:
+            stmt = stmt.where(matched)
     return stmt
+
+
+def is_substring_search(query: RecordQuery) -> bool:
+    return bool(query.text) and len(searchtext.fold_text(query.text or "")) >= searchtext.MIN_SUBSTRING
 
 
 async def search(session: AsyncSession, actor: Actor, query: RecordQuery, paging: Paging) -> Slice[ClientRecord]:
     schema = await definitions.for_kind(session, actor, query.kind)
-    column = SORTABLE[query.sort_by]
+    column: Any = SORTABLE[query.sort_by]
+    if query.sort_by == "Name" and is_substring_search(query):
+        # The page's total counts every match anyway, so the trigram index must find them;
+        # ordered by the bare column, PostgreSQL may instead walk the whole sort-name index
+        # filtering row by row (a misjudged rare piece then reads every contact). The
+        # same order, from an expression no index provides, keeps the trigram plan.
+        column = column.concat("")
     ascending = paging.sort_order is SortOrder.ASCENDING
     order = (column.asc(), ClientRecord.id.asc()) if ascending else (column.desc(), ClientRecord.id.desc())
-    return await paginate(session, statement(actor, schema, query), paging, *order)
+    dialect = session.get_bind().dialect.name
+    return await paginate(session, statement(actor, schema, query, dialect), paging, *order)

@@ -52,6 +52,7 @@ from ..models import (
     DetailChange,
     RecordKind,
 )
+from ..searchtext import search_text
 from . import channels, lists
 from .channels import Verifier
 from .definitions import LoadedSchema
@@ -385,6 +386,7 @@ async def apply(
     record.details = fields.apply(record.details, list(changes))
     record.schema_version = schema.version
     record.sort_name = sort_name(record.details)
+    record.search_text = search_text(record.details)
     policy = email_field(schema)
     if policy is not None and any(c.pointer == policy.pointer for c in changes):
         await _follow_email(session, actor, record, policy)
