@@ -129,9 +129,9 @@ async def test_parameter_errors_name_the_parameter_and_where_it_is(
     assert (await client.get("/api/v1/members?pageSize=5&language=de", headers=tenant.headers)).status_code == 200
     too_big = await client.get("/api/v1/members?pageSize=500", headers=tenant.headers)
     assert [(p["parameter"], p["in"]) for p in too_big.json()["errors"]] == [("pageSize", "query")]
-    path = await client.get("/api/v1/members/not-a-uuid", headers=tenant.headers)
+    path = await client.get("/api/v1/exchanges/not-a-uuid", headers=tenant.headers)
     assert [(p["parameter"], p["in"], p["code"]) for p in path.json()["errors"]] == [
-        ("member_id", "path", "uuid_parsing")
+        ("exchange_id", "path", "uuid_parsing")
     ]
     header = await client.post(
         "/api/v1/api-keys",
@@ -277,11 +277,11 @@ async def test_tenant_default_language_applies_when_the_request_names_none(
     client: httpx.AsyncClient, database: Database, keys: ServerKeys
 ) -> None:
     italian = await make_tenant(database, keys, language="it")
-    response = await client.get("/api/v1/members/not-a-uuid", headers=italian.headers)
+    response = await client.get("/api/v1/exchanges/not-a-uuid", headers=italian.headers)
     assert response.status_code == 422
     assert response.json()["detail"] == i18n.translations("it").gettext("Some fields are not valid.")
     assert response.json()["detail"] != "Some fields are not valid."
-    chosen = await client.get("/api/v1/members/not-a-uuid", params={"language": "en"}, headers=italian.headers)
+    chosen = await client.get("/api/v1/exchanges/not-a-uuid", params={"language": "en"}, headers=italian.headers)
     assert chosen.json()["detail"] == "Some fields are not valid."
 
 

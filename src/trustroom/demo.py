@@ -20,7 +20,7 @@ from .clients.service import records
 from .db import bind_tenant, cross_tenant, scoped
 from .exchange.models import Exchange
 from .exchange.schemas import ExchangeCreate
-from .exchange.service import exchanges, folders, sign_in
+from .exchange.service import exchanges, sign_in
 from .keys import ServerKeys
 from .settings import Settings
 from .storage.keyring import Keyring, SealedKeyring
@@ -124,7 +124,8 @@ async def _contacts(session: Any, operator: Actor) -> None:
 
 
 async def _exchange(session: AsyncSession, operator: Actor, keyring: Keyring, password: str) -> None:
-    """Anna Muster's exchange with a folder, made once; her sign-in codes go to the SMS outbox."""
+    """Anna Muster's exchange, made once from her contact (which gives it its Documents
+    folder); her sign-in codes go to the SMS outbox."""
     found = await session.scalar(
         scoped(select(Exchange.id), operator).where(Exchange.external_exchange_id == DEMO_ROOM)
     )
@@ -150,5 +151,4 @@ async def _exchange(session: AsyncSession, operator: Actor, keyring: Keyring, pa
             "contactId": str(contact["DEMO-0"].id) if "DEMO-0" in contact else None,
         }
     )
-    exchange = await exchanges.create(session, operator, keyring, body)
-    await folders.create(session, operator, exchange.id, "Documents", None)
+    await exchanges.create(session, operator, keyring, body)

@@ -682,7 +682,8 @@ class RequestContext:
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
+            # The template without convertors (`{member_id}`, not `{member_id:uuid}`): a stable label.
+            template = getattr(route, "path_format", None) or "unmatched"
             self.observe(scope["method"], template, status, elapsed)
             log.info(
                 "%s %s %s",
