@@ -44,6 +44,7 @@ from .db import Base
 log = logging.getLogger("trustroom.generations")
 
 AUTH = "auth"  # API keys, their tenants and acting members (auth.service.api_keys)
+WEBHOOK_SECRETS = "webhook_secrets"  # endpoints' signing secrets (webhooks.secret_cache)
 READ_TIMEOUT_SECONDS = 2.0
 _SELECT = "SELECT name, value FROM cache_generations"
 
@@ -68,32 +69,40 @@ def seed_sql(name: str) -> str:
     return f"INSERT INTO cache_generations (name, value) VALUES ('{_identifier(name)}', 0)"  # noqa: S608 - checked
 
 
-def bump_trigger_sql(dialect: str, name: str, table: str, columns: Sequence[str]) -> list[str]:
+def bump_trigger_sql(
+    dialect: str, name: str, table: str, columns: Sequence[str], *, on_insert: bool = False
+) -> list[str]:
     """Triggers that bump generation `name` when one of `columns` of `table` is set, or a row is deleted.
 
     Only the listed columns count, so bookkeeping updates (say, a key's last-used time)
-    leave the caches warm. New rows need no bump: nothing caches a row that did not exist.
+    leave the caches warm. New rows need no bump where a cache holds single rows (nothing
+    caches a row that did not exist); a cache of row *sets* (an endpoint's secrets) needs
+    `on_insert`.
     """
     cols = ", ".join(_identifier(column) for column in columns)
     name, table = _identifier(name), _identifier(table)
     bump = f"UPDATE cache_generations SET value = value + 1 WHERE name = '{name}'"  # noqa: S608 - checked
     if dialect == "postgresql":
+        events = f"{'INSERT OR ' if on_insert else ''}UPDATE OF {cols} OR DELETE"
         return [
             "CREATE OR REPLACE FUNCTION trustroom_bump_generation() RETURNS trigger LANGUAGE plpgsql AS "
             "$$ BEGIN UPDATE cache_generations SET value = value + 1 WHERE name = TG_ARGV[0]; RETURN NULL; END $$",
-            f"CREATE TRIGGER {table}_bump_{name} AFTER UPDATE OF {cols} OR DELETE ON {table} "
+            f"CREATE TRIGGER {table}_bump_{name} AFTER {events} ON {table} "
             f"FOR EACH STATEMENT EXECUTE FUNCTION trustroom_bump_generation('{name}')",
         ]
-    return [
+    statements = [
         f"CREATE TRIGGER {table}_bump_{name}_update AFTER UPDATE OF {cols} ON {table} BEGIN {bump}; END",
         f"CREATE TRIGGER {table}_bump_{name}_delete AFTER DELETE ON {table} BEGIN {bump}; END",
     ]
+    if on_insert:
+        statements.append(f"CREATE TRIGGER {table}_bump_{name}_insert AFTER INSERT ON {table} BEGIN {bump}; END")
+    return statements
 
 
 def drop_trigger_sql(dialect: str, name: str, table: str) -> list[str]:
     if dialect == "postgresql":
         return [f"DROP TRIGGER IF EXISTS {table}_bump_{name} ON {table}"]
-    return [f"DROP TRIGGER IF EXISTS {table}_bump_{name}_{event}" for event in ("update", "delete")]
+    return [f"DROP TRIGGER IF EXISTS {table}_bump_{name}_{event}" for event in ("update", "delete", "insert")]
 
 
 class Generations:

@@ -164,7 +164,7 @@ class Runner:
             assert prepare is not None
             try:
                 async with self.database.session(write=False) as session, cross_tenant(session):
-                    prepared.update(await prepare(session, self.keys, jobs))
+                    prepared.update(await prepare(session, self.keys, self.resources, jobs))
             except Exception:
                 log.exception("could not prepare claimed jobs; each reads alone", extra={"task": name})
         return prepared

@@ -74,7 +74,9 @@ class JobContext:
 TaskFunction = Callable[..., Awaitable[dict[str, Any] | None]]
 # Reads, in one transaction lifted above row-level security, what each of a group of
 # claimed jobs needs; a job missing from the answer was not prepared.
-Prepare = Callable[[AsyncSession, ServerKeys, Sequence["Claimed"]], Awaitable[dict[UUID, Any]]]
+# Reads what a group of claimed jobs needs, in one read transaction; the worker's resources
+# hold what outlives a job (connections, caches).
+Prepare = Callable[[AsyncSession, ServerKeys, Resources, Sequence["Claimed"]], Awaitable[dict[UUID, Any]]]
 # Writes what a group of finished jobs staged, in the transaction that completes them.
 Record = Callable[[AsyncSession, Sequence[tuple["Claimed", Any]]], Awaitable[None]]
 

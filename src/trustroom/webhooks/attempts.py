@@ -19,9 +19,11 @@ from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..jobs.models import Event
+from ..jobs.resources import Resources
 from ..keys import ServerKeys
 from . import service
 from .models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from .secret_cache import secret_cache_of
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class Attempted:
 
 
 async def load_targets(
-    session: AsyncSession, keys: ServerKeys, wanted: Mapping[UUID, tuple[UUID, UUID]]
+    session: AsyncSession, keys: ServerKeys, resources: Resources, wanted: Mapping[UUID, tuple[UUID, UUID]]
 ) -> dict[UUID, Target | None]:
     """For each key (a job id) with its (tenant, delivery id): the target, or None when the
     delivery is gone."""
@@ -76,7 +78,9 @@ async def load_targets(
         if delivery.tenant_id == endpoint.tenant_id == event.tenant_id:
             by_delivery[(delivery.tenant_id, delivery.id)] = (delivery, endpoint, event)
     endpoints = {endpoint.id: endpoint for _, endpoint, _ in by_delivery.values()}
-    secrets = await service.signing_secrets(session, keys, list(endpoints.values()))
+    database_url = session.get_bind().engine.url.render_as_string(hide_password=False)
+    secret_cache = await resources.get(secret_cache_of(database_url))
+    secrets = await secret_cache.signing_secrets(session, keys, list(endpoints.values()))
     headers = {endpoint_id: service.custom_headers(endpoint, keys) for endpoint_id, endpoint in endpoints.items()}
     targets: dict[UUID, Target | None] = {}
     for key, owner in wanted.items():

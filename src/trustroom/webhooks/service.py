@@ -220,10 +220,19 @@ async def signing_secrets(
     session: AsyncSession, keys: ServerKeys, endpoints: Collection[WebhookEndpoint]
 ) -> dict[UUID, list[str]]:
     """Every secret that signs each endpoint's deliveries now (the current one first, then
-    those in their overlap), in one query for all of them.
+    those in their overlap), in one query for all of them."""
+    now = utcnow()
+    return {
+        endpoint_id: [secret for secret, expires_at in entries if expires_at is None or expires_at > now]
+        for endpoint_id, entries in (await secret_entries(session, keys, endpoints)).items()
+    }
 
-    Deliveries look secrets up here and nowhere else, so a cache can take its place.
-    """
+
+async def secret_entries(
+    session: AsyncSession, keys: ServerKeys, endpoints: Collection[WebhookEndpoint]
+) -> dict[UUID, list[tuple[str, datetime | None]]]:
+    """Each endpoint's unexpired secrets with their ends, the current one first: what a cache
+    may keep (its user drops the ones that end meanwhile)."""
     owners = {endpoint.id: endpoint.tenant_id for endpoint in endpoints}
     if not owners:
         return {}
@@ -236,10 +245,11 @@ async def signing_secrets(
         )
         .order_by(WebhookSecret.endpoint_id, WebhookSecret.expires_at.is_not(None), WebhookSecret.id.desc())
     )
-    found: dict[UUID, list[str]] = {endpoint_id: [] for endpoint_id in owners}
+    found: dict[UUID, list[tuple[str, datetime | None]]] = {endpoint_id: [] for endpoint_id in owners}
     for row in rows:
         if owners[row.endpoint_id] == row.tenant_id:  # each endpoint's own tenant only
-            found[row.endpoint_id].append(keys.unseal(row.secret_sealed, context=f"webhook-secret:{row.id}"))
+            secret = keys.unseal(row.secret_sealed, context=f"webhook-secret:{row.id}")
+            found[row.endpoint_id].append((secret, row.expires_at))
     return found
 
 

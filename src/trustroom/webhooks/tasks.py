@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..db import bind_tenant, utcnow, uuid7
 from ..jobs import service as jobs
 from ..jobs.models import Event
+from ..jobs.resources import Resources
 from ..jobs.service import NOT_PREPARED, Claimed, JobContext, Task
 from ..keys import ServerKeys
 from ..settings import Settings
@@ -49,11 +50,13 @@ async def fan_out(session: AsyncSession, settings: Settings, batch: Sequence[Eve
         await service.queue_deliveries(session, settings.webhooks, pairs)
 
 
-async def _prepare(session: AsyncSession, keys: ServerKeys, claimed: Sequence[Claimed]) -> dict[UUID, Any]:
+async def _prepare(
+    session: AsyncSession, keys: ServerKeys, resources: Resources, claimed: Sequence[Claimed]
+) -> dict[UUID, Any]:
     """At claim time: one read for all claimed deliveries (lifted above row-level security,
     each row matched to its job's tenant)."""
     wanted = {job.id: (job.tenant_id, UUID(job.args["delivery_id"])) for job in claimed if job.tenant_id is not None}
-    return dict(await attempts.load_targets(session, keys, wanted))
+    return dict(await attempts.load_targets(session, keys, resources, wanted))
 
 
 async def _target(ctx: JobContext, delivery_id: str) -> attempts.Target | None:
@@ -66,7 +69,7 @@ async def _target(ctx: JobContext, delivery_id: str) -> attempts.Target | None:
     async with ctx.database.session(write=False) as read:
         await bind_tenant(read, ctx.tenant_id)
         wanted = {ctx.job_id: (ctx.tenant_id, UUID(delivery_id))}
-        return (await attempts.load_targets(read, ctx.keys, wanted))[ctx.job_id]
+        return (await attempts.load_targets(read, ctx.keys, ctx.resources, wanted))[ctx.job_id]
 
 
 async def _deliver(ctx: JobContext, delivery_id: str, manual: bool = False) -> dict[str, Any]:
