@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import text
 
 from . import __doc__ as product_summary
-from . import http, logs, web
+from . import http, logs, request_context, web
 from .audit import routes as audit_routes
 from .audit.service import DeferredAudit
 from .auth import deps as auth_deps
@@ -129,7 +129,7 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     app.mount("/api/docs-assets", StaticFiles(directory=_docs_assets()), name="docs-assets")
     app.add_middleware(
-        http.RequestContext,
+        request_context.RequestContext,
         observe=metrics.observe_request,
         default_language=settings.default_language,
         max_body_bytes=settings.max_request_bytes,

@@ -48,5 +48,5 @@ def configure(level: str, *, as_json: bool) -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
-    # The access log is ours (http.RequestContext), with route template and correlation id.
+    # The access log is ours (request_context.RequestContext), with route template and correlation id.
     logging.getLogger("uvicorn.access").disabled = True
