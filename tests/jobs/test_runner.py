@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -312,22 +312,28 @@ async def _as_claimed(database: Database, job_id: UUID) -> service.Claimed:
 async def _deferring(ctx: JobContext) -> dict[str, Any]:
     if ctx.attempt == 1 and not calls["deferred"]:
         calls["deferred"] += 1
+        deferred_at.append(utcnow())
         ctx.defer(0.3)
     return {"attempt": ctx.attempt}
 
 
 DEFERRING = Task("test.deferring", _deferring, max_attempts=1)
+deferred_at: list[datetime] = []
 
 
 async def test_a_deferred_job_runs_later_without_spending_an_attempt(fast: Settings, database: Database) -> None:
     calls["deferred"] = 0
+    deferred_at.clear()
     runner = Runner(database, fast, (DEFERRING,), concurrency=1)
     stop = asyncio.Event()
     worker = asyncio.create_task(runner.run(stop))
     job_id = await enqueue(database, DEFERRING)
     await wait_for(lambda: _pending_again(database, job_id))
     waiting = await job_row(database, job_id)
-    assert waiting.attempts == 0 and waiting.visible_at > utcnow()
+    # Measured from the moment the task deferred, not from now: on a loaded machine the
+    # 0.3 s may already have passed by the time this line runs.
+    assert waiting.attempts == 0
+    assert waiting.visible_at >= deferred_at[0] + timedelta(seconds=0.29)
     await wait_for(lambda: finished(database, job_id))
     stop.set()
     await asyncio.wait_for(worker, timeout=10)
