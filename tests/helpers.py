@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from trustroom.db import Database, bind_tenant
 from trustroom.jobs.models import CLAIMABLE, Event, Job
@@ -16,6 +18,25 @@ from trustroom.jobs.service import Task
 from trustroom.settings import Settings
 
 from .factories import TenantFixture
+
+
+@contextmanager
+def sql_statements(database: Database, keep: Callable[[str], bool] = lambda _statement: True) -> Iterator[list[str]]:
+    """Every SQL statement (that `keep` accepts) any of the database's engines sends in the block."""
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if keep(statement):
+            seen.append(statement)
+
+    engines = [engine.sync_engine for engine in database.engines]
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", note)
 
 
 async def events_of(database: Database, tenant: TenantFixture, prefix: str) -> list[tuple[str, dict[str, Any]]]:

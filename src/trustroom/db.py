@@ -45,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, SessionTransaction, declared_attr, mapped_column
 from sqlalchemy.sql import FromClause, Join
 
+from . import sqlite_reads
 from .actor import Actor
 from .schemas import Paging, Slice
 
@@ -263,7 +264,14 @@ class Database:
             event.listen(TenantSession, "after_commit", _wake_job_listeners)
         # Called after a commit that enqueued jobs: in-process workers wake at once.
         self.job_listeners: list[Callable[[], None]] = []
-        self.reader = async_sessionmaker(self.engine, expire_on_commit=False, sync_session_class=TenantSession)
+        # SQLite reads run on read-only connections, inline within a budget
+        # (`sqlite_reads`); on PostgreSQL reads and writes share one pool.
+        self.read_engine = self.engine
+        if self.is_sqlite:
+            sqlite_reads.register()
+            self.read_engine = create_async_engine(sqlite_reads.read_url(url), echo=echo, pool_size=5, max_overflow=10)
+            _configure_sqlite(self.read_engine, sqlite_reads.PRAGMAS)
+        self.reader = async_sessionmaker(self.read_engine, expire_on_commit=False, sync_session_class=TenantSession)
         self.write_engine = self.engine
         if self.is_sqlite:
             # SQLite has one writer at a time. One write connection per process makes this
@@ -283,19 +291,26 @@ class Database:
         session.info["job_listeners"] = self.job_listeners
         return session
 
+    @property
+    def engines(self) -> list[AsyncEngine]:
+        """Every engine of this database, each once."""
+        return list(dict.fromkeys((self.engine, self.read_engine, self.write_engine)))
+
     async def dispose(self) -> None:
-        await self.engine.dispose()
-        if self.write_engine is not self.engine:
-            await self.write_engine.dispose()
+        for engine in self.engines:
+            await engine.dispose()
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+SQLITE_PRAGMAS = ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=30000", "synchronous=NORMAL")
+
+
+def _configure_sqlite(engine: AsyncEngine, pragmas: Sequence[str] = SQLITE_PRAGMAS) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take over BEGIN from the driver so write transactions can be IMMEDIATE.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=30000", "synchronous=NORMAL"):
+        for pragma in pragmas:
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 

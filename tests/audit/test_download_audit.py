@@ -4,15 +4,13 @@ entry in memory (audit.DeferredAudit), a background flush chains it onto the ten
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 from uuid import UUID
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from trustroom.actor import Actor, ActorKind
 from trustroom.app import create_app
@@ -29,7 +27,7 @@ from ..clients.test_pages import signed_in
 from ..exchange.conftest import EXCHANGES, create_exchange, create_folder, upload
 from ..exchange.test_client_portal import browser, sign_in  # noqa: F401 - `browser` is a fixture
 from ..factories import TenantFixture, make_member, make_tenant
-from ..helpers import run_jobs
+from ..helpers import run_jobs, sql_statements
 
 CONTENT = bytes(range(256)) * 40  # 10,240 bytes
 DOWNLOADED = "exchange.document.downloaded"
@@ -44,26 +42,8 @@ async def audited(database: Database, tenant_id: UUID, action: str) -> list[Audi
         return sorted(rows, key=lambda row: row.seq)
 
 
-@contextmanager
-def statements(database: Database) -> Iterator[list[str]]:
-    """Every SQL statement the app's engines send while the block runs."""
-    seen: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(statement.strip().split()[0].upper() + " " + statement.strip()[:60])
-
-    engines = {database.engine.sync_engine, database.write_engine.sync_engine}
-    for engine in engines:
-        event.listen(engine, "before_cursor_execute", note)
-    try:
-        yield seen
-    finally:
-        for engine in engines:
-            event.remove(engine, "before_cursor_execute", note)
-
-
 def writes(seen: list[str]) -> list[str]:
-    return [s for s in seen if s.split()[0] in {"INSERT", "UPDATE", "DELETE"} or "IMMEDIATE" in s]
+    return [s for s in seen if s.split()[0].upper() in {"INSERT", "UPDATE", "DELETE"} or "IMMEDIATE" in s]
 
 
 @pytest.fixture
@@ -81,7 +61,7 @@ async def test_an_api_download_writes_nothing_and_is_audited_by_the_flush(
     url = f"{EXCHANGES}/{document['exchange']['id']}/documents/{document['id']}/content"
     queue: audit.DeferredAudit = app.state.audit_queue
     await queue.flush(app.state.database)  # the upload's own (deferred) last-used times aside
-    with statements(app.state.database) as seen:
+    with sql_statements(app.state.database) as seen:
         whole = await client.get(url, headers={**tenant.headers, "X-Correlation-Id": "dl-whole"})
         part = await client.get(url, headers={**tenant.headers, "Range": "bytes=100-199", "X-Correlation-Id": "dl-r"})
     assert whole.status_code == 200 and whole.content == CONTENT
@@ -168,7 +148,7 @@ async def test_an_export_file_download_is_audited(
     assert started.status_code == 202, started.text
     export_id = started.json()["exportJobId"]
     await run_jobs(database, settings, tenant, EXPORT)
-    with statements(app.state.database) as seen:
+    with sql_statements(app.state.database) as seen:
         fetched = await client.get(f"/api/v1/exports/{export_id}/file", headers=tenant.headers)
     assert fetched.status_code == 200, fetched.text
     assert writes(seen) == [], seen

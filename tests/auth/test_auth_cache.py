@@ -13,7 +13,7 @@ from uuid import uuid4
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import event, text, update
+from sqlalchemy import text, update
 
 from trustroom.auth.models import ApiKey, Member, Role, Tenant
 from trustroom.auth.service import api_keys
@@ -22,6 +22,7 @@ from trustroom.generations import AUTH, Generations
 from trustroom.keys import ServerKeys
 
 from ..factories import TenantFixture, make_api_key, make_member
+from ..helpers import sql_statements
 
 MEMBERS = "/api/v1/members?pageSize=10"
 
@@ -146,19 +147,10 @@ async def test_a_request_refused_from_the_cache_runs_no_statement(
     secret = await make_api_key(database, keys, tenant.id, ["members:read"])
     headers = {"Authorization": f"Bearer {secret}"}
     assert (await client.get(MEMBERS, headers=headers)).status_code == 200
-    statements: list[str] = []
-
-    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    engine = app.state.database.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", note)
-    try:
+    with sql_statements(app.state.database) as statements:
         # Authenticated from the cache, refused by the scope check: no BEGIN, no COMMIT/ROLLBACK.
         refused = await client.get("/api/v1/api-keys", headers=headers)
         assert refused.status_code == 403
         assert statements == []
         assert (await client.get(MEMBERS, headers=headers)).status_code == 200
         assert statements  # the page itself is read from the database
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
