@@ -123,8 +123,7 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     for router in (*routers, *platform, *clients_routes.ROUTERS, *exchange_routes.ROUTERS):
         app.include_router(router)
     app.include_router(auth_pages.router)
-    app.include_router(clients_pages.router)
-    for router in exchange_pages.ROUTERS:
+    for router in (*clients_pages.ROUTERS, *exchange_pages.ROUTERS):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     app.mount("/api/docs-assets", StaticFiles(directory=_docs_assets()), name="docs-assets")
