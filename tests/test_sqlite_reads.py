@@ -68,6 +68,14 @@ async def _read(database: Database, statement: Any) -> Any:
 
 async def test_a_short_read_runs_and_answers(sqlite_db: Database) -> None:
     assert await _read(sqlite_db, text("SELECT sum(n) FROM numbers")) == 6
+    async with sqlite_db.session(write=False) as session:
+        result = await session.execute(text("SELECT n FROM numbers ORDER BY n"))
+        assert [row.n for row in result.fetchmany(2)] == [1, 2]
+        assert [row.n for row in result.fetchmany(2)] == [3]
+        assert result.fetchmany(2) == []
+        assert len((await session.execute(text("SELECT n FROM numbers"))).all()) == 3
+        assert (await session.execute(text("SELECT n FROM numbers WHERE n > 3"))).first() is None
+        await session.commit()
 
 
 async def test_a_long_read_moves_off_the_event_loop(sqlite_db: Database) -> None:
@@ -120,4 +128,8 @@ async def test_a_stream_reads_in_chunks(sqlite_db: Database) -> None:
             text("SELECT n FROM numbers ORDER BY n").columns().execution_options(yield_per=250)
         )
         seen = [n async for n in result]
+        first = await (await session.stream(text("SELECT n FROM numbers ORDER BY n DESC"))).first()
+        everything = await (await session.stream(text("SELECT n FROM numbers"))).all()
     assert seen == list(range(1, 5001))
+    assert first is not None and first.n == 5000
+    assert len(everything) == 5000

@@ -28,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import pool
@@ -171,10 +171,6 @@ class ReadCursor:
         rows = self._rows[self._position :]
         self._position = len(self._rows)
         return rows
-
-    def __iter__(self) -> Iterator[Any]:
-        while (row := self.fetchone()) is not None:
-            yield row
 
     def close(self) -> None:
         self._rows = []
