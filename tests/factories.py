@@ -49,12 +49,25 @@ async def make_api_key(
 
 
 async def make_member(
-    database: Database, keys: ServerKeys, tenant_id: UUID, *, role: Role = Role.ADVISOR, email: str | None = None
+    database: Database,
+    keys: ServerKeys,
+    tenant_id: UUID,
+    *,
+    role: Role = Role.ADVISOR,
+    email: str | None = None,
+    password: str | None = None,
+    display_name: str | None = None,
 ) -> NewMember:
     async with database.session() as session:
         await bind_tenant(session, tenant_id)
         new = await members.add(
-            session, tenant_id, keys, email=email or f"member{next(_numbers)}@bank.example", role=role
+            session,
+            tenant_id,
+            keys,
+            email=email or f"member{next(_numbers)}@bank.example",
+            role=role,
+            password=password,
+            display_name=display_name,
         )
         await audit.record(
             session, tenants.operator(tenant_id), "auth.member.created", target_type="member", target_id=new.member.id

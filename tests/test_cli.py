@@ -47,6 +47,8 @@ def test_tenant_key_and_member_from_the_command_line(env: dict[str, str]) -> Non
         env, "member", "create", "--tenant", tenant["id"], "--email", "cli@bank.example", "--role", "reviewer"
     )
     assert {"id", "password", "totpSecret"} <= member.keys()
+    # The member signs in on their tenant's own page (under TRUSTROOM_PUBLIC_URL).
+    assert member["advisorPortal"].endswith(f"/portal/t/{tenant['id']}/login")
     duplicate = trustroom(
         env, "member", "create", "--tenant", tenant["id"], "--email", "cli@bank.example", "--role", "admin", expect=2
     )
@@ -69,6 +71,9 @@ def test_demo_is_idempotent(env: dict[str, str], tmp_path: Path) -> None:
     assert set(first["member"]) == {"email", "password", "totpSecret"}
     assert set(first["client"]) == {"username", "password", "codes"}
     assert all(url.startswith("http://127.0.0.1:8010/") for url in first["urls"].values())
+    tenant_id = first["tenantId"]
+    assert first["urls"]["advisorPortal"] == f"http://127.0.0.1:8010/portal/t/{tenant_id}/login"
+    assert first["urls"]["clientPortal"] == f"http://127.0.0.1:8010/x/t/{tenant_id}/login"
     assert trustroom(demo_env, "audit", "verify")["intact"] is True
 
 

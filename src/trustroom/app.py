@@ -181,7 +181,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         return http.problem_response(exc, request.url.path)
 
     async def sign_in_required(request: Request, exc: Exception) -> Response:
-        return RedirectResponse(f"/portal/login{web.language_query()}", status_code=303)
+        return RedirectResponse(f"{auth_deps.sign_in_path(request)}{web.language_query()}", status_code=303)
 
     app.add_exception_handler(AppError, app_error)
 

@@ -26,7 +26,7 @@ from . import demo, logs, settings_report
 from .actor import Actor, ActorKind
 from .audit import service as audit
 from .auth.models import ALL_SCOPES, ApiKey, Member, Role
-from .auth.service import api_keys, members, tenants
+from .auth.service import api_keys, members, portal, tenants
 from .clients import tasks as clients_tasks
 from .clients.models import RecordKind, TransferStatus
 from .clients.service import imports, pictures
@@ -134,6 +134,8 @@ async def _member_create(
             "email": new.member.email,
             "password": new.password,
             "totpSecret": new.totp_secret,
+            # Sign-ins are bound to a tenant: the member needs this address (TRUSTROOM_PUBLIC_URL's host).
+            "advisorPortal": f"{settings.public_url.rstrip('/')}{portal.login_path(tenant_id)}",
         }
 
     return await _in_session(settings, work)
@@ -466,7 +468,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings, out: Output) -> int:
             result = asyncio.run(_member_create(settings, args.tenant, args.email, Role(args.role), args.name))
             out.emit(
                 result,
-                f"id          {result['id']}\npassword    {result['password']}\ntotp secret {result['totpSecret']}",
+                f"id          {result['id']}\npassword    {result['password']}\ntotp secret {result['totpSecret']}\n"
+                f"sign in at  {result['advisorPortal']}",
             )
         case "keys", "status":
             result = asyncio.run(_keys_status(settings))

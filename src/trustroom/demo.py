@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from .actor import Actor
 from .auth.models import ALL_SCOPES, ApiKey, Member, Role, Tenant
-from .auth.service import api_keys, members, tenants
+from .auth.service import api_keys, members, portal, tenants
 from .clients.models import RecordKind
 from .clients.service import records
 from .db import bind_tenant, cross_tenant, scoped
@@ -87,7 +87,7 @@ async def seed(session: AsyncSession, settings: Settings, keys: ServerKeys) -> d
             "codes": str(settings.data_dir / "outbox" / "sms"),
         },
         "urls": {
-            "advisorPortal": f"{base}/portal/login",
+            "advisorPortal": f"{base}{portal.login_path(tenant.id)}",
             "clients": f"{base}/portal/contacts",
             "exchanges": f"{base}/portal/exchanges",
             "clientPortal": f"{base}{sign_in.login_path(tenant.id)}",

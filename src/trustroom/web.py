@@ -13,6 +13,7 @@ import hmac
 import secrets
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
@@ -26,6 +27,9 @@ TEMPLATE_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 CSRF_COOKIE = "trustroom_csrf"
 CSRF_FIELD = "csrf_token"
+# How long a browser remembers the tenant of the last sign-in page it showed (see
+# Pages.remember_tenant): about the longest lifetime browsers allow a cookie.
+TENANT_COOKIE_MAX_AGE = 400 * 24 * 3600
 
 PAGE_HEADERS = {
     "Content-Security-Policy": (
@@ -119,6 +123,20 @@ class Pages:
         response.delete_cookie(
             self.cookie_name(base), path="/", secure=self.secure_cookies, httponly=True, samesite="lax"
         )
+
+    def remember_tenant(self, response: Response, base: str, tenant_id: UUID) -> None:
+        """Remember the tenant of a sign-in page in this browser, so the portal's sign-in URL
+        without a tenant (after signing out, when a session ended) can lead back to it.
+        Not a secret: tenant ids appear in sign-in URLs."""
+        self.set_cookie(response, base, str(tenant_id), max_age=TENANT_COOKIE_MAX_AGE)
+
+    def remembered_tenant(self, request: Request, base: str) -> UUID | None:
+        """The tenant `remember_tenant` noted in this browser, if any (a garbled cookie is none)."""
+        remembered = self.cookie(request, base)
+        try:
+            return UUID(remembered) if remembered else None
+        except ValueError:
+            return None
 
     def render(self, request: Request, template: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
         html = self.env.get_template(template).render(

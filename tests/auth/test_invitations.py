@@ -25,6 +25,7 @@ from ..clients.test_pages import csrf_of
 from ..factories import TenantFixture, make_api_key, make_member
 from ..helpers import events_of
 from ..outbound import MailCatcher, send_queued
+from .test_portal import login_of
 
 INVITATIONS = "/api/v1/members/invitations"
 _addresses = iter(range(1, 250))
@@ -84,6 +85,11 @@ async def test_an_invited_member_sets_a_password_enrols_totp_and_signs_in(
 
     subject, path = await link_in_mail(database, settings, mail, tenant, "lea.keller@bank.example")
     assert subject.startswith("Votre invitation")
+    # The email also gives the tenant's own sign-in page for every later sign-in.
+    sign_in = re.search(
+        r"https?://[^/\s]+(/portal/t/[^/\s]+/login)\s", mail.to("lea.keller@bank.example")[-1].get_content()
+    )
+    assert sign_in and sign_in.group(1) == login_of(tenant.id)
     async with database.session(write=False) as session:
         await bind_tenant(session, tenant.id)
         stored = await session.scalar(select(MemberInvitation).where(MemberInvitation.id == UUID(made["id"])))
@@ -107,6 +113,7 @@ async def test_an_invited_member_sets_a_password_enrols_totp_and_signs_in(
     accepted = await choose_password(browser, path, PASSWORD, display_name="Léa K.")
     assert accepted.status_code == 303, accepted.text
     assert accepted.headers["location"] == "/portal/login/totp?language=fr"
+    assert f"__Host-trustroom_portal_tenant={tenant.id}" in accepted.headers["set-cookie"]
     enrol = await browser.get(accepted.headers["location"])
     assert enrol.status_code == 200 and 'class="qr"' in enrol.text
     secret_found = re.search(r'<code class="secret">([A-Z2-7]+)</code>', enrol.text)
@@ -120,6 +127,7 @@ async def test_an_invited_member_sets_a_password_enrols_totp_and_signs_in(
 
     used = await browser.get(path)
     assert used.status_code == 410 and "déjà été utilisée" in used.text
+    assert f'href="{login_of(tenant.id)}"' in used.text  # "Sign in" leads to the invitation's tenant
     again = await browser.post(path, data={"password": PASSWORD, "password_repeated": PASSWORD, "csrf_token": token})
     assert again.status_code == 410
 
@@ -129,9 +137,10 @@ async def test_an_invited_member_sets_a_password_enrols_totp_and_signs_in(
         base_url="https://testserver",
         follow_redirects=False,
     )
-    login = await fresh.get("/portal/login")
+    login = await fresh.get(sign_in.group(1))
     step = await fresh.post(
-        "/portal/login", data={"email": "lea.keller@bank.example", "password": PASSWORD, "csrf_token": csrf_of(login)}
+        sign_in.group(1),
+        data={"email": "lea.keller@bank.example", "password": PASSWORD, "csrf_token": csrf_of(login)},
     )
     assert step.status_code == 303, step.text
     code = pyotp.TOTP(secret).at(time.time() + 30)  # the next step: a code is never accepted twice

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from uuid import UUID
 
 import httpx
 import pyotp
@@ -31,7 +32,12 @@ async def browser(app: FastAPI) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=transport, base_url="https://testserver", follow_redirects=False)
 
 
-async def csrf(client: httpx.AsyncClient, path: str = "/portal/login") -> str:
+def login_of(tenant_id: UUID) -> str:
+    """The tenant's own sign-in page: member sign-ins are bound to one tenant."""
+    return f"/portal/t/{tenant_id}/login"
+
+
+async def csrf(client: httpx.AsyncClient, path: str) -> str:
     page = await client.get(path)
     match = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
     assert match, page.text
@@ -39,15 +45,16 @@ async def csrf(client: httpx.AsyncClient, path: str = "/portal/login") -> str:
 
 
 async def password_step(client: httpx.AsyncClient, member: NewMember, password: str | None = None) -> httpx.Response:
-    token = await csrf(client)
+    login = login_of(member.member.tenant_id)
+    token = await csrf(client, login)
     return await client.post(
-        "/portal/login",
-        data={"email": member.member.email, "password": password or member.password, "csrf_token": token},
+        login, data={"email": member.member.email, "password": password or member.password, "csrf_token": token}
     )
 
 
 async def totp_step(client: httpx.AsyncClient, code: str) -> httpx.Response:
-    token = await csrf(client)
+    """The code for the pending sign-in (the TOTP page of a pending sign-in has the form)."""
+    token = await csrf(client, "/portal/login/totp")
     return await client.post("/portal/login/totp", data={"code": code, "csrf_token": token})
 
 
@@ -75,7 +82,7 @@ async def test_sign_in_enrols_totp_then_opens_the_dashboard(browser: httpx.Async
     token = re.search(r'name="csrf_token" value="([^"]+)"', dashboard.text)
     assert token
     out = await browser.post("/portal/logout", data={"csrf_token": token.group(1)})
-    assert out.status_code == 303
+    assert out.status_code == 303 and out.headers["location"] == login_of(member.member.tenant_id)
     cleared = out.headers["set-cookie"]
     assert cleared.startswith("__Host-trustroom_session=") and "Max-Age=0" in cleared and "Secure" in cleared
     assert (await browser.get("/portal/")).status_code == 303
@@ -100,17 +107,18 @@ async def test_second_sign_in_asks_for_the_code_only_and_refuses_replays(
 
 
 async def test_forms_without_a_valid_csrf_token_are_refused(browser: httpx.AsyncClient, member: NewMember) -> None:
-    await browser.get("/portal/login")
+    login = login_of(member.member.tenant_id)
+    await browser.get(login)
     for token in (None, "forged"):
         data = {"email": member.member.email, "password": member.password}
         if token:
             data["csrf_token"] = token
-        response = await browser.post("/portal/login", data=data)
+        response = await browser.post(login, data=data)
         assert response.status_code == 403
         assert "CsrfTokenInvalid" in response.text
-    token = await csrf(browser)
+    token = await csrf(browser, login)
     cross_site = await browser.post(
-        "/portal/login",
+        login,
         data={"email": member.member.email, "password": member.password, "csrf_token": token},
         headers={"Origin": "https://evil.example"},
     )
@@ -128,14 +136,16 @@ async def test_repeated_failures_lock_the_member(browser: httpx.AsyncClient, mem
 
 
 async def test_wrong_email_and_expired_step_are_handled(browser: httpx.AsyncClient, member: NewMember) -> None:
-    token = await csrf(browser)
-    unknown = await browser.post(
-        "/portal/login", data={"email": "nobody@bank.example", "password": "x", "csrf_token": token}
-    )
+    login = login_of(member.member.tenant_id)
+    token = await csrf(browser, login)
+    unknown = await browser.post(login, data={"email": "nobody@bank.example", "password": "x", "csrf_token": token})
     assert unknown.status_code == 401
-    assert (await browser.get("/portal/login/totp")).status_code == 303
-    expired = await totp_step(browser, "123456")
+    no_step = await browser.get("/portal/login/totp")
+    assert no_step.status_code == 303 and no_step.headers["location"] == login
+    expired = await browser.post("/portal/login/totp", data={"code": "123456", "csrf_token": token})
+    # Nothing to enter a code for: the answer is the tenant's sign-in form, with why.
     assert expired.status_code == 401
+    assert f'action="{login}"' in expired.text and 'role="alert"' in expired.text
 
 
 async def test_attempts_per_address_are_rate_limited(settings: Settings, member: NewMember) -> None:
@@ -143,13 +153,12 @@ async def test_attempts_per_address_are_rate_limited(settings: Settings, member:
     strict = settings.model_copy(update={"auth": settings.auth.model_copy(update={"ip_attempts_per_minute": limit})})
     app = create_app(strict, run_worker_in_process=False)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=("192.0.2.99", 4000))
+    login = login_of(member.member.tenant_id)
     async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
-        token = await csrf(client)
+        token = await csrf(client, login)
         statuses = [
             (
-                await client.post(
-                    "/portal/login", data={"email": f"n{i}@bank.example", "password": "x", "csrf_token": token}
-                )
+                await client.post(login, data={"email": f"n{i}@bank.example", "password": "x", "csrf_token": token})
             ).status_code
             for i in range(limit + 1)
         ]
@@ -158,11 +167,12 @@ async def test_attempts_per_address_are_rate_limited(settings: Settings, member:
     assert statuses[-1] == 429
 
 
-async def test_pages_are_localized(browser: httpx.AsyncClient) -> None:
-    german = await browser.get("/portal/login?language=de")
+async def test_pages_are_localized(browser: httpx.AsyncClient, tenant: TenantFixture) -> None:
+    german = await browser.get(f"{login_of(tenant.id)}?language=de")
     assert '<html lang="de">' in german.text
     assert "Passwort" in german.text
-    french = await browser.get("/portal/login", headers={"Accept-Language": "fr-CH, de;q=0.5"})
+    assert f'action="{login_of(tenant.id)}?language=de"' in german.text
+    french = await browser.get(login_of(tenant.id), headers={"Accept-Language": "fr-CH, de;q=0.5"})
     assert '<html lang="fr">' in french.text
 
 

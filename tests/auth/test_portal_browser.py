@@ -53,10 +53,16 @@ class NewMember:
     email: str
     password: str
     totp: pyotp.TOTP
+    tenant_id: str
 
     @property
     def display_name(self) -> str:
         return self.email.split("@")[0]
+
+    @property
+    def login_path(self) -> str:
+        """Their tenant's sign-in page (member sign-ins are bound to one tenant)."""
+        return f"/portal/t/{self.tenant_id}/login"
 
 
 @dataclass
@@ -104,7 +110,7 @@ def _create_members(env: dict[str, str], tenant_id: str, count: int) -> list[New
     for email, run in zip(emails, runs, strict=True):
         created = _cli_result(run)
         assert created["email"] == email
-        made.append(NewMember(created["email"], created["password"], pyotp.TOTP(created["totpSecret"])))
+        made.append(NewMember(created["email"], created["password"], pyotp.TOTP(created["totpSecret"]), tenant_id))
     return made
 
 
@@ -194,7 +200,7 @@ def page(context: BrowserContext) -> Page:
 
 
 def _sign_in_with_password(page: Page, member: NewMember) -> None:
-    page.goto("/portal/login")
+    page.goto(member.login_path)
     page.get_by_label("Email").fill(member.email)
     page.get_by_label("Password").fill(member.password)
     page.get_by_role("button", name="Continue").click()
@@ -254,11 +260,15 @@ def test_first_sign_in_enrols_totp_then_signs_out_and_in_again(
     expect(page.get_by_text("Advisor", exact=True)).to_be_visible()
 
     page.get_by_role("button", name="Sign out").click()
-    expect(page).to_have_url(re.compile(r"/portal/login(\?|$)"))
+    at_own_login = re.compile(re.escape(member.login_path) + r"(\?|$)")
+    expect(page).to_have_url(at_own_login)
     expect(page.get_by_role("heading", level=1)).to_have_text("Advisor portal")
     assert SESSION_COOKIE not in {cookie["name"] for cookie in context.cookies()}
     page.goto("/portal/")
-    expect(page).to_have_url(re.compile(r"/portal/login(\?|$)"))
+    expect(page).to_have_url(at_own_login)
+    page.goto("/portal/login")  # the browser remembers the tenant it signed in with
+    expect(page).to_have_url(at_own_login)
+    expect(page.get_by_label("Password")).to_be_visible()
 
     # Enrolled now: the second sign-in asks for a code without showing the secret again.
     # A code counts once per time step, so this one is for the next step (accepted as now + 1).
@@ -308,15 +318,16 @@ def _german(message: str) -> str:
     return entry.string
 
 
-def test_login_page_in_german(page: Page) -> None:
-    page.goto("/portal/login")
+def test_login_page_in_german(page: Page, server: Server) -> None:
+    login = f"/portal/t/{server.tenant_id}/login"
+    page.goto(login)
     expect(page.locator("html")).to_have_attribute("lang", "en")
     english = page.locator("main").inner_text()
 
-    page.goto("/portal/login?language=de")
+    page.goto(f"{login}?language=de")
     expect(page.locator("html")).to_have_attribute("lang", "de")
     expect(page.locator('nav a[lang="de"]')).to_have_attribute("aria-current", "true")
-    expect(page.locator("form")).to_have_attribute("action", "/portal/login?language=de")
+    expect(page.locator("form")).to_have_attribute("action", f"{login}?language=de")
 
     expected = {message: _german(message) for message in LOGIN_PAGE_MESSAGES}
     expect(page.get_by_role("heading", level=1)).to_have_text(expected["Advisor portal"])
@@ -343,7 +354,7 @@ def test_a_long_email_stays_inside_its_card(page: Page, context: BrowserContext,
     created = _cli_result(
         _start_cli(server.env, "member", "create", "--tenant", server.tenant_id, "--email", email, "--role", "advisor")
     )
-    member = NewMember(created["email"], created["password"], pyotp.TOTP(created["totpSecret"]))
+    member = NewMember(created["email"], created["password"], pyotp.TOTP(created["totpSecret"]), server.tenant_id)
     page.set_viewport_size({"width": width, "height": 900})
     _sign_in_with_password(page, member)
     _submit_code(page, member.totp.now())

@@ -48,7 +48,9 @@ def _members_and_key(server: Server) -> tuple[NewMember, NewMember, str]:
     ]
     runs.append(_start_cli(server.env, "api-key", "create", "--tenant", server.tenant_id))
     advisor, reviewer, key = (_cli_result(run) for run in runs)
-    made = [NewMember(m["email"], m["password"], pyotp.TOTP(m["totpSecret"])) for m in (advisor, reviewer)]
+    made = [
+        NewMember(m["email"], m["password"], pyotp.TOTP(m["totpSecret"]), server.tenant_id) for m in (advisor, reviewer)
+    ]
     return made[0], made[1], key["key"]
 
 

@@ -95,7 +95,7 @@ def room(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Room]:
         folder = api.post(f"/exchanges/{exchange['id']}/folders", json={"name": "Tax 2026"}).json()
         link = api.post(f"/exchanges/{exchange['id']}/link").json()["url"]
         member = server.created["advisor@room-bank.example"]
-        advisor = NewMember(member["email"], member["password"], pyotp.TOTP(member["totpSecret"]))
+        advisor = NewMember(member["email"], member["password"], pyotp.TOTP(member["totpSecret"]), server.tenant_id)
         yield Room(
             server.base_url, server.api_key, advisor, exchange, folder["id"], link, mail, receiver, endpoint["secret"]
         )

@@ -90,10 +90,27 @@ def usage(request: Request) -> UsageRecorder:
 
 SESSION_COOKIE = "trustroom_session"
 PENDING_COOKIE = "trustroom_pending"
+# The tenant of the last sign-in page or sign-in (Pages.remember_tenant), where
+# `/portal/login` and every "sign in again" lead.
+TENANT_COOKIE = "trustroom_portal_tenant"
+LOGIN_WITHOUT_TENANT = "/portal/login"
+
+
+def remembered_login(request: Request) -> str | None:
+    """The sign-in page of the tenant this browser last signed in with (or was shown), if any."""
+    remembered = get_pages(request).remembered_tenant(request, TENANT_COOKIE)
+    return portal.login_path(remembered) if remembered else None
+
+
+def sign_in_path(request: Request) -> str:
+    """Where this browser signs in: its remembered tenant's sign-in page, else the page that
+    asks for the organization's portal link."""
+    return remembered_login(request) or LOGIN_WITHOUT_TENANT
 
 
 class SignInRequired(Exception):
-    """No live portal session: the page handler answers with a redirect to the sign-in page."""
+    """No live portal session: the page handler answers with a redirect to the sign-in page
+    (`sign_in_path`)."""
 
 
 async def portal_member(request: Request, session: SessionDep) -> tuple[PortalSession, Member]:

@@ -1,8 +1,15 @@
-"""Advisor-portal pages: sign-in with password and TOTP, the dashboard, sign-out."""
+"""Advisor-portal pages: sign-in with password and TOTP, the dashboard, sign-out.
+
+A sign-in always belongs to one tenant: its form lives at `/portal/t/{tenantId}/login`
+(the invitation email gives it; a tenant links to it). `/portal/login` only forwards to the
+tenant this browser last signed in with (a cookie), since members are unique per tenant
+and email only; without one it asks for the organization's link and lists no tenants.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
+from uuid import UUID
 
 import segno
 from fastapi import APIRouter, Depends, Form, Request
@@ -16,7 +23,10 @@ from ..web import Pages, get_pages, language_query
 from .deps import (
     PENDING_COOKIE,
     SESSION_COOKIE,
+    TENANT_COOKIE,
     PortalMember,
+    remembered_login,
+    sign_in_path,
 )
 from .models import ROLE_LABELS, MemberInvitation, Role
 from .service import invitations, members, portal, tenants
@@ -32,6 +42,10 @@ OUTCOME_MESSAGES = {
     portal.Outcome.EXPIRED: N_("Your sign-in took too long. Please start again."),
     portal.Outcome.RATE_LIMITED: N_("Too many attempts from your network; try again in %(seconds)s seconds."),
 }
+UNKNOWN_PORTAL = N_(
+    "Please open your organization's link to the advisor portal: it is in your invitation email, "
+    "or your administrator has it."
+)
 
 
 def _failure(request: Request, pages: Pages, template: str, attempt: portal.Attempt, **context: Any) -> Response:
@@ -40,13 +54,38 @@ def _failure(request: Request, pages: Pages, template: str, attempt: portal.Atte
     return pages.refuse(request, template, status=status, message=message, retry_after=attempt.retry_after, **context)
 
 
-@router.get("/login", response_class=HTMLResponse)
-async def login_page(request: Request, pages: PagesDep) -> Response:
-    return pages.render(request, "auth/login.html")
+def _remember_tenant(pages: Pages, response: Response, tenant_id: UUID) -> Response:
+    pages.remember_tenant(response, TENANT_COOKIE, tenant_id)
+    return response
 
 
-@router.post("/login", response_class=HTMLResponse)
+def _unknown_portal(request: Request, pages: Pages, status_code: int = 404) -> Response:
+    return pages.render(request, "auth/login.html", status_code=status_code, error=i18n.gettext(UNKNOWN_PORTAL))
+
+
+# The form once posted here (before sign-ins were bound to a tenant): a page still open from
+# then is led to its tenant's form, or told where to find it; the password is never read.
+@router.api_route("/login", methods=["GET", "POST"], response_class=HTMLResponse)
+async def login_forward(request: Request, pages: PagesDep) -> Response:
+    """No tenant in the URL: back to the tenant this browser last signed in with, if any."""
+    remembered = remembered_login(request)
+    if remembered is not None:
+        return RedirectResponse(f"{remembered}{language_query()}", status_code=303)
+    return _unknown_portal(request, pages, status_code=200)
+
+
+@router.get("/t/{tenant_ref}/login", response_class=HTMLResponse)
+async def login_page(tenant_ref: str, request: Request, session: SessionDep, pages: PagesDep) -> Response:
+    tenant = await tenants.sign_in_tenant(session, tenant_ref)
+    if tenant is None:
+        return _unknown_portal(request, pages)
+    page = pages.render(request, "auth/login.html", login_action=portal.login_path(tenant.id))
+    return _remember_tenant(pages, page, tenant.id)
+
+
+@router.post("/t/{tenant_ref}/login", response_class=HTMLResponse)
 async def submit_password(
+    tenant_ref: str,
     request: Request,
     session: SessionDep,
     keys: KeysDep,
@@ -57,11 +96,15 @@ async def submit_password(
     csrf_token: CsrfField = None,
 ) -> Response:
     pages.check_csrf(request, csrf_token)
+    tenant = await tenants.sign_in_tenant(session, tenant_ref)
+    if tenant is None:
+        return _unknown_portal(request, pages)
     attempt = await portal.check_password(
-        session, keys, settings.auth, email=email, password=password, ip=client_ip(request)
+        session, keys, settings.auth, tenant=tenant, email=email, password=password, ip=client_ip(request)
     )
     if attempt.outcome is not portal.Outcome.NEXT_STEP or attempt.token is None:
-        return _failure(request, pages, "auth/login.html", attempt, email=email)
+        login_action = portal.login_path(tenant.id)
+        return _failure(request, pages, "auth/login.html", attempt, email=email, login_action=login_action)
     response = RedirectResponse(f"/portal/login/totp{language_query()}", status_code=303)
     pages.set_cookie(response, PENDING_COOKIE, attempt.token, max_age=settings.auth.pending_login_seconds)
     return response
@@ -91,7 +134,7 @@ TotpContext = Annotated[dict[str, Any] | None, Depends(_totp_context)]
 @router.get("/login/totp", response_class=HTMLResponse)
 async def totp_page(request: Request, pages: PagesDep, context: TotpContext) -> Response:
     if context is None:
-        return RedirectResponse(f"/portal/login{language_query()}", status_code=303)
+        return RedirectResponse(f"{sign_in_path(request)}{language_query()}", status_code=303)
     return pages.render(request, "auth/totp.html", **context)
 
 
@@ -111,12 +154,17 @@ async def submit_totp(
     attempt = await portal.check_totp(
         session, keys, settings.auth, pending_token=pending, code=code, ip=client_ip(request)
     )
-    if attempt.outcome is not portal.Outcome.SIGNED_IN or attempt.token is None:
-        return _failure(request, pages, "auth/totp.html", attempt, **(context or {"enrol": False}))
+    if attempt.outcome is not portal.Outcome.SIGNED_IN or attempt.token is None or attempt.member is None:
+        if attempt.outcome is portal.Outcome.EXPIRED or context is None:
+            # Nothing left to enter a code for: the sign-in starts again at its tenant's form.
+            login_action = remembered_login(request)
+            return _failure(request, pages, "auth/login.html", attempt, login_action=login_action)
+        return _failure(request, pages, "auth/totp.html", attempt, **context)
     response = RedirectResponse(f"/portal/{language_query()}", status_code=303)
     pages.clear_cookie(response, PENDING_COOKIE)
     pages.set_cookie(response, SESSION_COOKIE, attempt.token, max_age=settings.auth.session_ttl_seconds)
-    return response
+    # The tenant signed in with (also after an invitation) is where signing in again leads.
+    return _remember_tenant(pages, response, attempt.member.tenant_id)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -148,9 +196,9 @@ async def sign_out(
 ) -> Response:
     pages.check_csrf(request, csrf_token)
     token = pages.cookie(request, SESSION_COOKIE)
-    if token:
-        await portal.sign_out(session, keys, token)
-    response = RedirectResponse(f"/portal/login{language_query()}", status_code=303)
+    tenant_id = await portal.sign_out(session, keys, token) if token else None
+    login = portal.login_path(tenant_id) if tenant_id else sign_in_path(request)
+    response = RedirectResponse(f"{login}{language_query()}", status_code=303)
     pages.clear_cookie(response, SESSION_COOKIE)
     return response
 
@@ -172,7 +220,9 @@ def _invitation_page(
         i18n.current_language.set(invitation.language)
     if status != "pending" or invitation is None:
         unusable = i18n.gettext(INVITATION_UNUSABLE[status])
-        return pages.render(request, "auth/invitation.html", status_code=410, unusable=unusable)
+        # The invitation names its tenant: "Sign in" leads to that tenant's form.
+        login_url = portal.login_path(invitation.tenant_id) if invitation else sign_in_path(request)
+        return pages.render(request, "auth/invitation.html", status_code=410, unusable=unusable, login_url=login_url)
     return pages.render(
         request,
         "auth/invitation.html",
@@ -188,8 +238,15 @@ def _invitation_page(
 
 def _too_many(request: Request, pages: Pages, wait: int) -> Response:
     message = i18n.gettext(OUTCOME_MESSAGES[portal.Outcome.RATE_LIMITED], seconds=wait)
+    login_url = sign_in_path(request)
     return pages.refuse(
-        request, "auth/invitation.html", status=429, message=message, unusable=message, retry_after=wait
+        request,
+        "auth/invitation.html",
+        status=429,
+        message=message,
+        unusable=message,
+        retry_after=wait,
+        login_url=login_url,
     )
 
 
@@ -243,4 +300,4 @@ async def accept_invitation(
     pending = await portal.begin_second_factor(session, keys, settings.auth, accepted.member, ip)
     response = RedirectResponse(f"/portal/login/totp?language={invitation.language}", status_code=303)
     pages.set_cookie(response, PENDING_COOKIE, pending, max_age=settings.auth.pending_login_seconds)
-    return response
+    return _remember_tenant(pages, response, invitation.tenant_id)

@@ -32,7 +32,7 @@ from .. import events
 from ..errors import EmailTaken, InvitationAccepted, InvitationNotFound
 from ..models import ROLE_LABELS, Member, MemberInvitation, Role, Tenant
 from . import members, rate_limits
-from .portal import member_actor
+from .portal import login_path, member_actor
 
 TOKEN_HASH = "member-invitation"  # noqa: S105 - a hash purpose, not a secret
 LINK_PATH = "/portal/invitations/"
@@ -46,8 +46,9 @@ EMAIL_SUBJECT = N_("Your invitation to the advisor portal of %(tenant)s")
 EMAIL_TEXT = N_(
     "You have been invited to the advisor portal of %(tenant)s as %(role)s.\n\n"
     "Open this link to choose your password and set up your authenticator app:\n%(link)s\n\n"
-    "The link works once and until %(expires)s (UTC). If you did not expect this invitation, "
-    "ignore this email."
+    "The link works once and until %(expires)s (UTC). Afterwards, sign in to the advisor portal "
+    "of %(tenant)s here (keep this address):\n%(sign_in)s\n\n"
+    "If you did not expect this invitation, ignore this email."
 )
 PASSWORD_TOO_SHORT = N_("The password must have at least %(length)s characters.")
 PASSWORD_IS_EMAIL = N_("The password must not be your email address.")
@@ -104,7 +105,8 @@ async def invite(
     )
     session.add(invitation)
     await session.flush()
-    await _send(session, keys, invitation, tenant, f"{public_url.rstrip('/')}{LINK_PATH}{token}")
+    base = public_url.rstrip("/")
+    await _send(session, keys, invitation, tenant, f"{base}{LINK_PATH}{token}", f"{base}{login_path(tenant.id)}")
     data: dict[str, Any] = {"role": str(role), "expiresAt": invitation.expires_at.isoformat()}
     if replaced:
         data["replaces"] = replaced
@@ -122,14 +124,17 @@ async def invite(
 
 
 async def _send(
-    session: AsyncSession, keys: ServerKeys, invitation: MemberInvitation, tenant: Tenant, link: str
+    session: AsyncSession, keys: ServerKeys, invitation: MemberInvitation, tenant: Tenant, link: str, sign_in: str
 ) -> None:
+    """The email: the one-time link, and the tenant's own sign-in page for every later sign-in
+    (sign-ins are bound to a tenant; nothing else tells the member where it is)."""
     gettext = translations(invitation.language).gettext
     params = {
         "tenant": tenant.name,
         "role": gettext(ROLE_LABELS[Role(invitation.role)]),
         "link": link,
         "expires": invitation.expires_at.strftime("%Y-%m-%d %H:%M"),
+        "sign_in": sign_in,
     }
     content = messaging.Content(invitation.email, gettext(EMAIL_SUBJECT) % params, gettext(EMAIL_TEXT) % params)
     await messaging.queue(

@@ -1,5 +1,7 @@
 """Advisor-portal sign-in: password, then TOTP (enrolled at the first sign-in), then a session.
 
+A sign-in belongs to one tenant (its page is `/portal/t/{tenantId}/login`): members are
+unique per tenant and email only, and the same person may be a member of two tenants.
 Attempts are counted in the request's transaction and the outcome is returned, not
 raised, so the counters are committed even when the attempt fails.
 """
@@ -13,6 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 from functools import cache
+from uuid import UUID
 
 import pyotp
 from argon2.exceptions import VerificationError
@@ -25,7 +28,7 @@ from ...db import bind_tenant, cross_tenant, utcnow
 from ...keys import ServerKeys
 from ...logs import correlation_id
 from ...settings import AuthSettings
-from ..models import Member, PortalSession
+from ..models import Member, PortalSession, Tenant
 from . import rate_limits
 from .members import password_hasher, reseal_if_old, totp_secret
 
@@ -113,31 +116,44 @@ async def _rate_limited(session: AsyncSession, settings: AuthSettings, step: str
 
 
 async def check_password(
-    session: AsyncSession, keys: ServerKeys, settings: AuthSettings, *, email: str, password: str, ip: str
+    session: AsyncSession,
+    keys: ServerKeys,
+    settings: AuthSettings,
+    *,
+    tenant: Tenant,
+    email: str,
+    password: str,
+    ip: str,
 ) -> Attempt:
+    """The first step: the right password opens a pending sign-in at the TOTP step.
+
+    Only the sign-in page's tenant is looked at: a wrong password never counts against (or
+    locks) a member of another tenant with the same email, and the same password in two
+    tenants signs in the member of the tenant the page belongs to.
+    """
     if limited := await _rate_limited(session, settings, "login", ip):
         return limited
-    async with cross_tenant(session):
-        candidates = list(
-            await session.scalars(
-                select(Member).where(Member.email == email.strip().lower(), Member.disabled_at.is_(None))
-            )
+    await bind_tenant(session, tenant.id)
+    member = await session.scalar(
+        select(Member).where(
+            Member.tenant_id == tenant.id, Member.email == email.strip().lower(), Member.disabled_at.is_(None)
         )
-    if not candidates:
+    )
+    if member is None:
         _verify(_dummy_hash(), password)
         return Attempt(Outcome.INVALID)
-    outcome = Outcome.INVALID
-    for member in candidates:
-        await bind_tenant(session, member.tenant_id)
-        if _is_locked(member):
-            outcome = Outcome.LOCKED
-            continue
-        if _verify(member.password_hash, password):
-            token = await _open_session(session, keys, member, STAGE_TOTP, settings.pending_login_seconds, ip)
-            return Attempt(Outcome.NEXT_STEP, token=token, member=member)
-        _register_failure(member, settings)
-        outcome = Outcome.LOCKED if _is_locked(member) else outcome
-    return Attempt(outcome)
+    if _is_locked(member):
+        return Attempt(Outcome.LOCKED)
+    if _verify(member.password_hash, password):
+        token = await _open_session(session, keys, member, STAGE_TOTP, settings.pending_login_seconds, ip)
+        return Attempt(Outcome.NEXT_STEP, token=token, member=member)
+    _register_failure(member, settings)
+    return Attempt(Outcome.LOCKED if _is_locked(member) else Outcome.INVALID)
+
+
+def login_path(tenant_id: UUID) -> str:
+    """The tenant's own sign-in page of the advisor portal."""
+    return f"/portal/t/{tenant_id}/login"
 
 
 def _verify(password_hash: str, password: str) -> bool:
@@ -226,8 +242,12 @@ def touch_is_due(portal_session: PortalSession) -> bool:
     return utcnow() - portal_session.last_seen_at >= TOUCH_INTERVAL
 
 
-async def sign_out(session: AsyncSession, keys: ServerKeys, token: str) -> None:
+async def sign_out(session: AsyncSession, keys: ServerKeys, token: str) -> UUID | None:
+    """Ends the session behind a cookie; the tenant it belonged to (where to sign in again), if any."""
     async with cross_tenant(session):
-        await session.execute(
-            delete(PortalSession).where(PortalSession.token_hash.in_(keys.keyed_hashes(SESSION_HASH, token)))
+        ended = await session.scalars(
+            delete(PortalSession)
+            .where(PortalSession.token_hash.in_(keys.keyed_hashes(SESSION_HASH, token)))
+            .returning(PortalSession.tenant_id)
         )
+        return ended.first()

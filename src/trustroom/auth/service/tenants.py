@@ -47,6 +47,18 @@ async def create_tenant(
     return tenant
 
 
+async def sign_in_tenant(session: AsyncSession, reference: str) -> Tenant | None:
+    """The tenant a sign-in URL names (its id), with the session bound to it; None when
+    unknown or not an id. Members and client usernames are unique per tenant only, so both
+    portals' sign-in pages carry their tenant (`/portal/t/{id}/login`, `/x/t/{id}/login`)."""
+    try:
+        tenant_id = UUID(reference)
+    except ValueError:
+        return None
+    await bind_tenant(session, tenant_id)
+    return await session.get(Tenant, tenant_id)
+
+
 async def get_tenant(session: AsyncSession, tenant_id: UUID) -> Tenant:
     await bind_tenant(session, tenant_id)
     tenant = await session.get(Tenant, tenant_id)

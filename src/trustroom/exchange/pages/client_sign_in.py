@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from ... import i18n
+from ...auth.service import tenants
 from ...auth.service.portal import REFUSAL_STATUS, Outcome
 from ...db import utcnow
 from ...errors import N_
@@ -36,21 +37,16 @@ OUTCOME_MESSAGES = {
     Outcome.RATE_LIMITED: N_("Too many attempts from your network; try again in %(seconds)s seconds."),
 }
 UNKNOWN_PORTAL = N_("Please open the sign-in link your provider sent you or shows on its website.")
-# Remembers the tenant of the last sign-in page, so `/x/login` (after signing out or when a
-# session ended) can lead back to it. Not a secret: tenant ids appear in sign-in URLs.
+# The tenant of the last sign-in page (Pages.remember_tenant), where `/x/login` leads back.
 TENANT_COOKIE = "trustroom_x_tenant"
-TENANT_COOKIE_MAX_AGE = 400 * 24 * 3600
 LINK_UNUSABLE = N_("This link has expired or was already used. Ask your advisor for a new one, or sign in.")
 CODE_RESENT = N_("A new code is on its way.")
 RESEND_WAIT = N_("You can ask for a new code in %(seconds)s seconds.")
 
 
 def _remembered_login(request: Request, pages: Pages) -> str | None:
-    remembered = pages.cookie(request, TENANT_COOKIE)
-    try:
-        return sign_in.login_path(UUID(remembered)) if remembered else None
-    except ValueError:
-        return None
+    remembered = pages.remembered_tenant(request, TENANT_COOKIE)
+    return sign_in.login_path(remembered) if remembered else None
 
 
 def _failure(request: Request, pages: Pages, template: str, attempt: sign_in.Attempt, **context: Any) -> Response:
@@ -102,13 +98,13 @@ def _unknown_portal(request: Request, pages: Pages) -> Response:
 
 
 def _remember_tenant(pages: Pages, response: Response, tenant_id: UUID) -> Response:
-    pages.set_cookie(response, TENANT_COOKIE, str(tenant_id), max_age=TENANT_COOKIE_MAX_AGE)
+    pages.remember_tenant(response, TENANT_COOKIE, tenant_id)
     return response
 
 
 @router.get("/t/{tenant_ref}/login", response_class=HTMLResponse)
 async def login_page(tenant_ref: str, request: Request, session: SessionDep, pages: PagesDep) -> Response:
-    tenant = await sign_in.sign_in_tenant(session, tenant_ref)
+    tenant = await tenants.sign_in_tenant(session, tenant_ref)
     if tenant is None:
         return _unknown_portal(request, pages)
     page = pages.render(request, "exchange/login.html", login_action=sign_in.login_path(tenant.id))
@@ -128,7 +124,7 @@ async def submit_password(
     csrf_token: CsrfField = None,
 ) -> Response:
     pages.check_csrf(request, csrf_token)
-    tenant = await sign_in.sign_in_tenant(session, tenant_ref)
+    tenant = await tenants.sign_in_tenant(session, tenant_ref)
     if tenant is None:
         return _unknown_portal(request, pages)
     attempt = await sign_in.check_password(

@@ -137,16 +137,6 @@ def login_path(tenant_id: UUID) -> str:
     return f"/x/t/{tenant_id}/login"
 
 
-async def sign_in_tenant(session: AsyncSession, reference: str) -> Tenant | None:
-    """The tenant a sign-in URL names (its id), with the session bound to it; None when unknown."""
-    try:
-        tenant_id = UUID(reference)
-    except ValueError:
-        return None
-    await bind_tenant(session, tenant_id)
-    return await session.get(Tenant, tenant_id)
-
-
 async def _open(
     session: AsyncSession, keys: ServerKeys, account: ClientAccount, stage: str, lifetime: int, ip: str | None
 ) -> tuple[str, ClientSession]:
