@@ -14,11 +14,9 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
-from functools import cache
 from uuid import UUID
 
 import pyotp
-from argon2.exceptions import VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,19 +27,13 @@ from ...keys import ServerKeys
 from ...logs import correlation_id
 from ...settings import AuthSettings
 from ..models import Member, PortalSession, Tenant
-from . import rate_limits
-from .members import password_hasher, reseal_if_old, totp_secret
+from . import passwords, rate_limits
+from .members import reseal_if_old, totp_secret
 
 SESSION_HASH = "portal-session"
 STAGE_TOTP = "totp"
 STAGE_ACTIVE = "active"
 TOTP_PERIOD = 30
-
-
-@cache
-def _dummy_hash() -> str:
-    """Verified against when no member matches, so a wrong email costs as much as a wrong password."""
-    return password_hasher.hash(secrets.token_urlsafe(16))
 
 
 class Outcome(StrEnum):
@@ -140,11 +132,11 @@ async def check_password(
         )
     )
     if member is None:
-        _verify(_dummy_hash(), password)
+        await passwords.spend_like_a_check(password)
         return Attempt(Outcome.INVALID)
     if _is_locked(member):
         return Attempt(Outcome.LOCKED)
-    if _verify(member.password_hash, password):
+    if await passwords.matches(member.password_hash, password):
         token = await _open_session(session, keys, member, STAGE_TOTP, settings.pending_login_seconds, ip)
         return Attempt(Outcome.NEXT_STEP, token=token, member=member)
     _register_failure(member, settings)
@@ -154,13 +146,6 @@ async def check_password(
 def login_path(tenant_id: UUID) -> str:
     """The tenant's own sign-in page of the advisor portal."""
     return f"/portal/t/{tenant_id}/login"
-
-
-def _verify(password_hash: str, password: str) -> bool:
-    try:
-        return password_hasher.verify(password_hash, password)
-    except VerificationError:
-        return False
 
 
 async def find_session(

@@ -14,19 +14,15 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from functools import cache
 from uuid import UUID
 
-import anyio
-from argon2.exceptions import VerificationError
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...actor import Actor, ActorKind
 from ...audit import service as audit
 from ...auth.models import Tenant
-from ...auth.service import rate_limits
-from ...auth.service.members import password_hasher
+from ...auth.service import passwords, rate_limits
 from ...auth.service.portal import Outcome
 from ...db import bind_tenant, cross_tenant, utcnow
 from ...errors import N_
@@ -58,19 +54,6 @@ class Attempt:
     token: str | None = None
     retry_after: int | None = None
     account: ClientAccount | None = None
-
-
-@cache
-def _dummy_hash() -> str:
-    """Checked when no account matches, so a wrong username costs as much as a wrong password."""
-    return password_hasher.hash(secrets.token_urlsafe(16))
-
-
-def _verify(password_hash: str, password: str) -> bool:
-    try:
-        return password_hasher.verify(password_hash, password)
-    except VerificationError:
-        return False
 
 
 def client_actor(account: ClientAccount, ip: str | None = None) -> Actor:
@@ -120,11 +103,11 @@ async def check_password(
         select(ClientAccount).where(ClientAccount.tenant_id == tenant.id, ClientAccount.username == username.strip())
     )
     if account is None:
-        await anyio.to_thread.run_sync(_verify, _dummy_hash(), password)
+        await passwords.spend_like_a_check(password)
         return Attempt(Outcome.INVALID)
     if _is_locked(account):
         return Attempt(Outcome.LOCKED)
-    if await anyio.to_thread.run_sync(_verify, account.password_hash, password):
+    if await passwords.matches(account.password_hash, password):
         token, pending = await _open(session, keys, account, STAGE_CODE, settings.exchange.code_ttl_seconds, ip)
         await send_code(session, keys, settings, account, pending)
         return Attempt(Outcome.NEXT_STEP, token=token, account=account)
