@@ -38,7 +38,7 @@ from pyhanko.sign.signers.pdf_cms import Signer
 from pyhanko.sign.timestamps import TimeStamper
 from pyhanko.sign.validation import ades, async_validate_pdf_timestamp
 from pyhanko.sign.validation.dss import DocumentSecurityStore, collect_validation_info
-from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
+from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature, read_certification_data
 from pyhanko.sign.validation.policy_decl import (
     PdfSignatureValidationSpec,
     RevinfoOnlineFetchingRule,
@@ -57,6 +57,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore, SimpleTrustMa
 from .errors import (
     DocumentAlreadySigned,
     FieldAlreadyFilled,
+    FieldInvalid,
     FieldNotFound,
     RevocationInfoUnavailable,
     TimestampUnavailable,
@@ -259,6 +260,10 @@ async def approve(
         raise FieldNotFound(field=field_name)
     if placement is not None and exists:
         raise FieldAlreadyFilled(field=field_name)
+    if placement is not None and read_certification_data(writer.prev) is not None:
+        # DocMDP "fill forms" lets signers sign the fields that were there when the document
+        # was certified, not add visible ones (ISO 32000; pyHanko's diff analysis agrees).
+        raise FieldInvalid(field=field_name, reason="a certified document is signed in the fields placed before")
     if fill:
         fill_fields(writer, fill)
     new_field = (
@@ -372,20 +377,34 @@ def _add_dss(pdf: bytes, paths: list[object], ocsps: list[object], crls: list[ob
     return buffer.getvalue()
 
 
-def _covered(signature: EmbeddedPdfSignature, reader: PdfFileReader) -> bool:
-    """True if the DSS already holds an OCSP response for the signer's certificate, or a CRL of its issuer."""
+def _dss_statuses(signature: EmbeddedPdfSignature, reader: PdfFileReader) -> list[str]:
+    """What the DSS says about the signer's certificate: one OCSP/CRL verdict ("good", "revoked", …) each."""
     if "/DSS" not in reader.root:
-        return False
+        return []
     dss = DocumentSecurityStore.read_dss(reader)
     certificate = signature.signer_cert
+    verdicts = []
     for ref in dss.ocsps:
         response = asn1_ocsp.OCSPResponse.load(ref.get_object().data)
         if response["response_status"].native != "successful":
             continue
         for single in response.basic_ocsp_response["tbs_response_data"]["responses"]:
             if single["cert_id"]["serial_number"].native == certificate.serial_number:
-                return True
-    return any(asn1_crl.CertificateList.load(ref.get_object().data).issuer == certificate.issuer for ref in dss.crls)
+                verdicts.append(str(single["cert_status"].name))
+    for ref in dss.crls:
+        revocation_list = asn1_crl.CertificateList.load(ref.get_object().data)
+        if revocation_list.issuer == certificate.issuer:
+            listed = any(
+                entry["user_certificate"].native == certificate.serial_number
+                for entry in revocation_list["tbs_cert_list"]["revoked_certificates"]
+            )
+            verdicts.append("revoked" if listed else "good")
+    return verdicts
+
+
+def _covered(signature: EmbeddedPdfSignature, reader: PdfFileReader) -> bool:
+    """True if the DSS already holds an OCSP response for the signer's certificate, or a CRL of its issuer."""
+    return bool(_dss_statuses(signature, reader))
 
 
 def _still_valid(signature: EmbeddedPdfSignature, now: datetime | None) -> bool:
@@ -603,7 +622,11 @@ async def validate(pdf: bytes, trust: Trust, *, now: datetime | None = None) -> 
             continue
         result = await ades.ades_lta_validation(signature, spec, timing_info=timing)
         status = result.api_status
-        passed = result.ades_subindic is AdESPassed.OK
+        # Revoked as pyHanko found it, or as the archived revocation info plainly says
+        # (pyHanko may reject that info as issued after the signing time and report only
+        # an indeterminate chain).
+        revoked = (status is not None and status.revoked) or "revoked" in _dss_statuses(signature, reader)
+        passed = result.ades_subindic is AdESPassed.OK and not revoked
         modification = status.modification_level if status is not None else None
         reports.append(
             SignatureReport(
@@ -616,7 +639,7 @@ async def validate(pdf: bytes, trust: Trust, *, now: datetime | None = None) -> 
                 intact=status is not None and status.intact,
                 valid=status is not None and status.valid,
                 trusted=status is not None and status.trusted and passed,
-                revoked=status is not None and status.revoked,
+                revoked=revoked,
                 modification_level=modification.name if modification is not None else None,
                 docmdp_ok=status.docmdp_ok if status is not None else None,
                 ades_indication=_indication(result),

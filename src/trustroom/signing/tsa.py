@@ -20,6 +20,7 @@ import hashlib
 import secrets
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import ClassVar
 
 from asn1crypto import algos, cms, core, tsp
 from asn1crypto import x509 as asn1_x509
@@ -41,11 +42,17 @@ TRUSTROOM_TSA_POLICY = "2.25.337551772644903073524353147395839107880"
 _DIGESTS = {"sha256": 32, "sha384": 48, "sha512": 64}
 
 
+class _Rejection(core.Sequence):  # type: ignore[misc]
+    # asn1crypto declares TimeStampResp's token mandatory; RFC 3161 makes it optional and
+    # absent from every refusal.
+    _fields: ClassVar[list[tuple[str, type]]] = [("status", tsp.PKIStatusInfo)]
+
+
 def _failure(info: str, text: str) -> bytes:
     status = tsp.PKIStatusInfo(
         {"status": "rejection", "status_string": [text], "fail_info": tsp.PKIFailureInfo({info})}
     )
-    response: bytes = tsp.TimeStampResp({"status": status}).dump()
+    response: bytes = _Rejection({"status": status}).dump()
     return response
 
 
