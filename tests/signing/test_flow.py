@@ -19,7 +19,7 @@ from pyhanko_certvalidator.context import CertValidationPolicySpec
 from pyhanko_certvalidator.policy_decl import REQUIRE_REVINFO, CertRevTrustPolicy
 from pyhanko_certvalidator.registry import SimpleTrustManager
 
-from trustroom.signing import pades, pdf
+from trustroom.signing import pades, pdf, validation
 from trustroom.signing.revocation import to_asn1
 
 from .conftest import Flow
@@ -56,7 +56,7 @@ async def test_pyhanko_ades_lta_trusting_only_the_root(flow: Flow, test_pki: Pki
 
 
 async def test_our_validation_report(flow: Flow, test_pki: Pki) -> None:
-    reports = await pades.validate(flow.final, pades.Trust([test_pki.root.certificate]))
+    reports = await validation.validate(flow.final, pades.Trust([test_pki.root.certificate]))
     by_field = {report.field: report for report in reports}
     for name in SIGNATURES:
         report = by_field[name]
@@ -73,7 +73,7 @@ async def test_our_validation_report(flow: Flow, test_pki: Pki) -> None:
 async def test_still_valid_offline_when_every_signer_certificate_has_expired(flow: Flow, test_pki: Pki) -> None:
     """The signers' one-hour certificates have long expired; the document still validates offline."""
     later = datetime.now(UTC) + timedelta(days=30)
-    reports = await pades.validate(flow.final, pades.Trust([test_pki.root.certificate]), now=later)
+    reports = await validation.validate(flow.final, pades.Trust([test_pki.root.certificate]), now=later)
     assert all(report.ok for report in reports), [r for r in reports if not r.ok]
 
 

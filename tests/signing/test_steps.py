@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from trustroom.signing import pades, pdf
+from trustroom.signing import pades, pdf, validation
 
 from .support import START, Pki, make_pdf
 
@@ -27,7 +27,7 @@ async def test_seal_step_names_the_signer_and_the_audit_event(test_pki: Pki) -> 
     signature = next(s for s in reader.embedded_signatures if s.field_name == "Client")
     reason = str(signature.sig_object["/Reason"])
     assert "Sina Simple" in reason and "0193a9c2-7d40-7c3e-8f00-5e1f2a3b4c5d" in reason
-    reports = {r.field: r for r in await pades.validate(sealed, pades.Trust([test_pki.root.certificate]))}
+    reports = {r.field: r for r in await validation.validate(sealed, pades.Trust([test_pki.root.certificate]))}
     assert reports["Client"].ok and reports["Client"].signer == "Alpine Private Bank seal"
     assert reports["Client"].level == "B-LTA"
 
@@ -45,7 +45,7 @@ async def test_a_new_field_in_an_uncertified_document(test_pki: Pki) -> None:
             placement=pdf.Placement("Paul", pdf.FieldKind.SIGNATURE, 1, 72, 600, 200, 60),
             long_term=test_pki.long_term(),
         )
-    reports = {r.field: r for r in await pades.validate(signed, pades.Trust([test_pki.root.certificate]))}
+    reports = {r.field: r for r in await validation.validate(signed, pades.Trust([test_pki.root.certificate]))}
     assert reports["Paul"].ok and reports["Paul"].level == "B-LTA"
 
 
@@ -56,13 +56,13 @@ async def test_renewing_the_archive_timestamp(test_pki: Pki) -> None:
     async with test_pki.source() as source:
         final = await pades.finalize_lta(certified, test_pki.trust, source, stamper)
         due = pades.renewal_due(final)
-        # The TSA certificate (6 years) outlives the root's OCSP responder (1 year): renew before that.
+        # The TSA certificate (6 years) outlives the root's OCSP responder (2 years): renew before that.
         assert due == test_pki.root_responder.certificate.not_valid_after_utc
         renewed = await pades.renew_archive_timestamp(final, test_pki.trust, source, stamper)
     assert renewed.startswith(final)
     before = len(pdf.open_reader(final).embedded_timestamp_signatures)
     assert len(pdf.open_reader(renewed).embedded_timestamp_signatures) == before + 1
-    reports = await pades.validate(renewed, pades.Trust([test_pki.root.certificate]))
+    reports = await validation.validate(renewed, pades.Trust([test_pki.root.certificate]))
     assert all(report.ok for report in reports), reports
 
 
@@ -87,5 +87,5 @@ async def test_a_dossier_longer_than_a_signer_certificate(test_pki: Pki) -> None
     async with test_pki.source() as source:
         final = await pades.finalize_lta(signed, test_pki.trust, source, test_pki.stamper())
     for when in (None, datetime.now(UTC) + timedelta(days=30)):
-        reports = await pades.validate(final, pades.Trust([test_pki.root.certificate]), now=when)
+        reports = await validation.validate(final, pades.Trust([test_pki.root.certificate]), now=when)
         assert all(report.ok for report in reports), [r for r in reports if not r.ok]

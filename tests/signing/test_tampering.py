@@ -15,7 +15,7 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
-from trustroom.signing import pades, pdf, pki
+from trustroom.signing import pades, pdf, pki, validation
 from trustroom.signing.errors import CredentialDestroyed, FieldInvalid, RevocationInfoUnavailable
 from trustroom.signing.revocation import to_asn1
 
@@ -34,7 +34,7 @@ def _flip_in_first_revision(data: bytes) -> bytes:
 
 async def test_a_changed_byte_is_not_intact(flow: Flow, test_pki: Pki, nss: Path, tmp_path: Path) -> None:
     tampered = _flip_in_first_revision(flow.final)
-    reports = await pades.validate(tampered, pades.Trust([test_pki.root.certificate]))
+    reports = await validation.validate(tampered, pades.Trust([test_pki.root.certificate]))
     assert reports
     for report in reports:
         assert not report.intact and not report.ok, report
@@ -60,7 +60,7 @@ def _append_page_content(data: bytes) -> bytes:
 
 async def test_a_content_change_after_signing_is_not_allowed(flow: Flow, test_pki: Pki) -> None:
     changed = _append_page_content(flow.final)
-    reports = await pades.validate(changed, pades.Trust([test_pki.root.certificate]))
+    reports = await validation.validate(changed, pades.Trust([test_pki.root.certificate]))
     regular = [report for report in reports if report.kind != "timestamp"]
     assert len(regular) == 4
     for report in regular:
@@ -144,7 +144,7 @@ async def test_a_revoked_signer(test_pki: Pki, nss: Path, tmp_path: Path) -> Non
         ],
         certs=[to_asn1(test_pki.ca_responder.certificate)],
     )
-    reports = {report.field: report for report in await pades.validate(buffer.getvalue(), test_pki.trust)}
+    reports = {report.field: report for report in await validation.validate(buffer.getvalue(), test_pki.trust)}
     assert reports["Client"].revoked and not reports["Client"].trusted and not reports["Client"].ok
     assert reports["Certification"].ok
 

@@ -14,7 +14,7 @@ from pyhanko.sign.validation.generic_cms import validate_tst_signed_data
 from pyhanko.sign.validation.status import TimestampSignatureStatus
 from pyhanko_certvalidator import ValidationContext
 
-from trustroom.signing import pades, pdf, tsa
+from trustroom.signing import pades, pdf, tsa, validation
 from trustroom.signing.errors import TimestampUnavailable
 from trustroom.signing.revocation import to_asn1
 
@@ -118,7 +118,7 @@ async def test_tsa_over_http_and_failing_closed(test_pki: Pki) -> None:
         with test_pki.signer("Hans Http", "hans@example.com") as credential:
             signed = await pades.approve(certified, "Client", credential, stamper, name="Hans Http", reason="ok")
     assert served_at, "the timestamps came over HTTP"
-    reports = {r.field: r for r in await pades.validate(signed, pades.Trust([test_pki.root.certificate]))}
+    reports = {r.field: r for r in await validation.validate(signed, pades.Trust([test_pki.root.certificate]))}
     assert reports["Client"].level == "B-T" and reports["Client"].intact
 
     # The TSA is gone: nothing is signed, with the stamper that knew it and with a new one.
@@ -131,5 +131,5 @@ async def test_tsa_over_http_and_failing_closed(test_pki: Pki) -> None:
     # Back on the same URL: the step that failed now completes.
     with serve({"/tsa": answer}, port=port), test_pki.signer("Nora Notime", "nora@example.com") as credential:
         done = await pades.approve(signed, "Advisor", credential, stamper, name="Nora Notime", reason="ok")
-    reports = {r.field: r for r in await pades.validate(done, pades.Trust([test_pki.root.certificate]))}
+    reports = {r.field: r for r in await validation.validate(done, pades.Trust([test_pki.root.certificate]))}
     assert reports["Advisor"].level == "B-T" and reports["Advisor"].signing_time is not None

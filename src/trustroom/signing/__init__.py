@@ -11,7 +11,8 @@ it has no routes and no tables yet:
 - `pdf`: input checks (not a PDF, encrypted, broken) and the form fields placed before
   certification and filled while signing.
 - `pades`: certify, approve (per signer), seal a step (`ses`), add revocation info,
-  finalize to B-LTA, renew archive timestamps, validate offline.
+  finalize to B-LTA, renew archive timestamps.
+- `validation`: judge every signature and document timestamp offline, from the DSS.
 - `revocation`: OCSP/CRL/certificate fetching for pyHanko, answered in-process for
   Trustroom's own URLs and over HTTP (when allowed) for others.
 

@@ -8,14 +8,23 @@ that a certificate was good when it signed. The hierarchy (ADR 0016):
       ├── tenant signing CA (one per tenant, 10 years, path length 0)
       │     ├── per-signer certificates (fresh key per signature, valid ≤ 1 hour)
       │     └── the tenant's platform seal (certification signatures, `ses` steps, reports)
-      ├── the time-stamping authority (EKU timeStamping, critical)
-      └── optionally delegated OCSP responders (so a CA key need not answer every request)
+      ├── the time-stamping authority (EKU timeStamping, critical, 6 years)
+      └── the root's delegated OCSP responder (2 years)
+    and under each tenant CA its delegated OCSP responder (2 years).
 
 Certificates point validators at `/pki/…` on Trustroom's public URL (CRL distribution point,
 AIA OCSP and caIssuers); `crl()` and `respond_ocsp()` produce what is served there, and
-`pades.RevocationFetcher` calls them in-process when Trustroom collects revocation info
+`revocation.RevocationSource` calls them in-process when Trustroom collects revocation info
 itself. Times are whole seconds everywhere: NSS drops OCSP responses with fractional
 seconds (lab pitfall 3).
+
+OCSP responses are signed by delegated responders (EKU OCSPSigning, ocsp-nocheck), not by
+the CAs: pyHanko's AdES validation of a finished document demands revocation info for the
+root itself when the root signs OCSP responses, and so fails; with a responder it passes
+(and the root key signs only certificates and CRLs). A "good" answer is valid until the
+certificate expires at most (`Good.not_after`): the ETSI time slide pyHanko implements
+moves a signature's control time to the end of that validity, where the certificate must
+still be valid.
 
 Private keys leave this module only as PKCS#8 DER bytes (`export_key`), which the caller
 seals with the server keys (`keys.ServerKeys.seal_bytes`, bound to a context naming the
@@ -49,7 +58,7 @@ ROOT_LIFETIME = timedelta(days=20 * 365)
 TENANT_CA_LIFETIME = timedelta(days=10 * 365)
 SEAL_LIFETIME = timedelta(days=2 * 365)
 TSA_LIFETIME = timedelta(days=6 * 365)
-RESPONDER_LIFETIME = timedelta(days=365)
+RESPONDER_LIFETIME = timedelta(days=2 * 365)
 SIGNER_LIFETIME = timedelta(hours=1)
 # Clocks of validators and of the machine that signs may disagree by a few minutes.
 BACKDATE = timedelta(minutes=5)
