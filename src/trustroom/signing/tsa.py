@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 from typing import ClassVar
 
@@ -192,16 +192,14 @@ class FailoverTimeStamper(TimeStamper):
         super().__init__()
         self.timestampers = list(timestampers)
 
-    async def _first(self, attempt: Callable[[TimeStamper], object]) -> cms.ContentInfo:
+    async def _first(self, attempt: Callable[[TimeStamper], Awaitable[cms.ContentInfo]]) -> cms.ContentInfo:
         reasons = []
         for timestamper in self.timestampers:
             try:
-                token = await attempt(timestamper)  # type: ignore[misc]
+                # ValueError: asn1crypto cannot parse a refusal (no token), a garbled reply either.
+                return await attempt(timestamper)
             except (TimeoutError, TimestampRequestError, OSError, ValueError) as error:
                 reasons.append(f"{_describe(timestamper)}: {error}")
-                continue
-            assert isinstance(token, cms.ContentInfo)
-            return token
         raise TimestampUnavailable(reason="; ".join(reasons))
 
     async def async_dummy_response(self, md_algorithm: str) -> cms.ContentInfo:
