@@ -28,13 +28,14 @@ run: $(STAMP)
 
 # Debian's chromium drives the browser tests; zbarimg (zbar-tools) decodes our QR codes;
 # pdfsig (poppler-utils) with an NSS database (libnss3-tools' certutil) and qpdf judge our
-# signed PDFs.
+# signed PDFs, whose stamps embed Nimbus Sans (fonts-urw-base35).
 browser-tools:
 	@test -x /usr/bin/chromium -a -x /usr/bin/zbarimg -a -x /usr/sbin/clamd \
-	  -a -x /usr/bin/pdfsig -a -x /usr/bin/qpdf -a -x /usr/bin/certutil || { \
-	  echo "installing Debian's chromium, zbar-tools, clamav-daemon, poppler-utils, qpdf and libnss3-tools for the tests"; \
+	  -a -x /usr/bin/pdfsig -a -x /usr/bin/qpdf -a -x /usr/bin/certutil \
+	  -a -f /usr/share/fonts/opentype/urw-base35/NimbusSans-Regular.otf || { \
+	  echo "installing Debian's chromium, zbar-tools, clamav-daemon, poppler-utils, qpdf, libnss3-tools and fonts-urw-base35 for the tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium zbar-tools clamav-daemon \
-	    poppler-utils qpdf libnss3-tools >/dev/null; }
+	    poppler-utils qpdf libnss3-tools fonts-urw-base35 >/dev/null; }
 
 test: $(STAMP) browser-tools
 	rm -f .coverage .coverage.*

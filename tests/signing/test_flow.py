@@ -116,6 +116,17 @@ def test_fields_filled_in_the_signers_revision(flow: Flow) -> None:
     assert int(form["Reference"]["/Ff"]) & 1  # read-only once filled
 
 
+def test_stamps_embed_a_unicode_font(flow: Flow) -> None:
+    """ "Łukasz" needs more than Latin-1 Courier: the stamp embeds a subset of Nimbus Sans."""
+    assert pdf.DEFAULT_FONT.is_file(), "`make browser-tools` installs fonts-urw-base35"
+    reader = pdf.open_reader(flow.final)
+    field = next(
+        ref.get_object() for ref in reader.root["/AcroForm"]["/Fields"] if ref.get_object()["/T"] == "CoClient"
+    )
+    fonts = field["/AP"]["/N"]["/Resources"]["/Font"]
+    assert any("NimbusSans" in str(fonts[name]["/BaseFont"]) for name in fonts), fonts
+
+
 def test_timings(flow: Flow) -> None:
     for _step, _seconds in flow.timings.items():
         pass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 from reportlab.pdfgen import canvas
@@ -85,3 +86,21 @@ def test_filling_checks_values() -> None:
     ]:
         with pytest.raises(error):
             pdf.fill_fields(pdf.open_writer(placed), values)
+
+
+def test_fonts_pyhanko_would_space_wrongly_are_refused() -> None:
+    wide = next(
+        (
+            Path(candidate)
+            for candidate in (
+                "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+                "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+            )
+            if Path(candidate).is_file()
+        ),
+        None,
+    )
+    if wide is None:
+        pytest.skip("no 2048-unit TrueType font installed")
+    with pytest.raises(ValueError, match="1000 units per em"):
+        pdf.text_style(wide)

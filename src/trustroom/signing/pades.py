@@ -27,6 +27,7 @@ import dataclasses
 import io
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 
 from asn1crypto import algos, cms, core
 from asn1crypto import crl as asn1_crl
@@ -56,7 +57,7 @@ from .errors import (
     RevocationInfoUnavailable,
     TimestampUnavailable,
 )
-from .pdf import FieldValue, Placement, fill_fields, open_reader, open_writer
+from .pdf import FieldValue, Placement, fill_fields, open_reader, open_writer, text_style
 from .pki import SigningCredential
 from .revocation import RevocationSource, to_asn1
 
@@ -169,12 +170,13 @@ async def _sign(
     stamp: str | None,
     text: Mapping[str, str],
     long_term: LongTerm | None,
+    font: Path | None = None,
 ) -> bytes:
     pdf_signer = signers.PdfSigner(
         metadata,
         signer=_CredentialSigner(credential),
         timestamper=timestamper,
-        stamp_style=TextStampStyle(stamp_text=stamp) if stamp else None,
+        stamp_style=TextStampStyle(stamp_text=stamp, text_box_style=text_style(font)) if stamp else None,
         new_field_spec=new_field,
     )
     output = await pdf_signer.async_sign_pdf(
@@ -237,13 +239,14 @@ async def approve(
     fill: Mapping[str, FieldValue] | None = None,
     stamp_values: Mapping[str, str] | None = None,
     long_term: LongTerm | None = None,
+    font: Path | None = None,
 ) -> bytes:
     """A signer's PAdES B-T approval signature with a visible appearance, as one incremental update.
 
     Signs the empty signature field `field_name`, or, with `placement`, a new field there.
     `fill` values (text, dates, checkboxes) are written in the same revision. `stamp` is the
     appearance text: `%(signer)s` (the certificate's name or `name`), `%(ts)s` (signing
-    time), `%(reason)s`, `%(location)s` and any `stamp_values`.
+    time), `%(reason)s`, `%(location)s` and any `stamp_values`, in `font` (`pdf.text_style`).
 
     With `long_term`, the certificate's revocation info is added right after (B-LT), while
     the hour-long certificate is still valid: do this for every per-signer signature.
@@ -259,7 +262,7 @@ async def approve(
         # was certified, not add visible ones (ISO 32000; pyHanko's diff analysis agrees).
         raise FieldInvalid(field=field_name, reason="a certified document is signed in the fields placed before")
     if fill:
-        fill_fields(writer, fill)
+        fill_fields(writer, fill, font=font)
     new_field = (
         fields.SigFieldSpec(field_name, on_page=placement.page - 1, box=placement.pyhanko_box)
         if placement is not None
@@ -276,6 +279,7 @@ async def approve(
         stamp=stamp,
         text=text,
         long_term=long_term,
+        font=font,
     )
 
 
@@ -293,6 +297,7 @@ async def seal_step(
     placement: Placement | None = None,
     fill: Mapping[str, FieldValue] | None = None,
     long_term: LongTerm | None = None,
+    font: Path | None = None,
 ) -> bytes:
     """The `ses` step: the platform seal signs on the signer's behalf, naming them and the audit event.
 
@@ -313,6 +318,7 @@ async def seal_step(
         fill=fill,
         stamp_values={"signer_name": signer_name, "audit_event_id": audit_event_id},
         long_term=long_term,
+        font=font,
     )
 
 

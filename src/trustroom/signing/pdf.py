@@ -18,10 +18,14 @@ import io
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import cache
+from pathlib import Path
 from typing import cast
 
+from fontTools.ttLib import TTFont
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.content import RawContent
+from pyhanko.pdf_utils.font.opentype import GlyphAccumulatorFactory
 from pyhanko.pdf_utils.form_tools import populate_static_text_field
 from pyhanko.pdf_utils.generic import pdf_name, pdf_string
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
@@ -34,6 +38,29 @@ from pyhanko.sign import fields
 from .errors import BrokenPdf, EncryptedPdf, FieldAlreadyFilled, FieldInvalid, FieldNotFound, NotAPdf
 
 _HEADER_WINDOW = 1024  # ISO 32000 lets the header sit a little way in; readers accept 1 KiB
+
+# PDF's standard Courier covers Latin-1 only: "Łukasz" would come out as "•ukasz". Stamps
+# and filled fields embed (a subset of) a Unicode font instead: Nimbus Sans from Debian's
+# fonts-urw-base35 when no other is given (Latin, Greek, Cyrillic); Courier only when
+# neither is there. The font must have 1000 units per em: pyHanko 0.38 writes glyph
+# widths in font units, so a 2048-unit TrueType font (DejaVu, Liberation) comes out with
+# every letter twice as far apart.
+DEFAULT_FONT = Path("/usr/share/fonts/opentype/urw-base35/NimbusSans-Regular.otf")
+
+
+@cache
+def _units_per_em(path: Path) -> int:
+    return int(TTFont(str(path), lazy=True)["head"].unitsPerEm)
+
+
+def text_style(font: Path | None = None, *, size: int = 10) -> TextBoxStyle:
+    """The text style of stamps and filled fields: `font` (an OTF/TTF file), else `DEFAULT_FONT`."""
+    path = font or (DEFAULT_FONT if DEFAULT_FONT.is_file() else None)
+    if path is None:
+        return TextBoxStyle(font_size=size)
+    if _units_per_em(path) != 1000:
+        raise ValueError(f"{path}: pyHanko lays out only fonts with 1000 units per em correctly")
+    return TextBoxStyle(font=GlyphAccumulatorFactory(str(path), font_size=size), font_size=size)
 
 
 def _reader(data: bytes, file: str) -> PdfFileReader:
@@ -269,7 +296,9 @@ def place_fields(data: bytes, placements: Sequence[Placement], *, file: str = "d
 FieldValue = str | bool | date
 
 
-def fill_fields(writer: IncrementalPdfFileWriter, values: Mapping[str, FieldValue], *, font_size: int = 10) -> None:
+def fill_fields(
+    writer: IncrementalPdfFileWriter, values: Mapping[str, FieldValue], *, font: Path | None = None, font_size: int = 10
+) -> None:
     """Fill text, date and initials fields with static text, tick checkboxes; all read-only after.
 
     Works on the writer of the signature that follows, so the fill and the signature form
@@ -293,7 +322,7 @@ def fill_fields(writer: IncrementalPdfFileWriter, values: Mapping[str, FieldValu
                 raise FieldAlreadyFilled(field=name)
             text = value.isoformat() if isinstance(value, date) else value
             try:
-                populate_static_text_field(writer, name, TextBoxStyle(font_size=font_size), text)
+                populate_static_text_field(writer, name, text_style(font, size=font_size), text)
             except (PdfError, UnicodeEncodeError, ValueError) as error:
                 raise FieldInvalid(field=name, reason=str(error)) from error
         else:
