@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from trustroom.signing import pades, pdf, validation
+import pytest
 
-from .support import START, Pki, make_pdf
+from trustroom.signing import pades, pdf, revocation, validation
+from trustroom.signing.errors import RevocationInfoUnavailable
+
+from .support import START, Pki, Server, make_pdf
 
 
 async def test_seal_step_names_the_signer_and_the_audit_event(test_pki: Pki) -> None:
@@ -89,3 +92,19 @@ async def test_a_dossier_longer_than_a_signer_certificate(test_pki: Pki) -> None
     for when in (None, datetime.now(UTC) + timedelta(days=30)):
         reports = await validation.validate(final, pades.Trust([test_pki.root.certificate]), now=when)
         assert all(report.ok for report in reports), [r for r in reports if not r.ok]
+
+
+async def test_revocation_info_over_http_only_where_allowed(test_pki: Pki, pki_server: Server) -> None:
+    """The same responders served on 127.0.0.1; the source fetches over HTTP only what it may."""
+    document = pdf.place_fields(make_pdf(1), [pdf.Placement("Client", pdf.FieldKind.SIGNATURE, 1, 72, 120, 200, 60)])
+    stamper = test_pki.stamper()
+    certified = await pades.certify(document, test_pki.seal, stamper)
+    async with revocation.RevocationSource() as closed:
+        with pytest.raises(RevocationInfoUnavailable):
+            await pades.finalize_lta(certified, test_pki.trust, closed, stamper)
+        assert closed.requests  # it was asked, and refused to go out
+    async with revocation.RevocationSource(http_allowed=lambda url: url.startswith(pki_server.base_url)) as remote:
+        final = await pades.finalize_lta(certified, test_pki.trust, remote, stamper)
+    assert remote.requests and all(url.startswith(pki_server.base_url) for url in remote.requests)
+    reports = await validation.validate(final, pades.Trust([test_pki.root.certificate]))
+    assert all(report.ok for report in reports), reports

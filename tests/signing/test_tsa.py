@@ -82,8 +82,11 @@ def _closed_port() -> int:
 
 async def test_failover_in_order(test_pki: Pki) -> None:
     dead = HTTPTimeStamper(f"http://127.0.0.1:{_closed_port()}/tsa", timeout=2)
-    stamper = tsa.FailoverTimeStamper([dead, tsa.InProcessTimeStamper(test_pki.authority())])
-    token = await stamper.async_timestamp(hashlib.sha256(b"x").digest(), "sha256")
+    with serve({"/tsa": lambda _body: test_pki.authority().respond(b"refuse me")}) as refusing:
+        stamper = tsa.FailoverTimeStamper(
+            [dead, HTTPTimeStamper(f"{refusing.base_url}/tsa"), tsa.InProcessTimeStamper(test_pki.authority())]
+        )
+        token = await stamper.async_timestamp(hashlib.sha256(b"x").digest(), "sha256")
     assert token["content"]["encap_content_info"]["content"].parsed["policy"].native == tsa.TRUSTROOM_TSA_POLICY
 
     nobody = tsa.over_http(

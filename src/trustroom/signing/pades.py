@@ -77,7 +77,11 @@ class Trust:
 
 @dataclasses.dataclass(frozen=True)
 class LongTerm:
-    """Trust and a revocation source: given to a signing step, it adds the signature's revocation info (B-LT)."""
+    """Trust and a revocation source: given to a signing step, it makes the step B-LTA.
+
+    The new signature's revocation info goes into the DSS, then a document timestamp and its
+    TSA's revocation info, while the signer's one-hour certificate is still valid.
+    """
 
     trust: Trust
     source: RevocationSource
