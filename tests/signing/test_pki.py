@@ -190,3 +190,7 @@ def test_ocsp_request_in_a_get_url(test_pki: Pki) -> None:
     assert pki.ocsp_request_from_url(base64.urlsafe_b64encode(request).decode().rstrip("=")) == request
     with pytest.raises(ValueError):
         pki.ocsp_request_from_url("%%%not-base64!")
+    # base64's 63rd digit at the end is data, not a separator.
+    assert base64.b64encode(b"\x30\x01\xff") == b"MAH/"
+    assert pki.ocsp_request_from_url("MAH/") == b"\x30\x01\xff"
+    assert pki.ocsp_request_from_url("/MAH%2F") == b"\x30\x01\xff"

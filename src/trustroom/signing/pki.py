@@ -550,7 +550,9 @@ def ocsp_request_from_url(path_tail: str) -> bytes:
     Give the part of the path after the responder's URL; both standard and URL-safe
     base64 are accepted, with or without padding. Raises ValueError on garbage.
     """
-    text = unquote(path_tail.strip("/"))
+    # Only a leading slash can be a separator (DER starts with 0x30, base64 "M"); a trailing
+    # one is base64's 63rd digit.
+    text = unquote(path_tail.removeprefix("/"))
     text = text.replace("-", "+").replace("_", "/")
     try:
         return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
