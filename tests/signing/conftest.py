@@ -4,9 +4,8 @@ flow (certify, three signers, B-LTA) run once and judged by several tests."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -50,21 +49,16 @@ class Flow:
     second: bytes  # after the second signer of the parallel group
     third: bytes  # after the signer of the next group
     final: bytes  # B-LTA
-    timings: dict[str, float] = field(default_factory=dict)
 
 
 async def run_flow(p: Pki) -> Flow:
-    timings: dict[str, float] = {}
     original = make_pdf(10)
     placed = pdf.place_fields(original, PLACEMENTS)
     stamper = p.stamper()
 
-    started = time.perf_counter()
     certified = await pades.certify(placed, p.seal, stamper, long_term=p.long_term())
-    timings["certify (B-LTA step)"] = time.perf_counter() - started
 
     with p.signer("Anna Muster", "anna.muster@example.com") as credential:
-        started = time.perf_counter()
         first = await pades.approve(
             certified,
             "Client",
@@ -76,7 +70,6 @@ async def run_flow(p: Pki) -> Flow:
             fill={"Reference": "CUST-2026-0042", "Consent": True},
             long_term=p.long_term(),
         )
-        timings["approve (B-LTA step)"] = time.perf_counter() - started
     with p.signer("Łukasz Zoë Brändli", "lukasz@example.com") as credential:
         second = await pades.approve(
             first,
@@ -89,7 +82,6 @@ async def run_flow(p: Pki) -> Flow:
             long_term=p.long_term(),
         )
     with p.signer("Beat Berater", "beat.berater@alpine-bank.example") as credential:
-        started = time.perf_counter()
         third = await pades.approve(
             second,
             "Advisor",
@@ -99,13 +91,10 @@ async def run_flow(p: Pki) -> Flow:
             reason="Approved for Alpine Private Bank",
             long_term=p.long_term(),
         )
-        timings["approve, second group (B-LTA step)"] = time.perf_counter() - started
 
     async with p.source() as source:
-        started = time.perf_counter()
         final = await pades.finalize_lta(third, p.trust, source, stamper)
-        timings["finalize_lta"] = time.perf_counter() - started
-    return Flow(original, placed, certified, first, second, third, final, timings)
+    return Flow(original, placed, certified, first, second, third, final)
 
 
 @pytest.fixture(scope="session")

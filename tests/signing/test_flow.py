@@ -125,8 +125,3 @@ def test_stamps_embed_a_unicode_font(flow: Flow) -> None:
     )
     fonts = field["/AP"]["/N"]["/Resources"]["/Font"]
     assert any("NimbusSans" in str(fonts[name]["/BaseFont"]) for name in fonts), fonts
-
-
-def test_timings(flow: Flow) -> None:
-    for _step, _seconds in flow.timings.items():
-        pass

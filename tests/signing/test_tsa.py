@@ -66,6 +66,7 @@ async def test_a_token_pyhanko_accepts(test_pki: Pki) -> None:
         (b"\x30\x03garbage", "bad_data_format"),
         (_request(hashlib.sha256(b"x").digest(), req_policy="1.2.3.4"), "unaccepted_policy"),
     ],
+    ids=["sha1", "short-imprint", "garbage", "other-policy"],
 )
 def test_refusals(test_pki: Pki, request_der: bytes, failure: str) -> None:
     # asn1crypto's TimeStampResp insists on a token, which a refusal has not (RFC 3161 §2.4.2).
