@@ -26,11 +26,16 @@ run: $(STAMP)
 	$(RUN_ENV) $(BIN)/trustroom demo
 	$(RUN_ENV) TRUSTROOM_LOG_JSON=$${TRUSTROOM_LOG_JSON:-false} $(BIN)/trustroom serve --host 127.0.0.1 --port $(PORT)
 
-# Debian's chromium drives the browser tests; zbarimg (zbar-tools) decodes our QR codes.
+# Debian's chromium drives the browser tests; zbarimg (zbar-tools) decodes our QR codes;
+# pdfsig (poppler-utils) with an NSS database (libnss3-tools' certutil) and qpdf judge our
+# signed PDFs, whose stamps embed Nimbus Sans (fonts-urw-base35).
 browser-tools:
-	@test -x /usr/bin/chromium -a -x /usr/bin/zbarimg -a -x /usr/sbin/clamd || { \
-	  echo "installing Debian's chromium, zbar-tools and clamav-daemon for the tests"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium zbar-tools clamav-daemon >/dev/null; }
+	@test -x /usr/bin/chromium -a -x /usr/bin/zbarimg -a -x /usr/sbin/clamd \
+	  -a -x /usr/bin/pdfsig -a -x /usr/bin/qpdf -a -x /usr/bin/certutil \
+	  -a -f /usr/share/fonts/opentype/urw-base35/NimbusSans-Regular.otf || { \
+	  echo "installing Debian's chromium, zbar-tools, clamav-daemon, poppler-utils, qpdf, libnss3-tools and fonts-urw-base35 for the tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium zbar-tools clamav-daemon \
+	    poppler-utils qpdf libnss3-tools fonts-urw-base35 >/dev/null; }
 
 test: $(STAMP) browser-tools
 	rm -f .coverage .coverage.*
