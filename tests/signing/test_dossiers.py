@@ -11,7 +11,7 @@ from uuid import UUID
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from trustroom.actor import Scope
 from trustroom.auth.models import Role
@@ -66,6 +66,10 @@ def problem(response: httpx.Response, status: int, code: str, sub_code: str) -> 
     assert response.headers["content-type"] == "application/problem+json"
     errors: list[dict[str, Any]] = body.get("errors") or []
     return errors
+
+
+def at(timestamp: str) -> datetime:
+    return datetime.fromisoformat(timestamp)
 
 
 def pointers(errors: list[dict[str, Any]]) -> list[tuple[str, str]]:
@@ -658,9 +662,8 @@ async def test_a_sent_dossier_is_cancelled_with_a_reason_and_no_longer_changed(
     await send(database, tenant, created["id"])
     pending = (await client.get(url, headers=headers)).json()
     assert pending["state"] == "pending" and pending["stateChanged"] == pending["sentAt"]
-    sent_at = datetime.fromisoformat(pending["sentAt"])
-    assert datetime.fromisoformat(pending["expiresAt"]) - sent_at == timedelta(days=7)
-    assert pending["stateChanged"] > created["stateChanged"]
+    assert at(pending["expiresAt"]) - at(pending["sentAt"]) == timedelta(days=7)
+    assert at(pending["stateChanged"]) > at(created["stateChanged"])
     assert pending["invitees"][0]["state"] == "waiting"  # the invites (item 3) move the invitees
 
     problem(await client.patch(url, headers=headers, json={"name": "Late"}), 409, "Conflict", "DossierNotDraft")
@@ -678,7 +681,7 @@ async def test_a_sent_dossier_is_cancelled_with_a_reason_and_no_longer_changed(
         "The client chose another offer.",
         False,
     )
-    assert done["stateChanged"] > pending["stateChanged"]
+    assert at(done["stateChanged"]) > at(pending["stateChanged"])
     assert cancelled.headers["ETag"] == f'"{done["concurrencyToken"]}"'
     again = await client.post(f"{url}/cancel", headers=headers, json={"reason": "Twice"})
     problem(again, 409, "Conflict", "DossierNotPending")
@@ -733,7 +736,7 @@ async def test_invitees_move_along_their_life_cycle_only(
     with pytest.raises(InviteeStateInvalid):
         await move(0, InviteeState.DECLINED)  # signed is the end
     read = (await client.get(f"{DOSSIERS}/{created['id']}", headers=tenant.headers)).json()
-    states = [(i["state"], i["stateChanged"] > created["createdAt"]) for i in read["invitees"]]
+    states = [(i["state"], at(i["stateChanged"]) > at(created["createdAt"])) for i in read["invitees"]]
     assert states == [("signed", True), ("declined", True), ("viewed", True)]
     async with database.session(write=False) as session:
         await bind_tenant(session, tenant.id)
@@ -824,3 +827,16 @@ async def test_the_catalogue_lists_the_dossier_events_with_their_schemas(
         "exchangeId",
         "by",
     }
+
+
+async def test_dossier_tables_are_under_row_level_security_on_postgresql(database: Database) -> None:
+    if not database.url.startswith("postgresql"):
+        pytest.skip("row-level security is a PostgreSQL feature")
+    async with database.session(write=False) as session:
+        rows = await session.execute(
+            text(
+                "SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class "
+                "WHERE relname IN ('dossiers', 'invitees') ORDER BY relname"
+            )
+        )
+        assert [tuple(row) for row in rows] == [("dossiers", True, True), ("invitees", True, True)]

@@ -122,7 +122,9 @@ class DossierUpdate(InputSchema):
     expires_in: ExpiresIn | None = None
     contact_id: UUID | None = None
     exchange_id: UUID | None = None
-    owner_member_id: UUID | None = None
+    owner_member_id: UUID | None = Field(
+        None, description="Naming another member needs contacts:assign; null is refused (a dossier has an owner)."
+    )
     invitees: Invitees | None = None
     concurrency_token: str | None = Field(None, description="From the last read; or send If-Match.")
 
