@@ -40,6 +40,8 @@ from trustroom.jobs import service as jobs_service
 from trustroom.jobs import tasks as jobs_tasks
 from trustroom.keys import ServerKeys
 from trustroom.settings import ClientSettings, WebhookSettings
+from trustroom.signing.schemas import DossierCreate
+from trustroom.signing.service import dossiers
 from trustroom.storage.blobs import LocalBlobStore
 from trustroom.storage.keyring import SealedKeyring
 from trustroom.webhooks import service as webhooks_service
@@ -260,6 +262,25 @@ async def _document(database: Database, keys: ServerKeys, tenant: TenantFixture)
     return await _with_actor(database, tenant, work)
 
 
+async def _dossier(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
+    owner_id = await _member(database, keys, tenant)
+    contact_id = await _contact(database, keys, tenant)
+
+    async def work(session: Any, actor: Actor) -> str:
+        body = DossierCreate.model_validate(
+            {
+                "name": MARKER,
+                "ownerMemberId": owner_id,
+                "contactId": contact_id,
+                "invitees": [{"name": MARKER, "email": "owner@mail.example", "contactId": contact_id}],
+            }
+        )
+        dossier, _invitees = await dossiers.create(session, actor, body)
+        return str(dossier.id)
+
+    return await _with_actor(database, tenant, work)
+
+
 async def _system(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
     return "Default"
 
@@ -281,6 +302,7 @@ RESOURCE_FACTORIES: dict[str, Factory] = {
     "external_exchange_id": _external_exchange_id,
     "folder_id": _folder,
     "document_id": _document,
+    "dossier_id": _dossier,
 }
 # Names of things every tenant has its own of (a schema, a list, an external system): with
 # these alone in a path, tenant B reaches its own, and must never see tenant A's MARKER.

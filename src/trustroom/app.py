@@ -41,6 +41,8 @@ from .jobs.catalogue import Catalogue
 from .keys import ServerKeys
 from .metrics import Metrics
 from .settings import Settings
+from .signing import events as signing_events
+from .signing import routes as signing_routes
 from .webhooks import events as webhooks_events
 from .webhooks import routes as webhooks_routes
 from .worker import run_worker
@@ -59,7 +61,13 @@ PAGE_PREFIXES = ("/portal", "/x/")
 DOCUMENT_UPLOAD_PATHS = rf"^({API_PREFIX}/exchanges/[^/]+|/portal/exchanges/[^/]+|/x)/folders/[^/]+/documents$"
 # Boundaries and part headers around the file; the file itself is held to the exact limit.
 MULTIPART_OVERHEAD = 64 * 1024
-EVENT_TYPES = (*auth_events.TYPES, *clients_events.TYPES, *exchange_events.TYPES, *webhooks_events.TYPES)
+EVENT_TYPES = (
+    *auth_events.TYPES,
+    *clients_events.TYPES,
+    *exchange_events.TYPES,
+    *signing_events.TYPES,
+    *webhooks_events.TYPES,
+)
 
 
 def create_app(settings: Settings | None = None, *, run_worker_in_process: bool | None = None) -> FastAPI:
@@ -120,7 +128,7 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
         audit_routes.router,
     )
     platform = (jobs_routes.router, jobs_routes.events_router, webhooks_routes.router, webhooks_routes.messages)
-    for router in (*routers, *platform, *clients_routes.ROUTERS, *exchange_routes.ROUTERS):
+    for router in (*routers, *platform, *clients_routes.ROUTERS, *exchange_routes.ROUTERS, *signing_routes.ROUTERS):
         app.include_router(router)
     app.include_router(auth_pages.router)
     for router in (*clients_pages.ROUTERS, *exchange_pages.ROUTERS):

@@ -8,6 +8,7 @@ from .exchange import models as exchange_models
 from .generations import CacheGeneration
 from .jobs import models as jobs_models
 from .messaging import models as messaging_models
+from .signing import models as signing_models
 from .storage import models as storage_models
 from .webhooks import models as webhooks_models
 
@@ -22,6 +23,7 @@ __all__ = [
     "jobs_models",
     "messaging_models",
     "metadata",
+    "signing_models",
     "storage_models",
     "webhooks_models",
 ]

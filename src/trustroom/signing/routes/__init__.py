@@ -1,0 +1,9 @@
+"""JSON API of e-signatures: /api/v1/dossiers and what lives inside one."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from . import dossiers
+
+ROUTERS: tuple[APIRouter, ...] = (dossiers.router,)

@@ -1,0 +1,1 @@
+"""Use cases of e-signature dossiers, a module each."""
