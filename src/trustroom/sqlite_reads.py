@@ -40,7 +40,12 @@ from sqlalchemy.util.concurrency import await_
 
 DRIVER = "trustroom_reads"
 # Long enough for any indexed page, short enough that a scan cannot stall other requests.
+# Counted in CPU time of the loop's thread: on a busy machine the thread may be descheduled
+# in the middle of a 100 µs read, and a wall-clock budget would then send short reads to a
+# thread exactly when the machine can least afford it. Reads that wait on the disk use no
+# CPU, so a wall-clock limit, ten times longer, bounds those.
 INLINE_BUDGET_SECONDS = 0.002
+INLINE_WALL_LIMIT_SECONDS = 0.02
 # How often (in SQLite VM instructions) the progress handler looks at the clock: a few
 # microseconds of checks for a page of rows.
 PROGRESS_STEPS = 2000
@@ -70,14 +75,18 @@ class ReadConnection:
     def __init__(self, raw: sqlite3.Connection) -> None:
         self.raw = raw
         self._deadline = 0.0
+        self._wall_deadline = 0.0
         raw.set_progress_handler(self._over_budget, PROGRESS_STEPS)
 
     def _over_budget(self) -> int:
-        return 1 if self._deadline and time.perf_counter() > self._deadline else 0
+        if not self._deadline:
+            return 0
+        return 1 if time.thread_time() > self._deadline or time.perf_counter() > self._wall_deadline else 0
 
     def run(self, work: Callable[[], T]) -> T:
         """`work` inline within the budget; when it runs over or meets a lock, on a thread."""
-        self._deadline = time.perf_counter() + INLINE_BUDGET_SECONDS
+        self._deadline = time.thread_time() + INLINE_BUDGET_SECONDS
+        self._wall_deadline = time.perf_counter() + INLINE_WALL_LIMIT_SECONDS
         try:
             done = work()
             # SQLAlchemy's AsyncConnection refuses a statement that never awaited (its guard
