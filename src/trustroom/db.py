@@ -216,11 +216,18 @@ async def paginate(session: AsyncSession, stmt: Select[Any], paging: Paging, *or
     return paging.page_of([row[0] for row in rows], total)
 
 
+def rls_rule(column: str = "tenant_id") -> str:
+    """The tenant policy's condition. The settings are read in sub-selects, which PostgreSQL
+    evaluates once per statement (as init plans); read bare, they were read again for every
+    row, and a scan of a million contacts spent three quarters of its time in them."""
+    current = f"(SELECT nullif(current_setting('{TENANT_SETTING}', true), '')::uuid)"
+    bypass = f"(SELECT current_setting('{BYPASS_SETTING}', true)) = 'on'"
+    return f"({column} = {current} OR {bypass})"
+
+
 def rls_policy_sql(table: str, column: str = "tenant_id") -> list[str]:
     """Statements that put a table under tenant row-level security (PostgreSQL only)."""
-    current = f"nullif(current_setting('{TENANT_SETTING}', true), '')::uuid"
-    bypass = f"current_setting('{BYPASS_SETTING}', true) = 'on'"
-    rule = f"({column} = {current} OR {bypass})"
+    rule = rls_rule(column)
     return [
         f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY",
         f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY",

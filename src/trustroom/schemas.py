@@ -107,6 +107,9 @@ class Slice(Generic[T]):
     page: int
     page_size: int
     total_count: int
+    # False when counting stopped at a limit: `total_count` matches at least, and only they
+    # are paged (a search by part of a name, `clients.service.search`).
+    is_total_count_exact: bool = True
 
     @property
     def page_count(self) -> int:
@@ -125,5 +128,7 @@ class Paging(BaseModel):
     def offset(self) -> int:
         return (self.page - 1) * self.page_size
 
-    def page_of(self, items: list[T], total: int) -> Slice[T]:
-        return Slice(items=items, page=self.page, page_size=self.page_size, total_count=total)
+    def page_of(self, items: list[T], total: int, *, exact: bool = True) -> Slice[T]:
+        return Slice(
+            items=items, page=self.page, page_size=self.page_size, total_count=total, is_total_count_exact=exact
+        )

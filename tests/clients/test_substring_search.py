@@ -10,10 +10,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
+from sqlalchemy.dialects import postgresql
 
 from trustroom.auth.models import Role
+from trustroom.clients import searchtext
 from trustroom.clients.models import SEARCH_INDEX
-from trustroom.clients.service.search import text_match
+from trustroom.clients.service.search import name_starts_with, text_match
 from trustroom.db import Database, bind_tenant
 from trustroom.keys import ServerKeys
 from trustroom.settings import Settings
@@ -292,3 +294,154 @@ def test_queries_fold_like_the_stored_text(query: str, expected: str) -> None:
 
     assert fold_text(query) == expected
     assert search_text({"address": {"city": query}}) == expected
+
+
+# --- counting stops at a limit ------------------------------------------------------------
+
+
+async def many(client: httpx.AsyncClient, headers: dict[str, str], count: int) -> dict[str, str]:
+    """`count` contacts found by "example", named Anna A…, Anna B…, …; ids by last name."""
+    ids = {}
+    for letter in "ABCDEFGHIJ"[:count]:
+        last = f"{letter}muster"
+        details = anna(
+            personalInformation={"lastName": last}, communication={"email": f"{letter.lower()}@bank.example"}
+        )
+        ids[last] = (await create_contact(client, headers, details))["id"]
+    return ids
+
+
+@pytest.fixture
+def limit_three(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(searchtext, "COUNT_LIMIT", 3)
+
+
+@pytest.mark.usefixtures("limit_three")
+async def test_counting_stops_at_the_limit_and_says_so(client: httpx.AsyncClient, tenant: TenantFixture) -> None:
+    ids = await many(client, tenant.headers, 5)
+    found = await search(client, tenant.headers, text="example", pageSize=2)
+    assert (found["totalCount"], found["isTotalCountExact"], found["pageCount"]) == (3, False, 2)
+    second = await search(client, tenant.headers, text="example", pageSize=2, page=2)
+    assert (second["totalCount"], second["isTotalCountExact"], len(second["items"])) == (3, False, 1)
+    beyond = await search(client, tenant.headers, text="example", pageSize=2, page=3)
+    assert (beyond["items"], beyond["totalCount"], beyond["isTotalCountExact"]) == ([], 3, False)
+    # The pages hold three of the five, once each, in order; every page the same three.
+    paged = [item["id"] for item in found["items"] + second["items"]]
+    by_id = {contact_id: last for last, contact_id in ids.items()}
+    assert len(set(paged)) == 3 and set(paged) <= set(by_id)
+    assert [by_id[i] for i in paged] == sorted(by_id[i] for i in paged)
+    whole = await search(client, tenant.headers, text="example", pageSize=50)
+    assert [item["id"] for item in whole["items"]] == paged
+    backwards = await search(client, tenant.headers, text="example", sortOrder="Descending")
+    assert [item["id"] for item in backwards["items"]] == paged[::-1]
+    # Other searches count every match; so does a text that matches few enough.
+    everyone = await search(client, tenant.headers, pageSize=2)
+    assert (everyone["totalCount"], everyone["isTotalCountExact"]) == (5, True)
+    named = await search(client, tenant.headers, text="an")  # two letters: the start of the name
+    assert (named["totalCount"], named["isTotalCountExact"]) == (5, True)
+    one = await search(client, tenant.headers, text="cmuster")
+    assert (one["totalCount"], one["isTotalCountExact"], one["items"][0]["id"]) == (1, True, ids["Cmuster"])
+
+
+@pytest.mark.usefixtures("limit_three")
+async def test_exactly_the_limit_is_an_exact_count(client: httpx.AsyncClient, tenant: TenantFixture) -> None:
+    await many(client, tenant.headers, 3)
+    found = await search(client, tenant.headers, text="example", pageSize=2, page=2)
+    assert (found["totalCount"], found["isTotalCountExact"], found["pageCount"], len(found["items"])) == (
+        3,
+        True,
+        2,
+        1,
+    )
+    nothing = await search(client, tenant.headers, text="zzz", page=2)
+    assert (nothing["items"], nothing["totalCount"], nothing["isTotalCountExact"]) == ([], 0, True)
+
+
+@pytest.mark.usefixtures("limit_three")
+async def test_a_member_counts_only_the_contacts_they_see(
+    client: httpx.AsyncClient, tenant: TenantFixture, advisor: Person
+) -> None:
+    await many(client, tenant.headers, 5)  # the app's: not the advisor's
+    own = await create_contact(client, advisor.headers, anna())
+    found = await search(client, advisor.headers, text="example")
+    assert [item["id"] for item in found["items"]] == [own["id"]]
+    assert (found["totalCount"], found["isTotalCountExact"]) == (1, True)
+
+
+@pytest.mark.usefixtures("limit_three")
+async def test_the_portal_says_when_more_match(
+    app: FastAPI, client: httpx.AsyncClient, database: Database, keys: ServerKeys, tenant: TenantFixture
+) -> None:
+    member = await make_member(database, keys, tenant.id, role=Role.ADMIN)
+    await many(client, tenant.headers, 5)
+    portal = await signed_in(app, member)
+    listed = await portal.get("/portal/contacts", params={"q": "example"})
+    assert listed.status_code == 200
+    assert "More than 3 clients" in listed.text and listed.text.count("muster</a>") == 3
+    german = await portal.get("/portal/contacts", params={"q": "example", "language": "de"})
+    assert "Mehr als 3 Kunden" in german.text
+    few = await portal.get("/portal/contacts", params={"q": "cmuster"})
+    assert "1 client" in few.text and "More than" not in few.text
+
+
+def test_the_openapi_documents_the_limit(app: FastAPI) -> None:
+    operation = app.openapi()["paths"]["/api/v1/contacts/search"]["post"]
+    reference = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    page = app.openapi()["components"]["schemas"][reference.rpartition("/")[2]]
+    flag = page["properties"]["isTotalCountExact"]
+    assert flag["type"] == "boolean" and flag["default"] is True
+    assert str(searchtext.COUNT_LIMIT) in flag["description"]
+    assert "lower bound" in page["properties"]["totalCount"]["description"]
+    text_field = app.openapi()["components"]["schemas"]["RecordSearch"]["properties"]["text"]
+    assert "isTotalCountExact" in text_field["description"]
+
+
+# --- PostgreSQL under row-level security ----------------------------------------------------
+
+
+async def _plan_as_ordinary_role(database: Database, tenant: TenantFixture, sql: str) -> str:
+    """EXPLAIN of `sql` as a role that row-level security binds, as production runs."""
+    async with database.session() as session:
+        exists = await session.scalar(text("SELECT 1 FROM pg_roles WHERE rolname = 'trustroom_rls_probe'"))
+        if not exists:
+            await session.execute(text("CREATE ROLE trustroom_rls_probe NOLOGIN NOSUPERUSER NOBYPASSRLS"))
+        await session.execute(text("GRANT SELECT ON ALL TABLES IN SCHEMA public TO trustroom_rls_probe"))
+        await session.commit()
+    async with database.session() as session:
+        await session.execute(text("SET LOCAL ROLE trustroom_rls_probe"))
+        # Only the sort-name index gives this order without sorting: the question is then
+        # whether the prefix is a range of it (an index condition) or a filter over it.
+        await session.execute(text("SET LOCAL enable_seqscan = off"))
+        await session.execute(text("SET LOCAL enable_sort = off"))
+        await bind_tenant(session, tenant.id)
+        plan = "\n".join(line for (line,) in await session.execute(text(f"EXPLAIN {sql}")))
+        await session.rollback()
+    return plan
+
+
+async def test_a_name_prefix_uses_its_index_under_row_level_security(database: Database, tenant: TenantFixture) -> None:
+    if not database.url.startswith("postgresql"):
+        pytest.skip("row-level security is a PostgreSQL feature")
+    for condition in (name_starts_with("ber", "postgresql"), text_match("be", "postgresql")):
+        assert condition is not None
+        compiled = condition.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+        sql = (
+            f"SELECT id FROM client_records WHERE tenant_id = '{tenant.id}' AND kind = 'contact' AND {compiled} "
+            "ORDER BY sort_name LIMIT 20"
+        )
+        plan = await _plan_as_ordinary_role(database, tenant, sql)
+        # A range of the sort-name index, not a filter over every contact of the tenant.
+        condition_line = next(line for line in plan.splitlines() if "Index Cond" in line)
+        assert "ix_client_records_tenant_id_kind_sort_name" in plan, plan
+        assert "sort_name" in condition_line and ">= 'be" in condition_line, plan
+
+
+async def test_tenant_policies_read_their_settings_once_per_statement(database: Database) -> None:
+    if not database.url.startswith("postgresql"):
+        pytest.skip("row-level security is a PostgreSQL feature")
+    async with database.session() as session:
+        policies = (await session.execute(text("SELECT tablename, qual FROM pg_policies"))).all()
+    assert len(policies) > 20
+    for table, qual in policies:
+        # Sub-selects are init plans, evaluated once; bare, the settings were read per row.
+        assert qual.count("SELECT") == 2 and "current_setting" in qual, (table, qual)

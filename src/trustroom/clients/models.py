@@ -62,7 +62,8 @@ class ClientRecord(IdMixin, TenantOwned, Timestamps, Base):
     )
     # Names, email and city folded (searchtext.search_text), for search by any part of them.
     # Indexed outside this mapping (migration e327763d5434): a pg_trgm GIN index on
-    # PostgreSQL; on SQLite an FTS5 trigram table that triggers keep in step with it.
+    # PostgreSQL (which row-level security keeps ordinary roles from using, ADR 0014); on
+    # SQLite an FTS5 trigram table that triggers keep in step with it.
     search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
     correlation_id: Mapped[str | None] = mapped_column(String(200))
     anonymized_at: Mapped[datetime | None]

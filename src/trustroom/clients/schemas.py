@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, TypeVar
 from uuid import UUID
 
 from pydantic import Field, model_validator
 
-from ..schemas import MAX_PAGE, MAX_PAGE_SIZE, Bool, InputSchema, Paging, Schema, SortOrder, Text, Timestamp
+from ..schemas import MAX_PAGE, MAX_PAGE_SIZE, Bool, InputSchema, Page, Paging, Schema, SortOrder, Text, Timestamp
+from .searchtext import COUNT_LIMIT
 
 EXAMPLE_ID = "0190b5a0-0000-7000-8000-000000000000"
 Details = Annotated[
@@ -445,9 +446,10 @@ class RecordSearch(SearchPaging):
         max_length=200,
         examples=["Zür"],
         description="Any part of the first name, last name, display name, email or city, ignoring case and "
-        'accents ("zur" finds Zürich, "muller" finds Müller). From three characters on it matches anywhere; '
-        "one or two characters match the start of the name the contact sorts by. Combines with `where`, "
-        "`query` and `name` (all must hold).",
+        'accents ("zur" finds Zürich, "muller" finds Müller). From three characters on it matches anywhere, '
+        f"and at most {COUNT_LIMIT} matches are counted and paged (see `isTotalCountExact`); one or two "
+        "characters match the start of the name the contact sorts by. Combines with `where`, `query` and "
+        "`name` (all must hold).",
     )
     exclude_hierarchy: Bool = Field(False, description="Only records assigned to you directly.")
 
@@ -456,6 +458,24 @@ class RecordSearch(SearchPaging):
         if self.where is not None and self.query is not None:
             raise ValueError("give either where or query, not both")
         return self
+
+
+T = TypeVar("T")
+
+
+class RecordPage(Page[T], Generic[T]):
+    """A page of found records. A search by part of a name (`text`) stops counting at a
+    limit; every other search counts every match."""
+
+    total_count: int = Field(
+        description="Records that match; a lower bound when `isTotalCountExact` is false.", examples=[42]
+    )
+    is_total_count_exact: bool = Field(
+        True,
+        description=f"False when more than {COUNT_LIMIT} records match a search by part of a name "
+        f"(`text`): `totalCount` is then {COUNT_LIMIT}, and the pages hold {COUNT_LIMIT} of the matches "
+        "in the asked order (which ones is not defined; a longer `text` finds the others). True otherwise.",
+    )
 
 
 class ChangeRequestSearch(SearchPaging):

@@ -24,6 +24,8 @@ from .lists import fold
 SEARCHED = frozenset({"firstName", "lastName", "displayName", "name", "email", "city"})
 # Trigram indexes (pg_trgm, FTS5 trigram) find substrings of at least this many characters.
 MIN_SUBSTRING = 3
+# A search by a substring counts and pages at most this many matches (`service.search`).
+COUNT_LIMIT = 100
 MAX_LENGTH = 2000
 # Letters that Unicode does not decompose into a base letter and an accent; unaccent and
 # most people read them as these.

@@ -75,6 +75,7 @@ async def contact_list(
         page=found.page,
         page_count=found.page_count,
         total=found.total_count,
+        total_is_exact=found.is_total_count_exact,
         can_review=actor.can(Scope.CHANGE_REQUESTS_REVIEW),
     )
 

@@ -39,6 +39,7 @@ from ..schemas import (
     ExternalConnectionWrite,
     ProfilePictureRead,
     ProfilePictureWrite,
+    RecordPage,
     RecordRef,
     RecordSearch,
     RetentionHoldRead,
@@ -184,10 +185,13 @@ async def release_retention_hold(contact_id: UUID, session: SessionDep, actor: A
     await anonymization.release_hold(session, actor, contact_id)
 
 
-@contacts_router.post("/search", response_model=Page[ContactRead], responses=error_responses(errors.FilterInvalid))
-async def search_contacts(body: RecordSearch, session: SessionDep, actor: ContactsRead) -> Page[ContactRead]:
+@contacts_router.post(
+    "/search", response_model=RecordPage[ContactRead], responses=error_responses(errors.FilterInvalid)
+)
+async def search_contacts(body: RecordSearch, session: SessionDep, actor: ContactsRead) -> RecordPage[ContactRead]:
     """Contacts you may see, by the filter language (`where` or GraphQL `query`), name prefix
-    and any part of a name, email or city (`text`), in pages ordered by `sortBy`."""
+    and any part of a name, email or city (`text`), in pages ordered by `sortBy`. A search
+    with `text` counts and pages a limited number of matches (`isTotalCountExact`)."""
     query = search.RecordQuery(
         RecordKind.CONTACT,
         where=body.where,
@@ -198,7 +202,15 @@ async def search_contacts(body: RecordSearch, session: SessionDep, actor: Contac
         sort_by=str(body.sort_by),
     )
     found = await search.search(session, actor, query, body.paging())
-    return page(found, [_contact(view) for view in await records.views(session, actor, found.items)])
+    items = [_contact(view) for view in await records.views(session, actor, found.items)]
+    return RecordPage[ContactRead](
+        items=items,
+        page=found.page,
+        page_size=found.page_size,
+        page_count=found.page_count,
+        total_count=found.total_count,
+        is_total_count_exact=found.is_total_count_exact,
+    )
 
 
 def page(found: Slice[Any], items: list[T]) -> Page[T]:

@@ -1,6 +1,14 @@
 """Finding records: the filter language compiled to SQL, name prefixes, substrings of names,
 paging and sorting.
 
+A search by part of a name (`text`, three characters or more) counts its matches up to
+`searchtext.COUNT_LIMIT`. When more match, it keeps that many (the first its scan meets)
+and pages them in the asked order, saying that the total is a lower bound
+(`Slice.is_total_count_exact`): which ones they are is not defined, and a longer text
+finds the others. Counting and ordering every match cost in proportion to the matches
+(a city matches tens of thousands of contacts), and on PostgreSQL under row-level
+security no index can look up a substring at all (ADR 0014).
+
 A filter names detail fields by their path in the tenant's schema (unknown names are
 refused, so a typo never silently matches nothing) or record fields at the top. Values
 are compared by their JSON type: texts as text, numbers as numbers, booleans as booleans;
@@ -16,7 +24,7 @@ from operator import ge, gt, le, lt
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, and_, column, false, func, not_, or_, select, table
+from sqlalchemy import Boolean, ColumnElement, and_, column, false, func, not_, or_, select, table, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...actor import Actor
@@ -163,6 +171,10 @@ class RecordQuery:
     exclude_hierarchy: bool = False
     sort_by: str = "Name"
 
+    @property
+    def has_filter(self) -> bool:
+        return self.where is not None or bool(self.graphql and self.graphql.strip())
+
     def filter(self) -> Filter | None:
         if self.where is not None:
             return filters.parse_where(self.where)
@@ -184,6 +196,18 @@ def _like_escaped(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def name_starts_with(prefix: str, dialect: str | None) -> ColumnElement[bool]:
+    """Records whose sort name starts with `prefix` (already folded), from the sort-name index.
+
+    On PostgreSQL `^@` (starts_with), not LIKE: under row-level security only leakproof
+    operators may become index conditions, and LIKE is not one, so `LIKE 'ber%'` read every
+    contact of the tenant; `^@` is leakproof and the planner turns it into a range of the
+    (byte-ordered) index."""
+    if dialect == "postgresql":
+        return ClientRecord.sort_name.op("^@", return_type=Boolean)(prefix)
+    return ClientRecord.sort_name.startswith(prefix, autoescape=True)
+
+
 def text_match(text: str, dialect: str | None) -> ColumnElement[bool] | None:
     """Records whose name, email or city contain `text`, ignoring case and accents; None
     when the text folds to nothing.
@@ -197,18 +221,18 @@ def text_match(text: str, dialect: str | None) -> ColumnElement[bool] | None:
         return None
     if len(folded) < searchtext.MIN_SUBSTRING:
         # Folded as sort names are (searchtext's extra letters are not in them).
-        prefix = fold(" ".join(text.split()))
-        return ClientRecord.sort_name.startswith(prefix, autoescape=True)
+        return name_starts_with(fold(" ".join(text.split())), dialect)
     if dialect == "sqlite":
         # A quoted phrase of trigrams is an exact substring match, with no wildcard to escape.
         phrase = '"' + folded.replace('"', '""') + '"'
         keys = select(_FTS_KEYS.c.record_id).join(_FTS, _FTS.c.rowid == _FTS_KEYS.c.key)
         return ClientRecord.id.in_(keys.where(_FTS.c.search_text.op("MATCH")(phrase)))
-    # pg_trgm's GIN index answers LIKE (the escape clause included); elsewhere it scans.
+    # pg_trgm's GIN index answers LIKE (the escape clause included), but only where no
+    # row-level security applies (LIKE is not leakproof); under it, this is a filter.
     return ClientRecord.search_text.like(f"%{_like_escaped(folded)}%", escape="\\")
 
 
-def statement(actor: Actor, schema: LoadedSchema, query: RecordQuery, dialect: str | None = None) -> Any:
+def statement(actor: Actor, schema: LoadedSchema | None, query: RecordQuery, dialect: str | None = None) -> Any:
     """The records the actor may see that match the query (unordered). `dialect` chooses
     how a `text` query uses its index."""
     stmt = scoped(select(ClientRecord), actor).where(
@@ -216,10 +240,12 @@ def statement(actor: Actor, schema: LoadedSchema, query: RecordQuery, dialect: s
     )
     found = query.filter()
     if found is not None:
+        if schema is None:
+            raise ValueError("a filter needs the schema that names its fields")
         stmt = stmt.where(compile_filter(schema, found))
     if query.name_prefix:
         # `sort_name` is folded (lower case, no accents) and indexed with the tenant and kind.
-        stmt = stmt.where(ClientRecord.sort_name.startswith(fold(query.name_prefix), autoescape=True))
+        stmt = stmt.where(name_starts_with(fold(query.name_prefix), dialect))
     if query.text:
         matched = text_match(query.text, dialect)
         if matched is not None:
@@ -232,15 +258,71 @@ def is_substring_search(query: RecordQuery) -> bool:
 
 
 async def search(session: AsyncSession, actor: Actor, query: RecordQuery, paging: Paging) -> Slice[ClientRecord]:
-    schema = await definitions.for_kind(session, actor, query.kind)
-    column: Any = SORTABLE[query.sort_by]
-    if query.sort_by == "Name" and is_substring_search(query):
-        # The page's total counts every match anyway, so the trigram index must find them;
-        # ordered by the bare column, PostgreSQL may instead walk the whole sort-name index
-        # filtering row by row (a misjudged rare piece then reads every contact). The
-        # same order, from an expression no index provides, keeps the trigram plan.
-        column = column.concat("")
-    ascending = paging.sort_order is SortOrder.ASCENDING
-    order = (column.asc(), ClientRecord.id.asc()) if ascending else (column.desc(), ClientRecord.id.desc())
+    # The schema names the fields a filter may use; without a filter it is not read (one
+    # statement less for a search box).
+    schema = await definitions.for_kind(session, actor, query.kind) if query.has_filter else None
     dialect = session.get_bind().dialect.name
-    return await paginate(session, statement(actor, schema, query, dialect), paging, *order)
+    stmt = statement(actor, schema, query, dialect)
+    column: Any = SORTABLE[query.sort_by]
+    ascending = paging.sort_order is SortOrder.ASCENDING
+    if is_substring_search(query):
+        return await _capped(session, actor, stmt, column, paging, ascending=ascending, dialect=dialect)
+    order = (column.asc(), ClientRecord.id.asc()) if ascending else (column.desc(), ClientRecord.id.desc())
+    return await paginate(session, stmt, paging, *order)
+
+
+# A LIMIT without ORDER BY takes rows in the order the scan meets them. One process
+# scanning from the table's first page meets them in the same order every time: no
+# parallel workers (whichever finishes first) and no synchronized scan (which joins
+# another scan midway). So every page of one search pages the same matches.
+_ONE_SCAN_ORDER = text(
+    "SELECT set_config('max_parallel_workers_per_gather', '0', true), set_config('synchronize_seqscans', 'off', true)"
+)
+
+
+async def _capped(
+    session: AsyncSession,
+    actor: Actor,
+    stmt: Any,
+    column: Any,
+    paging: Paging,
+    *,
+    ascending: bool,
+    dialect: str,
+) -> Slice[ClientRecord]:
+    """One page of the first `searchtext.COUNT_LIMIT` matches the database finds, in the asked order,
+    with their number (one match more tells that there are more)."""
+    if dialect == "postgresql":
+        await session.execute(_ONE_SCAN_ORDER)
+    found = (
+        stmt.with_only_columns(ClientRecord.id, column.label("sort_key"))
+        .limit(searchtext.COUNT_LIMIT + 1)
+        .cte("found")
+        .prefix_with("MATERIALIZED", dialect="postgresql")  # counted and paged once
+    )
+    counting = select(func.count()).select_from(found)
+    # The one match more only says that there are more; the one with the highest id is left
+    # out, so both sort orders page the same matches.
+    kept = select(found.c.id, found.c.sort_key).order_by(found.c.id).limit(searchtext.COUNT_LIMIT).subquery("kept")
+    shown = max(0, min(paging.page_size, searchtext.COUNT_LIMIT - paging.offset))
+    rows: list[Any] = []
+    if shown:
+        key, record_id = kept.c.sort_key, kept.c.id
+        order = (key.asc(), record_id.asc()) if ascending else (key.desc(), record_id.desc())
+        page = select(record_id, key).order_by(*order).offset(paging.offset).limit(shown).subquery("page")
+        in_order = (page.c.sort_key.asc(), page.c.id.asc()) if ascending else (page.c.sort_key.desc(), page.c.id.desc())
+        listed = (
+            scoped(select(ClientRecord), actor)
+            .add_columns(counting.scalar_subquery().label("total_count"))
+            .join(page, page.c.id == ClientRecord.id)
+            .order_by(*in_order)
+        )
+        rows = list((await session.execute(listed)).all())
+    if rows:
+        total = int(rows[0][-1])
+    elif shown and paging.offset == 0:
+        total = 0  # the first page holds every match there is, and there is none
+    else:
+        total = int(await session.scalar(counting) or 0)
+    exact = total <= searchtext.COUNT_LIMIT
+    return paging.page_of([row[0] for row in rows], min(total, searchtext.COUNT_LIMIT), exact=exact)
