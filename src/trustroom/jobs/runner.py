@@ -19,8 +19,9 @@ from typing import Any
 
 import psycopg
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..db import Database, bind_tenant, cross_tenant, utcnow
+from ..db import Database, bind_tenant, cross_tenant, lift_tenancy, utcnow
 from ..keys import ServerKeys
 from ..metrics import Metrics
 from ..settings import Settings
@@ -63,8 +64,20 @@ class Runner:
         self.wake = asyncio.Event()
         self.dispatcher = Dispatcher(database, settings, subscribers, self.metrics) if subscribers else None
         self.running: dict[asyncio.Task[None], Claimed] = {}
-        # Finished jobs of tasks with a `record` function are committed in groups.
-        self.completer = Completer(database, self.worker_id, size=group_size, wait=group_wait)
+        # Slots promised to a claim in progress (the runner's own, or one in a group's
+        # transaction), so that two claims at once never take more than the free slots.
+        self.reserved = 0
+        self.claiming = False  # while `run` claims (a group's transaction claims only then)
+        # Finished jobs of tasks with a `record` function are committed in groups; a
+        # group's transaction also claims the jobs that take the freed slots.
+        self.completer = Completer(
+            database,
+            self.worker_id,
+            size=group_size,
+            wait=group_wait,
+            refill=_NextJobs(self),
+            nothing_else_running=self._all_handed_in,
+        )
         self._ticks: dict[str, int] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -74,10 +87,12 @@ class Runner:
         helpers.append(asyncio.create_task(self._watch_sqlite() if self.database.is_sqlite else self._listen()))
         dispatching = asyncio.create_task(self.dispatcher.run(stop)) if self.dispatcher is not None else None
         log.info("worker started", extra={"worker": self.worker_id, "tasks": sorted(self.registry.tasks)})
+        self.claiming = True
         try:
             while not stop.is_set():
                 await self._step(stop)
         finally:
+            self.claiming = False
             if dispatching is not None:
                 # It stops between batches when `stop` is set; cancelling it mid-batch would
                 # only make the batch's events go again.
@@ -100,16 +115,20 @@ class Runner:
 
     async def _step(self, stop: asyncio.Event) -> None:
         self.wake.clear()
+        free = 0
+        claimed: list[Claimed] = []
         try:
             await self._fire_schedules(utcnow())
-            free = self.concurrency - len(self.running)
-            claimed = await self._claim(free) if free > 0 else []
+            free = self._free()  # after the await: a group's transaction may have taken slots
+            if free > 0:
+                self.reserved += free
+                try:
+                    claimed, prepared = await self._claim_and_prepare(free)
+                finally:
+                    self.reserved -= free
+                self._start(claimed, prepared)
         except Exception:
             log.exception("could not schedule or claim jobs", extra={"worker": self.worker_id})
-            claimed = []
-        prepared = await self._prepare(claimed)
-        for job in claimed:
-            self.running[asyncio.create_task(self._execute(job, prepared.get(job.id, NOT_PREPARED)))] = job
         if claimed and len(claimed) == free:
             return  # there may be more due right away
         waiters = [asyncio.create_task(self.wake.wait()), asyncio.create_task(stop.wait())]
@@ -119,7 +138,7 @@ class Runner:
         for waiter in waiters:
             waiter.cancel()
         self._forget_done()
-        free = self.concurrency - len(self.running)
+        free = self._free()
         if self.running and 0 < free < max(1, self.concurrency // 4) and not stop.is_set():
             # A slot came free while others still run: wait a moment for more, so that one
             # claim (and one read) fills several slots instead of one each.
@@ -130,6 +149,17 @@ class Runner:
         for done in [task for task in self.running if task.done()]:
             del self.running[done]
 
+    def _free(self) -> int:
+        return self.concurrency - len(self.running) - self.reserved
+
+    def _start(self, claimed: Sequence[Claimed], prepared: dict[Any, Any]) -> None:
+        for job in claimed:
+            self.running[asyncio.create_task(self._execute(job, prepared.get(job.id, NOT_PREPARED)))] = job
+
+    def _all_handed_in(self) -> bool:
+        """Whether every running job has handed its completion to the completer."""
+        return sum(1 for task in self.running if not task.done()) <= self.completer.handed_in
+
     async def _fire_schedules(self, now: datetime) -> None:
         for schedule in self.schedules:
             tick = schedule.tick(now)
@@ -137,6 +167,47 @@ class Runner:
                 continue
             await service.with_session(self.database, partial(service.schedule_tick, schedule=schedule, now=now))
             self._ticks[schedule.task.name] = tick
+
+    async def _claim_and_prepare(self, limit: int) -> tuple[list[Claimed], dict[Any, Any]]:
+        """Claim, and read what the claimed jobs need, in one transaction. If the read
+        fails, the claim goes with it: claim again, then read apart (or each job alone)."""
+        try:
+            async with self.database.session() as session:
+                await lift_tenancy(session)
+                claimed, prepared = await self.claim_within(session, limit)
+                await session.commit()
+            return claimed, prepared
+        except _PrepareFailed:
+            log.exception("could not read ahead for claimed jobs; claiming again", extra={"worker": self.worker_id})
+        claimed = await self._claim(limit)
+        return claimed, await self._prepare(claimed)
+
+    async def claim_within(self, session: AsyncSession, limit: int) -> tuple[list[Claimed], dict[Any, Any]]:
+        """Claim up to `limit` jobs in the caller's transaction (lifted above row-level
+        security) and read ahead for them there; `_PrepareFailed` if that read fails."""
+        claimed = await service.claim(
+            session,
+            self.worker_id,
+            limit=limit,
+            lease_seconds=self.lease_seconds,
+            tasks=list(self.registry.tasks),
+        )
+        prepared: dict[Any, Any] = {}
+        for name, jobs in self._by_prepared_task(claimed).items():
+            prepare = self.registry.tasks[name].prepare
+            assert prepare is not None
+            try:
+                prepared.update(await prepare(session, self.keys, self.resources, jobs))
+            except Exception as error:
+                raise _PrepareFailed(name) from error
+        return claimed, prepared
+
+    def _by_prepared_task(self, claimed: Sequence[Claimed]) -> dict[str, list[Claimed]]:
+        by_task: dict[str, list[Claimed]] = defaultdict(list)
+        for job in claimed:
+            if self.registry.tasks[job.task].prepare is not None:
+                by_task[job.task].append(job)
+        return by_task
 
     async def _claim(self, limit: int) -> list[Claimed]:
         claimed: list[Claimed] = await service.with_session(
@@ -154,12 +225,8 @@ class Runner:
     async def _prepare(self, claimed: Sequence[Claimed]) -> dict[Any, Any]:
         """One read per task for all the jobs just claimed (instead of one per job); if it
         fails, each job reads for itself."""
-        by_task: dict[str, list[Claimed]] = defaultdict(list)
-        for job in claimed:
-            if self.registry.tasks[job.task].prepare is not None:
-                by_task[job.task].append(job)
         prepared: dict[Any, Any] = {}
-        for name, jobs in by_task.items():
+        for name, jobs in self._by_prepared_task(claimed).items():
             prepare = self.registry.tasks[name].prepare
             assert prepare is not None
             try:
@@ -322,3 +389,42 @@ class Runner:
                     self._wake_all()
         except (OSError, psycopg.Error):
             log.exception("LISTEN failed; relying on polling", extra={"worker": self.worker_id})
+
+
+class _PrepareFailed(Exception):
+    """A task's read ahead failed inside a claim's transaction."""
+
+
+class _NextJobs:
+    """The runner's side of a group's transaction (`completion.Refill`): claim as many
+    jobs as the group frees (not at shutdown), read ahead for them, start them once the
+    transaction has committed."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+
+    async def claim(self, session: AsyncSession, completing: Sequence[Claimed]) -> Any:
+        runner = self.runner
+        if not runner.claiming or runner.completer.closing:
+            return None
+        running = {job.id for task, job in runner.running.items() if not task.done()}
+        free = runner._free() + sum(1 for job in completing if job.id in running)
+        if free <= 0:
+            return None
+        runner.reserved += free
+        try:
+            claimed, prepared = await runner.claim_within(session, free)
+        except BaseException:
+            runner.reserved -= free
+            raise
+        return free, claimed, prepared
+
+    def committed(self, taken: Any) -> None:
+        if taken is not None:
+            free, claimed, prepared = taken
+            self.runner.reserved -= free
+            self.runner._start(claimed, prepared)
+
+    def abandoned(self, taken: Any) -> None:
+        if taken is not None:
+            self.runner.reserved -= taken[0]
