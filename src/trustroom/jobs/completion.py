@@ -2,8 +2,10 @@
 
 A task with a `record` function (the webhook delivery) stages its writes instead of
 opening its own write transaction; the runner hands the finished job here. Completions
-wait at most `wait` seconds (or until `size` have gathered, or while the previous group
-commits) and are then committed together: one SELECT … FOR UPDATE that checks which
+gather until no other job that started less than `wait` seconds ago is still running (the
+runner tells), `size` have gathered, or `wait` seconds after the first (a group that
+arrives while the previous one commits waits likewise), and are then committed
+together: one SELECT … FOR UPDATE that checks which
 leases this worker still holds, one executemany UPDATE of the jobs per kind of ending,
 and the task's own multi-row statements, all in one transaction.
 
@@ -29,7 +31,7 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Protocol, cast
@@ -45,7 +47,9 @@ from .service import Claimed, Finish, Task
 
 log = logging.getLogger("trustroom.jobs")
 GROUP_SIZE = 64
-GROUP_WAIT_SECONDS = 0.002
+# A group is committed when no other job that started less than this long ago is still
+# running (a wave of jobs is gathered whole), at the size, or this long after its first.
+GROUP_WAIT_SECONDS = 0.1
 # After a group failed together with the next claim, groups go without one this long.
 REFILL_PAUSE_SECONDS = 10.0
 LEASE_LOST = "lease_lost"
@@ -61,6 +65,7 @@ class Completion:
     task: Task
     end: Finish
     staged: Any
+    handed_at: float = 0.0
     done: asyncio.Future[str] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -137,40 +142,32 @@ class Completer:
         size: int = GROUP_SIZE,
         wait: float = GROUP_WAIT_SECONDS,
         refill: Refill | None = None,
-        nothing_else_running: Callable[[], bool] | None = None,
+        nothing_else_running: Callable[[Collection[UUID], float], bool] | None = None,
     ) -> None:
         self.database = database
         self.worker = worker
         self.size = size
         self.wait = wait
         self.refill = refill
-        # True when every running job has handed its completion in: waiting longer for the
-        # group to grow would only delay it.
+        # Given the jobs handed in, whether no other job has been running for less than
+        # `wait` seconds: then waiting for the group to grow would only delay it (a job
+        # running longer, say for a slow receiver, is not waited for).
         self.nothing_else_running = nothing_else_running
         self.pending: list[Completion] = []
-        self.committing = 0  # completions in the group being committed
+        self.handed: set[UUID] = set()  # jobs whose completion is pending or being committed
         self.closing = False
         self._refill_paused_until = 0.0
         self._timer: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
 
-    @property
-    def handed_in(self) -> int:
-        """Completions not yet resolved: pending or in the group being committed."""
-        return len(self.pending) + self.committing
-
     async def complete(self, job: Claimed, task: Task, end: Finish, staged: Any) -> str:
         """Queue a finished job; its outcome once committed (`lease_lost` if it was not)."""
-        completion = Completion(job, task, end, staged)
+        completion = Completion(job, task, end, staged, asyncio.get_running_loop().time())
         self.pending.append(completion)
-        if (
-            self.closing
-            or len(self.pending) >= self.size
-            or (self.nothing_else_running is not None and self.nothing_else_running())
-        ):
-            self._kick()
-        elif self._timer is None:
-            self._timer = asyncio.create_task(self._flush_later())
+        self.handed.add(job.id)
+        if self._flusher is None or self._flusher.done():
+            self._schedule()
+        # (while a group commits, the flusher decides about the next group when it is done)
         # Shielded: a job cancelled at shutdown leaves its completion to be committed anyway
         # (its give-back is fenced, so at most one of the two takes effect).
         return await asyncio.shield(completion.done)
@@ -178,38 +175,66 @@ class Completer:
     async def close(self) -> None:
         """Commit everything pending now, and every later completion at once."""
         self.closing = True
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._cancel_timer()
         while self.pending or (self._flusher is not None and not self._flusher.done()):
             self._kick()
             assert self._flusher is not None
             await asyncio.shield(self._flusher)
 
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(self.wait)
-        self._timer = None
-        self._kick()
+    def _deadline(self) -> float:
+        return self.pending[0].handed_at + self.wait
 
-    def _kick(self) -> None:
+    def _due(self) -> bool:
+        """Whether the pending completions should be committed now: at shutdown, at the
+        size, when no other recent job is still running, or `wait` after the oldest."""
+        if not self.pending:
+            return False
+        return (
+            self.closing
+            or len(self.pending) >= self.size
+            or (self.nothing_else_running is not None and self.nothing_else_running(self.handed, self.wait))
+            or asyncio.get_running_loop().time() >= self._deadline()
+        )
+
+    def _schedule(self) -> None:
+        """Commit now if due, or else be woken at the deadline (and check again then)."""
+        if self._due():
+            self._kick()
+        elif self.pending and self._timer is None:
+            self._timer = asyncio.create_task(self._check_at(self._deadline()))
+
+    def _cancel_timer(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    async def _check_at(self, deadline: float) -> None:
+        await asyncio.sleep(max(0.0, deadline - asyncio.get_running_loop().time()))
+        self._timer = None
+        if self._flusher is None or self._flusher.done():
+            self._schedule()
+
+    def _kick(self) -> None:
+        self._cancel_timer()
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_all())
 
     async def _flush_all(self) -> None:
-        # Completions that arrive while a group commits form the next group at once.
-        while self.pending:
+        first = True
+        # Completions that arrived while a group committed form the next group, when due.
+        while self.pending and (first or self._due()):
+            first = False
             group, self.pending = self.pending[: self.size], self.pending[self.size :]
-            self.committing = len(group)
             try:
                 outcomes = await self._commit_group(group)
             finally:
-                self.committing = 0
+                self.handed.difference_update(completion.job.id for completion in group)
             for completion in group:
                 if not completion.done.done():
                     completion.done.set_result(outcomes[completion.job.id])
+        if self.pending:  # not due yet: be woken at its deadline
+            self._cancel_timer()
+            self._timer = asyncio.create_task(self._check_at(self._deadline()))
 
     async def _commit_group(self, group: Sequence[Completion]) -> dict[UUID, str]:
         loop = asyncio.get_running_loop()

@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -68,6 +68,10 @@ class Runner:
         # transaction), so that two claims at once never take more than the free slots.
         self.reserved = 0
         self.claiming = False  # while `run` claims (a group's transaction claims only then)
+        # Jobs whose slots a group's transaction has already offered to the next jobs: their
+        # end needs no claim of the runner's own.
+        self.reoffered: set[Any] = set()
+        self.started: dict[Any, float] = {}  # when each running job started (event-loop time)
         # Finished jobs of tasks with a `record` function are committed in groups; a
         # group's transaction also claims the jobs that take the freed slots.
         self.completer = Completer(
@@ -76,7 +80,7 @@ class Runner:
             size=group_size,
             wait=group_wait,
             refill=_NextJobs(self),
-            nothing_else_running=self._all_handed_in,
+            nothing_else_running=self._nothing_else_running,
         )
         self._ticks: dict[str, int] = {}
 
@@ -131,13 +135,7 @@ class Runner:
             log.exception("could not schedule or claim jobs", extra={"worker": self.worker_id})
         if claimed and len(claimed) == free:
             return  # there may be more due right away
-        waiters = [asyncio.create_task(self.wake.wait()), asyncio.create_task(stop.wait())]
-        await asyncio.wait(
-            [*waiters, *self.running], timeout=self.settings.worker_poll_seconds, return_when=asyncio.FIRST_COMPLETED
-        )
-        for waiter in waiters:
-            waiter.cancel()
-        self._forget_done()
+        await self._wait_for_work(stop)
         free = self._free()
         if self.running and 0 < free < max(1, self.concurrency // 4) and not stop.is_set():
             # A slot came free while others still run: wait a moment for more, so that one
@@ -145,20 +143,53 @@ class Runner:
             await asyncio.wait(self.running, timeout=CLAIM_GATHER_SECONDS)
             self._forget_done()
 
-    def _forget_done(self) -> None:
-        for done in [task for task in self.running if task.done()]:
-            del self.running[done]
+    async def _wait_for_work(self, stop: asyncio.Event) -> None:
+        """Wait until a claim may find something: a wake-up (jobs committed), the poll
+        interval, or a job that ended without a group's transaction taking its slot again."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.worker_poll_seconds
+        while True:
+            waiters = [asyncio.create_task(self.wake.wait()), asyncio.create_task(stop.wait())]
+            await asyncio.wait(
+                [*waiters, *self.running], timeout=max(0.0, deadline - loop.time()), return_when=asyncio.FIRST_COMPLETED
+            )
+            for waiter in waiters:
+                waiter.cancel()
+            slot_left_free = self._forget_done()
+            if slot_left_free or self.wake.is_set() or stop.is_set() or loop.time() >= deadline:
+                return
+
+    def _forget_done(self) -> bool:
+        """Drop ended jobs; whether one of them left its slot free (no group's transaction
+        took it again)."""
+        slot_left_free = False
+        for task in [task for task in self.running if task.done()]:
+            job = self.running.pop(task)
+            self.started.pop(job.id, None)
+            if job.id in self.reoffered:
+                self.reoffered.discard(job.id)
+            else:
+                slot_left_free = True
+        return slot_left_free
 
     def _free(self) -> int:
         return self.concurrency - len(self.running) - self.reserved
 
     def _start(self, claimed: Sequence[Claimed], prepared: dict[Any, Any]) -> None:
+        now = asyncio.get_running_loop().time()
         for job in claimed:
+            self.started[job.id] = now
             self.running[asyncio.create_task(self._execute(job, prepared.get(job.id, NOT_PREPARED)))] = job
 
-    def _all_handed_in(self) -> bool:
-        """Whether every running job has handed its completion to the completer."""
-        return sum(1 for task in self.running if not task.done()) <= self.completer.handed_in
+    def _nothing_else_running(self, handed: Collection[Any], recent: float) -> bool:
+        """Whether every job that started less than `recent` seconds ago has handed its
+        completion in (`handed`); one running longer (a slow receiver) is not waited for."""
+        since = asyncio.get_running_loop().time() - recent
+        return not any(
+            job.id not in handed and self.started.get(job.id, since) > since
+            for task, job in self.running.items()
+            if not task.done()
+        )
 
     async def _fire_schedules(self, now: datetime) -> None:
         for schedule in self.schedules:
@@ -324,6 +355,8 @@ class Runner:
             if await service.with_session(self.database, release):
                 log.info("job given back at shutdown", extra={"job": str(job.id), "task": job.task})
         self.running.clear()
+        self.reoffered.clear()
+        self.started.clear()
 
     async def _heartbeat(self) -> None:
         """Renew the leases of running jobs every third of a lease, so a job may run longer
@@ -417,12 +450,13 @@ class _NextJobs:
         except BaseException:
             runner.reserved -= free
             raise
-        return free, claimed, prepared
+        return free, claimed, prepared, completing
 
     def committed(self, taken: Any) -> None:
         if taken is not None:
-            free, claimed, prepared = taken
+            free, claimed, prepared, completing = taken
             self.runner.reserved -= free
+            self.runner.reoffered.update(job.id for job in completing)
             self.runner._start(claimed, prepared)
 
     def abandoned(self, taken: Any) -> None:
