@@ -208,7 +208,7 @@ async def enqueue_many(session: AsyncSession, task: Task | TaskRef, jobs: Sequen
     if not jobs:
         return
     now = utcnow()
-    await session.execute(insert(Job), [job.row(task, now) for job in jobs])
+    await session.execute(insert(_jobs()), [job.row(task, now) for job in jobs])  # Core: no ORM bulk machinery
     await _announce(session)
 
 
