@@ -51,6 +51,7 @@ from .schemas import Paging, Slice
 
 TENANT_SETTING = "trustroom.tenant_id"
 BYPASS_SETTING = "trustroom.rls_bypass"
+_LIFTED = "rls_lifted_transaction"
 
 
 def uuid7() -> UUID:
@@ -175,10 +176,27 @@ async def bind_tenant(session: AsyncSession, tenant_id: UUID) -> None:
         await session.execute(_set_config(TENANT_SETTING, str(tenant_id)))
 
 
+def _lifted_transaction(session: AsyncSession) -> bool:
+    transaction = session.sync_session.get_transaction()
+    return transaction is not None and session.info.get(_LIFTED) is transaction
+
+
+async def lift_tenancy(session: AsyncSession) -> None:
+    """Lift row-level security until the current transaction ends (it begins here if none
+    is open): one `set_config` instead of a pair for a worker's transaction that reads and
+    writes rows of many tenants and then ends, each row matched to its tenant in code.
+    `cross_tenant` blocks inside such a transaction cost nothing. The lift is a
+    transaction-local setting, so it ends with the transaction, committed or not."""
+    if not _has_rls(session) or _lifted_transaction(session):
+        return
+    await session.execute(_set_config(BYPASS_SETTING, "on"))
+    session.info[_LIFTED] = session.sync_session.get_transaction()
+
+
 @asynccontextmanager
 async def cross_tenant(session: AsyncSession) -> AsyncIterator[None]:
     """Lift row-level security for a lookup that must find its tenant first (e.g. by API key)."""
-    if not _has_rls(session):
+    if not _has_rls(session) or _lifted_transaction(session):
         yield
         return
     await session.execute(_set_config(BYPASS_SETTING, "on"))

@@ -50,3 +50,6 @@ def configure(level: str, *, as_json: bool) -> None:
         logging.getLogger(name).propagate = True
     # The access log is ours (request_context.RequestContext), with route template and correlation id.
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs every request at INFO: a line per webhook delivery (each already has its
+    # row in the attempt log) and per SMS, with the full URL. Shown at DEBUG only.
+    logging.getLogger("httpx").setLevel(logging.NOTSET if root.level <= logging.DEBUG else logging.WARNING)

@@ -169,11 +169,26 @@ async def _wait(check: Any, within: float = 20.0) -> None:
 async def test_deliveries_in_an_open_group_are_recorded_before_the_worker_stops(local: Settings, world: World) -> None:
     database, keys, tenant, _ = world
     receiver = Receiver([])
-    # A group would close only by size (64) or after an hour: only the shutdown closes it.
-    runner = Runner(database, local, (QUICK_DELIVER,), subscribers=(tasks.fan_out,), concurrency=4, group_wait=3600)
     stop = asyncio.Event()
+    blocking = asyncio.Event()
+
+    async def block(_: Any) -> None:
+        # Another job that runs until the worker stops: a group closes early only when no
+        # other job is running.
+        blocking.set()
+        await stop.wait()
+
+    blocker = jobs.Task(f"test.block.{time.monotonic_ns()}", block)
+    # A group would close only by size (64) or after an hour: only the shutdown closes it.
+    runner = Runner(
+        database, local, (QUICK_DELIVER, blocker), subscribers=(tasks.fan_out,), concurrency=4, group_wait=3600
+    )
     worker = asyncio.create_task(runner.run(stop))
     try:
+        async with database.session() as session:
+            await jobs.enqueue(session, blocker)
+            await session.commit()
+        await asyncio.wait_for(blocking.wait(), timeout=10)
         await add_endpoint(database, keys, local, tenant, receiver.url)
         await emit_members_created(database, tenant, 3)
         await _wait(lambda: _received(receiver, 3))

@@ -16,12 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from pathlib import Path
 from uuid import UUID
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db import Database, cross_tenant, utcnow
@@ -49,17 +52,26 @@ class Dispatcher:
         self.wake = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            self.wake.clear()
-            try:
-                if await self.dispatch_batch() == BATCH_SIZE:
-                    continue  # more are waiting
-            except Exception:
-                log.exception("could not dispatch events")
-            waiters = [asyncio.create_task(self.wake.wait()), asyncio.create_task(stop.wait())]
-            await asyncio.wait(waiters, timeout=self.settings.worker_poll_seconds, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in waiters:
-                waiter.cancel()
+        peek = _Undispatched(self.database)
+        try:
+            while not stop.is_set():
+                self.wake.clear()
+                try:
+                    # On SQLite every commit wakes the dispatcher (the worker's own too): a
+                    # glance on a read-only connection spares the write transaction when
+                    # nothing waits.
+                    if peek() and await self.dispatch_batch() == BATCH_SIZE:
+                        continue  # more are waiting
+                except Exception:
+                    log.exception("could not dispatch events")
+                waiters = [asyncio.create_task(self.wake.wait()), asyncio.create_task(stop.wait())]
+                await asyncio.wait(
+                    waiters, timeout=self.settings.worker_poll_seconds, return_when=asyncio.FIRST_COMPLETED
+                )
+                for waiter in waiters:
+                    waiter.cancel()
+        finally:
+            peek.close()
 
     async def dispatch_batch(self) -> int:
         """Dispatch up to a batch of events; how many were taken."""
@@ -128,3 +140,33 @@ class Dispatcher:
             )
             await session.commit()
         self.metrics.observe_job(METRIC_NAME, "retrying", 0.0)
+
+
+class _Undispatched:
+    """Whether an event may await dispatch: on SQLite one SELECT on a lean read-only
+    connection, inline (in WAL mode a reader never waits for the writer; busy timeout 0, as
+    for the cache generations of ADR 0012); True whenever it cannot tell, and always on
+    PostgreSQL, whose workers are woken by NOTIFY only when events are committed."""
+
+    SQL = "SELECT EXISTS (SELECT 1 FROM events WHERE dispatched_at IS NULL)"
+
+    def __init__(self, database: Database) -> None:
+        self.path = make_url(database.url).database if database.is_sqlite else None
+        self.connection: sqlite3.Connection | None = None
+
+    def __call__(self) -> bool:
+        if not self.path or self.path == ":memory:":
+            return True
+        try:
+            if self.connection is None:
+                uri = f"{Path(self.path).resolve().as_uri()}?mode=ro"
+                self.connection = sqlite3.connect(uri, uri=True, timeout=0, isolation_level=None)
+            return bool(self.connection.execute(self.SQL).fetchone()[0])
+        except sqlite3.Error:
+            self.close()
+            return True
+
+    def close(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            connection.close()

@@ -92,8 +92,18 @@ class Event(IdMixin, Base):
     @property
     def event_id(self) -> str:
         """The id receivers see (Standard Webhooks `webhook-id`), stable across retries."""
-        return f"msg_{self.id.hex}"
+        return message_id(self.id)
 
     def envelope(self) -> dict[str, Any]:
-        timestamp = self.occurred_at.isoformat().replace("+00:00", "Z")
-        return {"type": self.type, "timestamp": timestamp, "data": self.data}
+        return envelope(self.type, self.occurred_at, self.data)
+
+
+def message_id(event_id: UUID) -> str:
+    """An event's id as receivers see it (Standard Webhooks `webhook-id`)."""
+    return f"msg_{event_id.hex}"
+
+
+def envelope(event_type: str, occurred_at: datetime, data: dict[str, Any]) -> dict[str, Any]:
+    """What a webhook delivers of an event: thin, the type, the time and the data."""
+    timestamp = occurred_at.isoformat().replace("+00:00", "Z")
+    return {"type": event_type, "timestamp": timestamp, "data": data}

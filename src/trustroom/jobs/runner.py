@@ -12,15 +12,16 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from functools import partial
 from typing import Any
 
 import psycopg
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..db import Database, bind_tenant, cross_tenant, utcnow
+from ..db import Database, bind_tenant, cross_tenant, lift_tenancy, utcnow
 from ..keys import ServerKeys
 from ..metrics import Metrics
 from ..settings import Settings
@@ -63,8 +64,24 @@ class Runner:
         self.wake = asyncio.Event()
         self.dispatcher = Dispatcher(database, settings, subscribers, self.metrics) if subscribers else None
         self.running: dict[asyncio.Task[None], Claimed] = {}
-        # Finished jobs of tasks with a `record` function are committed in groups.
-        self.completer = Completer(database, self.worker_id, size=group_size, wait=group_wait)
+        # Slots promised to a claim in progress (the runner's own, or one in a group's
+        # transaction), so that two claims at once never take more than the free slots.
+        self.reserved = 0
+        self.claiming = False  # while `run` claims (a group's transaction claims only then)
+        # Jobs whose slots a group's transaction has already offered to the next jobs: their
+        # end needs no claim of the runner's own.
+        self.reoffered: set[Any] = set()
+        self.started: dict[Any, float] = {}  # when each running job started (event-loop time)
+        # Finished jobs of tasks with a `record` function are committed in groups; a
+        # group's transaction also claims the jobs that take the freed slots.
+        self.completer = Completer(
+            database,
+            self.worker_id,
+            size=group_size,
+            wait=group_wait,
+            refill=_NextJobs(self),
+            nothing_else_running=self._nothing_else_running,
+        )
         self._ticks: dict[str, int] = {}
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -74,10 +91,12 @@ class Runner:
         helpers.append(asyncio.create_task(self._watch_sqlite() if self.database.is_sqlite else self._listen()))
         dispatching = asyncio.create_task(self.dispatcher.run(stop)) if self.dispatcher is not None else None
         log.info("worker started", extra={"worker": self.worker_id, "tasks": sorted(self.registry.tasks)})
+        self.claiming = True
         try:
             while not stop.is_set():
                 await self._step(stop)
         finally:
+            self.claiming = False
             if dispatching is not None:
                 # It stops between batches when `stop` is set; cancelling it mid-batch would
                 # only make the batch's events go again.
@@ -100,35 +119,77 @@ class Runner:
 
     async def _step(self, stop: asyncio.Event) -> None:
         self.wake.clear()
+        free = 0
+        claimed: list[Claimed] = []
         try:
             await self._fire_schedules(utcnow())
-            free = self.concurrency - len(self.running)
-            claimed = await self._claim(free) if free > 0 else []
+            free = self._free()  # after the await: a group's transaction may have taken slots
+            if free > 0:
+                self.reserved += free
+                try:
+                    claimed, prepared = await self._claim_and_prepare(free)
+                finally:
+                    self.reserved -= free
+                self._start(claimed, prepared)
         except Exception:
             log.exception("could not schedule or claim jobs", extra={"worker": self.worker_id})
-            claimed = []
-        prepared = await self._prepare(claimed)
-        for job in claimed:
-            self.running[asyncio.create_task(self._execute(job, prepared.get(job.id, NOT_PREPARED)))] = job
         if claimed and len(claimed) == free:
             return  # there may be more due right away
-        waiters = [asyncio.create_task(self.wake.wait()), asyncio.create_task(stop.wait())]
-        await asyncio.wait(
-            [*waiters, *self.running], timeout=self.settings.worker_poll_seconds, return_when=asyncio.FIRST_COMPLETED
-        )
-        for waiter in waiters:
-            waiter.cancel()
-        self._forget_done()
-        free = self.concurrency - len(self.running)
+        await self._wait_for_work(stop)
+        free = self._free()
         if self.running and 0 < free < max(1, self.concurrency // 4) and not stop.is_set():
             # A slot came free while others still run: wait a moment for more, so that one
             # claim (and one read) fills several slots instead of one each.
             await asyncio.wait(self.running, timeout=CLAIM_GATHER_SECONDS)
             self._forget_done()
 
-    def _forget_done(self) -> None:
-        for done in [task for task in self.running if task.done()]:
-            del self.running[done]
+    async def _wait_for_work(self, stop: asyncio.Event) -> None:
+        """Wait until a claim may find something: a wake-up (jobs committed), the poll
+        interval, or a job that ended without a group's transaction taking its slot again."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.worker_poll_seconds
+        while True:
+            waiters = [asyncio.create_task(self.wake.wait()), asyncio.create_task(stop.wait())]
+            await asyncio.wait(
+                [*waiters, *self.running], timeout=max(0.0, deadline - loop.time()), return_when=asyncio.FIRST_COMPLETED
+            )
+            for waiter in waiters:
+                waiter.cancel()
+            slot_left_free = self._forget_done()
+            if slot_left_free or self.wake.is_set() or stop.is_set() or loop.time() >= deadline:
+                return
+
+    def _forget_done(self) -> bool:
+        """Drop ended jobs; whether one of them left its slot free (no group's transaction
+        took it again)."""
+        slot_left_free = False
+        for task in [task for task in self.running if task.done()]:
+            job = self.running.pop(task)
+            self.started.pop(job.id, None)
+            if job.id in self.reoffered:
+                self.reoffered.discard(job.id)
+            else:
+                slot_left_free = True
+        return slot_left_free
+
+    def _free(self) -> int:
+        return self.concurrency - len(self.running) - self.reserved
+
+    def _start(self, claimed: Sequence[Claimed], prepared: dict[Any, Any]) -> None:
+        now = asyncio.get_running_loop().time()
+        for job in claimed:
+            self.started[job.id] = now
+            self.running[asyncio.create_task(self._execute(job, prepared.get(job.id, NOT_PREPARED)))] = job
+
+    def _nothing_else_running(self, handed: Collection[Any], recent: float) -> bool:
+        """Whether every job that started less than `recent` seconds ago has handed its
+        completion in (`handed`); one running longer (a slow receiver) is not waited for."""
+        since = asyncio.get_running_loop().time() - recent
+        return not any(
+            job.id not in handed and self.started.get(job.id, since) > since
+            for task, job in self.running.items()
+            if not task.done()
+        )
 
     async def _fire_schedules(self, now: datetime) -> None:
         for schedule in self.schedules:
@@ -137,6 +198,47 @@ class Runner:
                 continue
             await service.with_session(self.database, partial(service.schedule_tick, schedule=schedule, now=now))
             self._ticks[schedule.task.name] = tick
+
+    async def _claim_and_prepare(self, limit: int) -> tuple[list[Claimed], dict[Any, Any]]:
+        """Claim, and read what the claimed jobs need, in one transaction. If the read
+        fails, the claim goes with it: claim again, then read apart (or each job alone)."""
+        try:
+            async with self.database.session() as session:
+                await lift_tenancy(session)
+                claimed, prepared = await self.claim_within(session, limit)
+                await session.commit()
+            return claimed, prepared
+        except _PrepareFailed:
+            log.exception("could not read ahead for claimed jobs; claiming again", extra={"worker": self.worker_id})
+        claimed = await self._claim(limit)
+        return claimed, await self._prepare(claimed)
+
+    async def claim_within(self, session: AsyncSession, limit: int) -> tuple[list[Claimed], dict[Any, Any]]:
+        """Claim up to `limit` jobs in the caller's transaction (lifted above row-level
+        security) and read ahead for them there; `_PrepareFailed` if that read fails."""
+        claimed = await service.claim(
+            session,
+            self.worker_id,
+            limit=limit,
+            lease_seconds=self.lease_seconds,
+            tasks=list(self.registry.tasks),
+        )
+        prepared: dict[Any, Any] = {}
+        for name, jobs in self._by_prepared_task(claimed).items():
+            prepare = self.registry.tasks[name].prepare
+            assert prepare is not None
+            try:
+                prepared.update(await prepare(session, self.keys, self.resources, jobs))
+            except Exception as error:
+                raise _PrepareFailed(name) from error
+        return claimed, prepared
+
+    def _by_prepared_task(self, claimed: Sequence[Claimed]) -> dict[str, list[Claimed]]:
+        by_task: dict[str, list[Claimed]] = defaultdict(list)
+        for job in claimed:
+            if self.registry.tasks[job.task].prepare is not None:
+                by_task[job.task].append(job)
+        return by_task
 
     async def _claim(self, limit: int) -> list[Claimed]:
         claimed: list[Claimed] = await service.with_session(
@@ -154,12 +256,8 @@ class Runner:
     async def _prepare(self, claimed: Sequence[Claimed]) -> dict[Any, Any]:
         """One read per task for all the jobs just claimed (instead of one per job); if it
         fails, each job reads for itself."""
-        by_task: dict[str, list[Claimed]] = defaultdict(list)
-        for job in claimed:
-            if self.registry.tasks[job.task].prepare is not None:
-                by_task[job.task].append(job)
         prepared: dict[Any, Any] = {}
-        for name, jobs in by_task.items():
+        for name, jobs in self._by_prepared_task(claimed).items():
             prepare = self.registry.tasks[name].prepare
             assert prepare is not None
             try:
@@ -257,6 +355,8 @@ class Runner:
             if await service.with_session(self.database, release):
                 log.info("job given back at shutdown", extra={"job": str(job.id), "task": job.task})
         self.running.clear()
+        self.reoffered.clear()
+        self.started.clear()
 
     async def _heartbeat(self) -> None:
         """Renew the leases of running jobs every third of a lease, so a job may run longer
@@ -322,3 +422,43 @@ class Runner:
                     self._wake_all()
         except (OSError, psycopg.Error):
             log.exception("LISTEN failed; relying on polling", extra={"worker": self.worker_id})
+
+
+class _PrepareFailed(Exception):
+    """A task's read ahead failed inside a claim's transaction."""
+
+
+class _NextJobs:
+    """The runner's side of a group's transaction (`completion.Refill`): claim as many
+    jobs as the group frees (not at shutdown), read ahead for them, start them once the
+    transaction has committed."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = runner
+
+    async def claim(self, session: AsyncSession, completing: Sequence[Claimed]) -> Any:
+        runner = self.runner
+        if not runner.claiming or runner.completer.closing:
+            return None
+        running = {job.id for task, job in runner.running.items() if not task.done()}
+        free = runner._free() + sum(1 for job in completing if job.id in running)
+        if free <= 0:
+            return None
+        runner.reserved += free
+        try:
+            claimed, prepared = await runner.claim_within(session, free)
+        except BaseException:
+            runner.reserved -= free
+            raise
+        return free, claimed, prepared, completing
+
+    def committed(self, taken: Any) -> None:
+        if taken is not None:
+            free, claimed, prepared, completing = taken
+            self.runner.reserved -= free
+            self.runner.reoffered.update(job.id for job in completing)
+            self.runner._start(claimed, prepared)
+
+    def abandoned(self, taken: Any) -> None:
+        if taken is not None:
+            self.runner.reserved -= taken[0]

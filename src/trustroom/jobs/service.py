@@ -8,11 +8,12 @@ import traceback
 from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from functools import cache
+from typing import Any, cast
 from uuid import UUID
 
 from pydantic import BaseModel
-from sqlalchemy import delete, func, insert, or_, select, text, update
+from sqlalchemy import Select, Table, Update, bindparam, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -207,7 +208,7 @@ async def enqueue_many(session: AsyncSession, task: Task | TaskRef, jobs: Sequen
     if not jobs:
         return
     now = utcnow()
-    await session.execute(insert(Job), [job.row(task, now) for job in jobs])
+    await session.execute(insert(_jobs()), [job.row(task, now) for job in jobs])  # Core: no ORM bulk machinery
     await _announce(session)
 
 
@@ -279,6 +280,63 @@ async def schedule_tick(session: AsyncSession, schedule: Schedule, now: datetime
 CLAIM_ROUNDS = 4
 
 
+def _jobs() -> Table:
+    return cast(Table, Job.__table__)
+
+
+@cache
+def _running_stmt() -> Select[Any]:
+    jobs = _jobs()
+    return (
+        select(jobs.c.concurrency_key, func.count(), func.max(jobs.c.concurrency_limit))
+        .where(
+            jobs.c.status == JobStatus.LEASED,
+            jobs.c.concurrency_key.is_not(None),
+            jobs.c.visible_at > bindparam("now", type_=jobs.c.visible_at.type),
+        )
+        .group_by(jobs.c.concurrency_key)
+    )
+
+
+@cache
+def _due_stmt(*, skip_chosen: bool, skip_full: bool, only_tasks: bool) -> Select[Any]:
+    # Statements built once per shape keep their cache key: building and keying one per
+    # claim cost more than running it.
+    jobs = _jobs()
+    due = (
+        select(jobs.c.id, jobs.c.concurrency_key, jobs.c.concurrency_limit)
+        .where(jobs.c.status.in_(CLAIMABLE), jobs.c.visible_at <= bindparam("now", type_=jobs.c.visible_at.type))
+        .order_by(jobs.c.visible_at, jobs.c.id)
+        .limit(bindparam("wanted"))
+        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite's writer lock serializes claims
+    )
+    if skip_chosen:
+        due = due.where(jobs.c.id.not_in(bindparam("chosen", expanding=True)))
+    if skip_full:
+        due = due.where(
+            or_(jobs.c.concurrency_key.is_(None), jobs.c.concurrency_key.not_in(bindparam("full", expanding=True)))
+        )
+    if only_tasks:
+        due = due.where(jobs.c.task.in_(bindparam("tasks", expanding=True)))
+    return due
+
+
+@cache
+def _lease_stmt() -> Update:
+    jobs = _jobs()
+    return (
+        update(jobs)
+        .where(jobs.c.id.in_(bindparam("chosen", expanding=True)))
+        .values(
+            status=JobStatus.LEASED,
+            visible_at=bindparam("lease_end", type_=jobs.c.visible_at.type),
+            attempts=jobs.c.attempts + 1,
+            leased_by=bindparam("worker", type_=jobs.c.leased_by.type),
+        )
+        .returning(jobs.c.id, jobs.c.task, jobs.c.args, jobs.c.tenant_id, jobs.c.attempts, jobs.c.max_attempts)
+    )
+
+
 async def claim(
     session: AsyncSession, worker: str, *, limit: int, lease_seconds: float, tasks: Collection[str] | None = None
 ) -> list[Claimed]:
@@ -297,18 +355,15 @@ async def claim(
         for _ in range(CLAIM_ROUNDS):
             wanted = limit - len(chosen)
             full = [key for key, (count, key_limit) in running.items() if count >= key_limit]
-            due = (
-                select(Job.id, Job.concurrency_key, Job.concurrency_limit)
-                .where(Job.status.in_(CLAIMABLE), Job.visible_at <= now, Job.id.not_in(chosen))
-                .order_by(Job.visible_at, Job.id)
-                .limit(wanted)
-                .with_for_update(skip_locked=True)  # PostgreSQL; SQLite's writer lock serializes claims
-            )
+            due = _due_stmt(skip_chosen=bool(chosen), skip_full=bool(full), only_tasks=tasks is not None)
+            params: dict[str, Any] = {"now": now, "wanted": wanted}
+            if chosen:
+                params["chosen"] = chosen
             if full:
-                due = due.where(or_(Job.concurrency_key.is_(None), Job.concurrency_key.not_in(full)))
+                params["full"] = full
             if tasks is not None:
-                due = due.where(Job.task.in_(tasks))
-            candidates = (await session.execute(due)).all()
+                params["tasks"] = list(tasks)
+            candidates = (await session.execute(due, params)).all()
             for job_id, key, key_limit in candidates:
                 if key is not None:
                     count, _ = running.get(key, (0, key_limit or 1))
@@ -320,30 +375,15 @@ async def claim(
                 break
         if not chosen:
             return []
-        stmt = (
-            update(Job)
-            .where(Job.id.in_(chosen))
-            .values(
-                status=JobStatus.LEASED,
-                visible_at=now + timedelta(seconds=lease_seconds),
-                attempts=Job.attempts + 1,
-                leased_by=worker,
-            )
-            .returning(Job.id, Job.task, Job.args, Job.tenant_id, Job.attempts, Job.max_attempts)
-            .execution_options(synchronize_session=False)
-        )
-        rows = (await session.execute(stmt)).all()
+        params = {"chosen": chosen, "lease_end": now + timedelta(seconds=lease_seconds), "worker": worker}
+        rows = (await session.execute(_lease_stmt(), params)).all()
     by_id = {row[0]: Claimed(*row) for row in rows}
     return [by_id[job_id] for job_id in chosen]
 
 
 async def _running_by_key(session: AsyncSession, now: datetime) -> dict[str, tuple[int, int]]:
     """(jobs under a live lease, limit) per concurrency key."""
-    rows = await session.execute(
-        select(Job.concurrency_key, func.count(), func.max(Job.concurrency_limit))
-        .where(Job.status == JobStatus.LEASED, Job.concurrency_key.is_not(None), Job.visible_at > now)
-        .group_by(Job.concurrency_key)
-    )
+    rows = await session.execute(_running_stmt(), {"now": now})
     return {key: (count, key_limit or 1) for key, count, key_limit in rows if key is not None}
 
 

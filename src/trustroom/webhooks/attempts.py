@@ -12,13 +12,14 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Table, bindparam, func, insert, select, update
+from sqlalchemy import Insert, Select, Table, Update, bindparam, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..jobs.models import Event
+from ..jobs.models import Event, envelope, message_id
 from ..jobs.resources import Resources
 from ..keys import ServerKeys
 from . import service
@@ -27,12 +28,49 @@ from .secret_cache import secret_cache_of
 
 
 @dataclass(frozen=True)
+class DeliveryRow:
+    id: UUID
+    tenant_id: UUID
+    status: str
+    attempts: int
+
+
+@dataclass(frozen=True)
+class EndpointRow:
+    """What an attempt reads of its endpoint (not the ORM entity: a claim reads many)."""
+
+    id: UUID
+    tenant_id: UUID
+    url: str
+    enabled: bool
+    failing_since: datetime | None
+    rate_limit: int | None
+    headers_sealed: str | None
+
+
+@dataclass(frozen=True)
+class EventRow:
+    id: UUID
+    tenant_id: UUID
+    type: str
+    occurred_at: datetime
+    data: dict[str, Any]
+
+    @property
+    def event_id(self) -> str:
+        return message_id(self.id)
+
+    def envelope(self) -> dict[str, Any]:
+        return envelope(self.type, self.occurred_at, self.data)
+
+
+@dataclass(frozen=True)
 class Target:
     """A delivery with everything its attempt needs, read before any HTTP."""
 
-    delivery: WebhookDelivery
-    endpoint: WebhookEndpoint
-    event: Event
+    delivery: DeliveryRow
+    endpoint: EndpointRow
+    event: EventRow
     secrets: list[str]
     headers: dict[str, str]
 
@@ -54,6 +92,35 @@ class Attempted:
     started_at: datetime
 
 
+def _table(model: Any) -> Table:
+    return cast(Table, model.__table__)
+
+
+@cache
+def _targets_stmt() -> Select[Any]:
+    # Core columns, built once: a claim's read makes no ORM entities.
+    deliveries, endpoints, events = _table(WebhookDelivery), _table(WebhookEndpoint), _table(Event)
+    delivery, endpoint, event = deliveries.c, endpoints.c, events.c
+    columns = (
+        *(delivery.id, delivery.tenant_id, delivery.status, delivery.attempts),
+        *(endpoint.id, endpoint.tenant_id, endpoint.url, endpoint.enabled, endpoint.failing_since),
+        *(endpoint.rate_limit, endpoint.headers_sealed),
+        *(event.id, event.tenant_id, event.type, event.occurred_at, event.data),
+    )
+    return (
+        select(*columns)
+        .select_from(
+            deliveries.join(endpoints, endpoint.id == delivery.endpoint_id).join(events, event.id == delivery.event_id)
+        )
+        .where(
+            delivery.tenant_id.in_(bindparam("tenants", expanding=True)),
+            endpoint.tenant_id.in_(bindparam("tenants", expanding=True)),
+            event.tenant_id.in_(bindparam("tenants", expanding=True)),
+            delivery.id.in_(bindparam("deliveries", expanding=True)),
+        )
+    )
+
+
 async def load_targets(
     session: AsyncSession, keys: ServerKeys, resources: Resources, wanted: Mapping[UUID, tuple[UUID, UUID]]
 ) -> dict[UUID, Target | None]:
@@ -61,23 +128,19 @@ async def load_targets(
     delivery is gone."""
     if not wanted:
         return {}
-    tenants = {tenant for tenant, _ in wanted.values()}
+    tenants = list({tenant for tenant, _ in wanted.values()})
     rows = await session.execute(
-        select(WebhookDelivery, WebhookEndpoint, Event)
-        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-        .join(Event, Event.id == WebhookDelivery.event_id)
-        .where(
-            WebhookDelivery.tenant_id.in_(tenants),
-            WebhookEndpoint.tenant_id.in_(tenants),
-            Event.tenant_id.in_(tenants),
-            WebhookDelivery.id.in_([delivery for _, delivery in wanted.values()]),
-        )
+        _targets_stmt(), {"tenants": tenants, "deliveries": [delivery for _, delivery in wanted.values()]}
     )
-    by_delivery = {}
-    for delivery, endpoint, event in rows:
+    by_delivery: dict[tuple[UUID, UUID], tuple[DeliveryRow, EndpointRow, EventRow]] = {}
+    endpoints: dict[UUID, EndpointRow] = {}
+    for row in rows:
+        delivery = DeliveryRow(*row[:4])
+        endpoint = endpoints.get(row[4]) or EndpointRow(*row[4:11])
+        event = EventRow(*row[11:])
         if delivery.tenant_id == endpoint.tenant_id == event.tenant_id:
+            endpoints[endpoint.id] = endpoint
             by_delivery[(delivery.tenant_id, delivery.id)] = (delivery, endpoint, event)
-    endpoints = {endpoint.id: endpoint for _, endpoint, _ in by_delivery.values()}
     database_url = session.get_bind().engine.url.render_as_string(hide_password=False)
     secret_cache = await resources.get(secret_cache_of(database_url))
     secrets = await secret_cache.signing_secrets(session, keys, list(endpoints.values()))
@@ -93,13 +156,15 @@ async def load_targets(
     return targets
 
 
-async def record(session: AsyncSession, attempted: Sequence[Attempted]) -> None:
-    """Write many attempts in the caller's transaction, in a few statements whatever their number."""
-    if not attempted:
-        return
-    await session.execute(insert(cast(Table, WebhookAttempt.__table__)).values([item.attempt for item in attempted]))
-    deliveries = cast(Table, WebhookDelivery.__table__)
-    await session.execute(
+@cache
+def _insert_attempts_stmt() -> Insert:
+    return insert(_table(WebhookAttempt))
+
+
+@cache
+def _update_deliveries_stmt() -> Update:
+    deliveries = _table(WebhookDelivery)
+    return (
         update(deliveries)
         .where(deliveries.c.tenant_id == bindparam("tenant"), deliveries.c.id == bindparam("delivery"))
         .values(
@@ -109,7 +174,18 @@ async def record(session: AsyncSession, attempted: Sequence[Attempted]) -> None:
             delivered_at=func.coalesce(
                 bindparam("delivered_at", type_=deliveries.c.delivered_at.type), deliveries.c.delivered_at
             ),
-        ),
+        )
+    )
+
+
+async def record(session: AsyncSession, attempted: Sequence[Attempted]) -> None:
+    """Write many attempts in the caller's transaction, in a few statements whatever their number."""
+    if not attempted:
+        return
+    # executemany: one statement compiled once, whatever the number of rows
+    await session.execute(_insert_attempts_stmt(), [item.attempt for item in attempted])
+    await session.execute(
+        _update_deliveries_stmt(),
         [
             {
                 "tenant": item.tenant_id,
@@ -134,7 +210,7 @@ async def _record_endpoint_health(session: AsyncSession, attempted: Sequence[Att
         key = (item.tenant_id, item.endpoint_id)
         if item.endpoint_failing and key not in working:
             failing[key] = min(failing.get(key, item.started_at), item.started_at)
-    endpoints = cast(Table, WebhookEndpoint.__table__)
+    endpoints = _table(WebhookEndpoint)
     where = (endpoints.c.tenant_id == bindparam("tenant"), endpoints.c.id == bindparam("endpoint"))
     if working:
         await session.execute(

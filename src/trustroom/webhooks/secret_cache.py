@@ -22,7 +22,6 @@ from ..db import utcnow
 from ..generations import WEBHOOK_SECRETS, GenerationCache, Generations
 from ..keys import ServerKeys
 from . import service
-from .models import WebhookEndpoint
 
 Entries = tuple[tuple[str, datetime | None], ...]
 
@@ -34,7 +33,7 @@ class SecretCache:
         self._entries: GenerationCache[tuple[UUID, UUID], Entries] = GenerationCache(WEBHOOK_SECRETS, generations)
 
     async def signing_secrets(
-        self, session: AsyncSession, keys: ServerKeys, endpoints: Collection[WebhookEndpoint]
+        self, session: AsyncSession, keys: ServerKeys, endpoints: Collection[service.EndpointKey]
     ) -> dict[UUID, list[str]]:
         """As `service.signing_secrets`, from the cache where it is current."""
         values = await self.generations.read()  # before any database read (GenerationCache)

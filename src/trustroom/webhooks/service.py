@@ -8,11 +8,11 @@ import json
 import secrets
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, cast
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -99,7 +99,25 @@ def _seal_headers(endpoint: WebhookEndpoint, headers: dict[str, str], keys: Serv
     )
 
 
-def custom_headers(endpoint: WebhookEndpoint, keys: ServerKeys) -> dict[str, str]:
+class EndpointKey(Protocol):
+    """An endpoint as far as its secrets go: the ORM entity or a row a claim read."""
+
+    @property
+    def id(self) -> UUID: ...
+
+    @property
+    def tenant_id(self) -> UUID: ...
+
+
+class SealedHeaders(Protocol):
+    @property
+    def id(self) -> UUID: ...
+
+    @property
+    def headers_sealed(self) -> str | None: ...
+
+
+def custom_headers(endpoint: SealedHeaders, keys: ServerKeys) -> dict[str, str]:
     if not endpoint.headers_sealed:
         return {}
     headers: dict[str, str] = json.loads(keys.unseal(endpoint.headers_sealed, context=f"webhook-headers:{endpoint.id}"))
@@ -217,7 +235,7 @@ async def delete(session: AsyncSession, actor: Actor, endpoint_id: UUID) -> None
 
 
 async def signing_secrets(
-    session: AsyncSession, keys: ServerKeys, endpoints: Collection[WebhookEndpoint]
+    session: AsyncSession, keys: ServerKeys, endpoints: Collection[EndpointKey]
 ) -> dict[UUID, list[str]]:
     """Every secret that signs each endpoint's deliveries now (the current one first, then
     those in their overlap), in one query for all of them."""
@@ -229,7 +247,7 @@ async def signing_secrets(
 
 
 async def secret_entries(
-    session: AsyncSession, keys: ServerKeys, endpoints: Collection[WebhookEndpoint]
+    session: AsyncSession, keys: ServerKeys, endpoints: Collection[EndpointKey]
 ) -> dict[UUID, list[tuple[str, datetime | None]]]:
     """Each endpoint's unexpired secrets with their ends, the current one first: what a cache
     may keep (its user drops the ones that end meanwhile)."""
@@ -339,11 +357,12 @@ async def queue_deliveries(
         }
         for event, endpoint in pairs
     ]
+    table = cast(Table, WebhookDelivery.__table__)  # Core: no ORM bulk machinery per row
     made = (
         await session.execute(
-            dialect_insert(WebhookDelivery)
+            dialect_insert(table)
             .on_conflict_do_nothing(index_elements=["event_id", "endpoint_id"])
-            .returning(WebhookDelivery.id, WebhookDelivery.tenant_id, WebhookDelivery.endpoint_id),
+            .returning(table.c.id, table.c.tenant_id, table.c.endpoint_id),
             rows,
         )
     ).all()

@@ -195,7 +195,7 @@ async def _set_endpoint(ctx: JobContext, endpoint_id: UUID, **values: Any) -> No
     )
 
 
-async def _disable(ctx: JobContext, endpoint: WebhookEndpoint, reason: str) -> None:
+async def _disable(ctx: JobContext, endpoint: attempts.EndpointRow, reason: str) -> None:
     await _set_endpoint(ctx, endpoint.id, enabled=False, disabled_reason=reason)
     await jobs.emit(
         ctx.session,
