@@ -18,6 +18,8 @@ class ActorKind(StrEnum):
     CONTACT = "contact"
     # A client signed in to the client portal with the account of an exchange (id: the account).
     CLIENT = "client"
+    # Someone invited to a dossier, acting through their invite (id: the invitee).
+    SIGNER = "signer"
     OPERATOR = "operator"
     SYSTEM = "system"
 

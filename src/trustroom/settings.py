@@ -208,6 +208,19 @@ class ExchangeSettings(BaseModel):
     scan_timeout_seconds: float = Field(120.0, gt=0, description="How long one virus scan may take.")
 
 
+class SigningSettings(BaseModel):
+    """E-signatures: the signer's one-time codes."""
+
+    code_ttl_seconds: int = Field(300, ge=60, description="How long a signer's one-time code is valid.")
+    code_max_attempts: int = Field(5, ge=1, description="Wrong codes before a signer's code dies and they are locked.")
+    code_resend_seconds: int = Field(60, ge=0, description="Least time between two codes for one signer and method.")
+    codes_per_day: int = Field(10, ge=1, description="Codes sent to one signer by one method in a day at most.")
+    lockout_seconds: int = Field(900, ge=60, description="How long a signer who typed too many wrong codes waits.")
+    authentication_valid_seconds: int = Field(
+        1800, ge=60, description="How long a passed code counts: the signer must sign within this time."
+    )
+
+
 class Settings(BaseSettings):
     """All of Trustroom's configuration; see README, section Configuration."""
 
@@ -268,6 +281,7 @@ class Settings(BaseSettings):
     clients: ClientSettings = ClientSettings()
     storage: StorageSettings = StorageSettings()
     exchange: ExchangeSettings = ExchangeSettings()
+    signing: SigningSettings = SigningSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -12,7 +12,17 @@ completed without one (ADR 0016).
 
 from __future__ import annotations
 
-from ..errors import N_, AppError, BadRequest, Conflict, FieldProblem, NotFound, ServiceUnavailable
+from ..errors import (
+    N_,
+    AppError,
+    BadRequest,
+    Conflict,
+    FieldProblem,
+    Forbidden,
+    NotFound,
+    ServiceUnavailable,
+    TooManyRequests,
+)
 
 # For a problem whose error message has parameters (the problem's text is not formatted).
 NOT_VALID = N_("This value is not valid.")
@@ -189,3 +199,45 @@ class DocumentAlreadySigned(BadRequest):
 
     sub_code = "DocumentAlreadySigned"
     message = N_("The document is already signed; it cannot be certified.")
+
+
+class AuthenticationMethodNotUsed(BadRequest):
+    sub_code = "AuthenticationMethodNotUsed"
+    message = N_("You are not asked to confirm your identity with %(method)s.")
+
+
+class CodeNotSent(BadRequest):
+    sub_code = "CodeNotSent"
+    message = N_("No code is waiting; ask for a new one.")
+
+
+class CodeExpired(BadRequest):
+    sub_code = "CodeExpired"
+    message = N_("The code has expired or was tried too often; ask for a new one.")
+    keeps_writes = True
+
+
+class CodeNoMatch(BadRequest):
+    sub_code = "CodeNoMatch"
+    message = N_("The code does not match; %(attempts_left)s tries left.")
+    keeps_writes = True  # the failed attempt must count
+
+
+class SignerLocked(Forbidden):
+    sub_code = "SignerLocked"
+    message = N_("Too many wrong codes: try again in %(retry_after)s seconds.")
+    keeps_writes = True  # the lockout must stay
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after=retry_after)
+        self.headers["Retry-After"] = str(retry_after)
+
+
+class CodeResendTooSoon(TooManyRequests):
+    sub_code = "CodeResendTooSoon"
+    message = N_("A code was sent a moment ago; try again in %(retry_after)s seconds.")
+
+
+class AuthenticationRequired(Forbidden):
+    sub_code = "SignerAuthenticationRequired"
+    message = N_("Confirm your identity with the codes sent to you before you sign.")

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, IdMixin, TenantOwned, Timestamps, utcnow
@@ -159,3 +159,30 @@ class Invitee(IdMixin, TenantOwned, Timestamps, Base):
     state_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     # Why the invitee declined, in their words.
     decline_reason: Mapped[str | None] = mapped_column(String(1000))
+
+
+class SignerCode(IdMixin, TenantOwned, Timestamps, Base):
+    """The one-time code of one of an invitee's authentication methods, and what became of it.
+
+    One row per invitee and method: a new code replaces the last (which stops working), and
+    `verified_at` says when the method was last passed. The code is kept as a keyed hash
+    only (auth.service.one_time_codes), bound to this row.
+    """
+
+    __tablename__ = "signer_codes"
+    __table_args__ = (UniqueConstraint("invitee_id", "method", name="uq_signer_codes_invitee_id_method"),)
+
+    invitee_id: Mapped[UUID] = mapped_column(ForeignKey("invitees.id", ondelete="CASCADE"))
+    method: Mapped[AuthenticationMethod] = mapped_column(String(10))
+    # Where the last code went, masked (an***@example.com): for the audit report.
+    destination_hint: Mapped[str] = mapped_column(String(64))
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    expires_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    codes_sent: Mapped[int] = mapped_column(default=0)
+    # Wrong codes since the last code was sent; at the limit the code dies.
+    attempts: Mapped[int] = mapped_column(default=0)
+    verified_at: Mapped[datetime | None]
+    # Too many wrong codes: no code is sent or checked for this method until then.
+    locked_until: Mapped[datetime | None]
+    lockouts: Mapped[int] = mapped_column(default=0)

@@ -8,8 +8,6 @@ wrong tries, and sending a new key replaces the old one.
 
 from __future__ import annotations
 
-import hmac
-import secrets
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -18,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...actor import Actor
-from ...auth.service import rate_limits
+from ...auth.service import one_time_codes, rate_limits
 from ...db import utcnow
 from ...errors import N_
 from ...i18n import current_language, normalize, translations
@@ -33,7 +31,6 @@ from .definitions import LoadedSchema
 
 EMAIL = "Email"
 MOBILE = "Mobile"
-KEY_DIGITS = 6
 KEY_PURPOSE = "channel-key"
 MESSAGE_PURPOSE = "clients.channel_key"
 DAY_SECONDS = 86400
@@ -54,13 +51,8 @@ class Verifier:
     settings: ClientSettings
 
 
-def _hash(keys: ServerKeys, verification: ChannelVerification, key: str) -> str:
-    return keys.keyed_hash(KEY_PURPOSE, f"{verification.id}:{key}")
-
-
 def key_matches(keys: ServerKeys, verification: ChannelVerification, key: str) -> bool:
-    candidates = keys.keyed_hashes(KEY_PURPOSE, f"{verification.id}:{key}")
-    return any(hmac.compare_digest(candidate, verification.key_hash) for candidate in candidates)
+    return one_time_codes.code_matches(keys, KEY_PURPOSE, verification.id, verification.key_hash, key)
 
 
 def is_expired(settings: ClientSettings, verification: ChannelVerification) -> bool:
@@ -106,9 +98,9 @@ async def send_key(
     )
     if wait is not None:
         raise ResendTooSoon(retry_after=wait)
-    key = f"{secrets.randbelow(10**KEY_DIGITS):0{KEY_DIGITS}d}"
+    key = one_time_codes.new_code()
     ttl = verifier.settings.verification_key_ttl_seconds
-    verification.key_hash = _hash(verifier.keys, verification, key)
+    verification.key_hash = one_time_codes.code_hash(verifier.keys, KEY_PURPOSE, verification.id, key)
     verification.expires_at = utcnow() + timedelta(seconds=ttl)
     verification.attempts = 0
     verification.sent_at = utcnow()
@@ -134,6 +126,4 @@ async def send_key(
 
 def resend_wait(settings: ClientSettings, verification: ChannelVerification) -> int | None:
     """Seconds until another key may be sent, or None when one may be sent now."""
-    elapsed = (utcnow() - verification.sent_at).total_seconds()
-    remaining = settings.verification_resend_seconds - elapsed
-    return max(1, int(remaining + 0.999)) if remaining > 0 else None
+    return one_time_codes.resend_wait(verification.sent_at, settings.verification_resend_seconds)

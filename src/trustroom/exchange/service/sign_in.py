@@ -10,7 +10,6 @@ outcomes are returned rather than raised, so the counters are committed.
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -22,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ...actor import Actor, ActorKind
 from ...audit import service as audit
 from ...auth.models import Tenant
-from ...auth.service import passwords, rate_limits
+from ...auth.service import one_time_codes, passwords, rate_limits
 from ...auth.service.portal import Outcome
 from ...db import bind_tenant, cross_tenant, utcnow
 from ...errors import N_
@@ -38,7 +37,6 @@ SESSION_HASH = "client-session"
 CODE_HASH = "client-sign-in-code"
 STAGE_CODE = "code"
 STAGE_ACTIVE = "active"
-CODE_DIGITS = 6
 MESSAGE_PURPOSE = "exchange.sign_in_code"
 SMS_TEXT = N_("Your sign-in code: %(code)s. It is valid for %(minutes)s minutes. Never share it.")
 EMAIL_SUBJECT = N_("Your sign-in code")
@@ -137,17 +135,13 @@ async def _open(
     return token, opened
 
 
-def _code_input(pending: ClientSession, code: str) -> str:
-    # Bound to its pending sign-in: a code is worth nothing in any other.
-    return f"{pending.id}:{code}"
-
-
 async def send_code(
     session: AsyncSession, keys: ServerKeys, settings: Settings, account: ClientAccount, pending: ClientSession
 ) -> None:
     """A fresh code for the pending sign-in (an earlier one stops working), queued for sending."""
-    code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
-    pending.code_hash = keys.keyed_hash(CODE_HASH, _code_input(pending, code))
+    code = one_time_codes.new_code()
+    # Bound to its pending sign-in: a code is worth nothing in any other.
+    pending.code_hash = one_time_codes.code_hash(keys, CODE_HASH, pending.id, code)
     pending.code_attempts = 0
     pending.code_sent_at = utcnow()
     pending.codes_sent += 1
@@ -204,9 +198,7 @@ def resend_wait(settings: Settings, pending: ClientSession) -> int | None:
         return max(1, int((pending.expires_at - utcnow()).total_seconds()))
     if pending.code_sent_at is None:
         return None
-    ready = pending.code_sent_at + timedelta(seconds=settings.exchange.code_resend_seconds)
-    wait = int((ready - utcnow()).total_seconds()) + 1
-    return wait if wait > 0 else None
+    return one_time_codes.resend_wait(pending.code_sent_at, settings.exchange.code_resend_seconds)
 
 
 async def check_code(
@@ -221,12 +213,7 @@ async def check_code(
     pending, account = found
     if _is_locked(account):
         return Attempt(Outcome.LOCKED, account=account)
-    given = code.strip().replace(" ", "")
-    matches = pending.code_hash is not None and any(
-        hmac.compare_digest(pending.code_hash, candidate)
-        for candidate in keys.keyed_hashes(CODE_HASH, _code_input(pending, given))
-    )
-    if not matches:
+    if not one_time_codes.code_matches(keys, CODE_HASH, pending.id, pending.code_hash, code):
         pending.code_attempts += 1
         _register_failure(account, settings)
         if pending.code_attempts >= settings.exchange.code_max_attempts:
