@@ -103,7 +103,8 @@ def from_accept_language(header: str | None) -> str | None:
 
 @cache
 def _locale(language: str) -> Locale:
-    return Locale.parse(language)
+    """A language (`de`) or a regional locale, in either spelling (`de-CH`, `de_CH`)."""
+    return Locale.parse(language.replace("-", "_"))
 
 
 @cache
@@ -151,12 +152,13 @@ def _subdivision_names() -> dict[str, str]:
 # --- dates, numbers and sizes ------------------------------------------------------------------
 
 
-def format_datetime(value: datetime, language: str | None = None) -> str:
-    """`05.03.2025, 14:30 UTC`: the locale's medium date and short time, in UTC."""
+def format_datetime(value: datetime, language: str | None = None, *, seconds: bool = False) -> str:
+    """`05.03.2025, 14:30 UTC`: the locale's medium date and short time (medium, with seconds,
+    for records such as the audit report), in UTC. `language` may be a regional locale (`de-CH`)."""
     locale = _locale(language or current_language.get())
     moment = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     day = babel_format_date(moment, "medium", locale=locale)
-    time = babel_format_time(moment, "short", tzinfo=UTC, locale=locale)
+    time = babel_format_time(moment, "medium" if seconds else "short", tzinfo=UTC, locale=locale)
     return f"{str(get_datetime_format('medium', locale=locale)).replace('{1}', day).replace('{0}', time)} UTC"
 
 

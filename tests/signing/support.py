@@ -21,6 +21,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from cryptography import x509
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 
@@ -285,3 +287,16 @@ def pdfsig(path: Path, nss: Path, *extra: str) -> tuple[list[PdfsigSignature], s
             if key == "Signature Field Name":
                 signatures[-1].field = value
     return signatures, run.stdout
+
+
+def append_page_content(data: bytes) -> bytes:
+    """A later incremental update that draws on page 1: not form filling, not allowed."""
+    writer = IncrementalPdfFileWriter(io.BytesIO(data))
+    page_ref = writer.find_page_for_modification(0)[0]
+    page = page_ref.get_object()
+    stream = generic.StreamObject(stream_data=b"BT /F1 24 Tf 100 400 Td (PAID IN FULL) Tj ET")
+    page["/Contents"] = generic.ArrayObject([page.raw_get("/Contents"), writer.add_object(stream)])
+    writer.update_container(page)
+    output = io.BytesIO()
+    writer.write(output)
+    return output.getvalue()

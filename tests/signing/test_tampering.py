@@ -11,8 +11,6 @@ from asn1crypto import ocsp as asn1_ocsp
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
-from pyhanko.pdf_utils import generic
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
 from trustroom.signing import pades, pdf, pki, validation
@@ -20,7 +18,7 @@ from trustroom.signing.errors import CredentialDestroyed, FieldInvalid, Revocati
 from trustroom.signing.revocation import to_asn1
 
 from .conftest import Flow
-from .support import Pki, make_pdf, pdfsig
+from .support import Pki, append_page_content, make_pdf, pdfsig
 
 CERT_ID_HASH = hashes.SHA1()  # noqa: S303 (OCSP CertIDs use SHA-1, as NSS does)
 
@@ -45,21 +43,8 @@ async def test_a_changed_byte_is_not_intact(flow: Flow, test_pki: Pki, nss: Path
     assert regular and all(s.validation == "Digest Mismatch." for s in regular), output
 
 
-def _append_page_content(data: bytes) -> bytes:
-    """A later incremental update that draws on page 1: not form filling, not allowed."""
-    writer = IncrementalPdfFileWriter(io.BytesIO(data))
-    page_ref = writer.find_page_for_modification(0)[0]
-    page = page_ref.get_object()
-    stream = generic.StreamObject(stream_data=b"BT /F1 24 Tf 100 400 Td (PAID IN FULL) Tj ET")
-    page["/Contents"] = generic.ArrayObject([page.raw_get("/Contents"), writer.add_object(stream)])
-    writer.update_container(page)
-    output = io.BytesIO()
-    writer.write(output)
-    return output.getvalue()
-
-
 async def test_a_content_change_after_signing_is_not_allowed(flow: Flow, test_pki: Pki) -> None:
-    changed = _append_page_content(flow.final)
+    changed = append_page_content(flow.final)
     reports = await validation.validate(changed, pades.Trust([test_pki.root.certificate]))
     regular = [report for report in reports if report.kind != "timestamp"]
     assert len(regular) == 4

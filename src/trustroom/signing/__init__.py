@@ -30,6 +30,8 @@ The cryptographic core the dossier workflow is built on:
 - `validation`: judge every signature and document timestamp offline, from the DSS.
 - `revocation`: OCSP/CRL/certificate fetching for pyHanko, answered in-process for
   Trustroom's own URLs and over HTTP (when allowed) for others.
+- `evidence`: the audit report of a dossier (sealed by the provider) and the download and
+  evidence ZIPs, built from plain facts without touching a table.
 
 Invariants: every step is an incremental update, so every earlier signature stays valid;
 every signature carries an RFC 3161 timestamp; per-signer keys are used once and dropped;

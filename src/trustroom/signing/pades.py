@@ -113,6 +113,7 @@ def _metadata(
     reason: str | None = None,
     location: str | None = None,
     certify: bool = False,
+    permissions: fields.MDPPerm = fields.MDPPerm.FILL_FORMS,
 ) -> signers.PdfSignatureMetadata:
     return signers.PdfSignatureMetadata(
         field_name=field_name,
@@ -122,7 +123,7 @@ def _metadata(
         reason=reason,
         location=location,
         certify=certify,
-        docmdp_permissions=fields.MDPPerm.FILL_FORMS,  # read only when certifying
+        docmdp_permissions=permissions,  # read only when certifying
     )
 
 
@@ -204,19 +205,22 @@ async def certify(
     reason: str | None = None,
     location: str | None = None,
     long_term: LongTerm | None = None,
+    permissions: fields.MDPPerm = fields.MDPPerm.FILL_FORMS,
 ) -> bytes:
     """The certification signature (DocMDP fill forms, PAdES, SHA-256, B-T) in a new invisible field.
 
     Must be the document's first signature; fields to fill or sign are placed before
     (`pdf.place_fields`), since the certification covers the form as it is. With
-    `long_term`, the seal's revocation info follows in a DSS revision (B-LT).
+    `long_term`, the seal's revocation info follows in a DSS revision (B-LT). A document
+    nobody signs after the platform (the audit report) is certified with `NO_CHANGES`;
+    the DSS and document timestamps of B-LTA stay allowed under it.
     """
     writer = open_writer(pdf)
     if any(True for _ in fields.enumerate_sig_fields(writer, filled_status=True)):
         raise DocumentAlreadySigned()
     if _empty_signature_field(writer, field_name):
         raise FieldAlreadyFilled(field=field_name)
-    metadata = _metadata(field_name, certify=True, reason=reason, location=location)
+    metadata = _metadata(field_name, certify=True, reason=reason, location=location, permissions=permissions)
     return await _sign(
         writer,
         metadata,

@@ -45,7 +45,15 @@ _HEADER_WINDOW = 1024  # ISO 32000 lets the header sit a little way in; readers 
 # neither is there. The font must have 1000 units per em: pyHanko 0.38 writes glyph
 # widths in font units, so a 2048-unit TrueType font (DejaVu, Liberation) comes out with
 # every letter twice as far apart.
-DEFAULT_FONT = Path("/usr/share/fonts/opentype/urw-base35/NimbusSans-Regular.otf")
+FONT_DIRECTORY = Path("/usr/share/fonts/opentype/urw-base35")
+DEFAULT_FONT = FONT_DIRECTORY / "NimbusSans-Regular.otf"
+DEFAULT_BOLD_FONT = FONT_DIRECTORY / "NimbusSans-Bold.otf"  # the audit report's headings
+
+
+def default_font(path: Path | None = None) -> Path | None:
+    """`path` (else `DEFAULT_FONT`) if it is installed; None means: fall back to a standard PDF font."""
+    chosen = path or DEFAULT_FONT
+    return chosen if chosen.is_file() else None
 
 
 @cache
@@ -55,7 +63,7 @@ def _units_per_em(path: Path) -> int:
 
 def text_style(font: Path | None = None, *, size: int = 10) -> TextBoxStyle:
     """The text style of stamps and filled fields: `font` (an OTF/TTF file), else `DEFAULT_FONT`."""
-    path = font or (DEFAULT_FONT if DEFAULT_FONT.is_file() else None)
+    path = font or default_font()
     if path is None:
         return TextBoxStyle(font_size=size)
     if _units_per_em(path) != 1000:
