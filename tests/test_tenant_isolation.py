@@ -40,8 +40,11 @@ from trustroom.jobs import service as jobs_service
 from trustroom.jobs import tasks as jobs_tasks
 from trustroom.keys import ServerKeys
 from trustroom.settings import ClientSettings, WebhookSettings
-from trustroom.signing.schemas import DossierCreate
+from trustroom.signing.schemas import DossierCreate, InviteCreate
+from trustroom.signing.service import access as signing_access
 from trustroom.signing.service import dossiers
+from trustroom.signing.service import invitees as signing_invitees
+from trustroom.signing.service import invites as signing_invites
 from trustroom.storage.blobs import LocalBlobStore
 from trustroom.storage.keyring import SealedKeyring
 from trustroom.webhooks import service as webhooks_service
@@ -281,6 +284,20 @@ async def _dossier(database: Database, keys: ServerKeys, tenant: TenantFixture) 
     return await _with_actor(database, tenant, work)
 
 
+async def _invite(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
+    dossier_id = UUID(await _dossier(database, keys, tenant))
+
+    async def work(session: Any, actor: Actor) -> str:
+        dossier = await signing_access.load_dossier(session, actor, dossier_id)
+        (invitee,) = await signing_invitees.of_dossier(session, actor, dossier)
+        outbound = signing_invites.Outbound(keys, "http://127.0.0.1")
+        body = [InviteCreate.model_validate({"inviteeId": str(invitee.id), "channel": "link"})]
+        (made,) = await signing_invites.create(session, actor, outbound, dossier_id, body)
+        return str(made.id)
+
+    return await _with_actor(database, tenant, work)
+
+
 async def _system(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
     return "Default"
 
@@ -303,6 +320,7 @@ RESOURCE_FACTORIES: dict[str, Factory] = {
     "folder_id": _folder,
     "document_id": _document,
     "dossier_id": _dossier,
+    "invite_id": _invite,
 }
 # Names of things every tenant has its own of (a schema, a list, an external system): with
 # these alone in a path, tenant B reaches its own, and must never see tenant A's MARKER.

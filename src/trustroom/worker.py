@@ -20,6 +20,7 @@ from .jobs.service import Schedule, Task
 from .messaging import tasks as messaging_tasks
 from .metrics import Metrics
 from .settings import Settings
+from .signing import tasks as signing_tasks
 from .storage import tasks as storage_tasks
 from .webhooks import tasks as webhooks_tasks
 
@@ -37,6 +38,7 @@ TASKS: tuple[Task, ...] = (
     storage_tasks.DELETE_CONTENT_TASK,
     storage_tasks.SWEEP_ORPHANS,
     exchange_tasks.SCAN,
+    *signing_tasks.TASKS,
 )
 SCHEDULES: tuple[Schedule, ...] = (
     Schedule(auth_tasks.PURGE_EXPIRED, every_seconds=300),

@@ -57,8 +57,14 @@ async def queue(
     content: Content,
     purpose: str,
     about_id: UUID | None = None,
+    notify: TaskRef | None = None,
 ) -> OutboundMessage:
-    """A message that is sent once the caller's transaction commits (and never otherwise)."""
+    """A message that is sent once the caller's transaction commits (and never otherwise).
+
+    `notify` names a task of the calling domain that is enqueued, in the transaction that
+    records the outcome, once the message is sent or has failed for good: it is called with
+    `message_id`, `about_id`, `purpose` and `outcome` (`sent` | `failed`), so a domain learns
+    of a refused address without messaging knowing the domain."""
     message_id = uuid7()
     message = OutboundMessage(
         id=message_id,
@@ -72,7 +78,10 @@ async def queue(
     )
     session.add(message)
     await session.flush()
-    await jobs.enqueue(session, SEND, tenant_id=tenant_id, message_id=str(message_id))
+    if notify is None:
+        await jobs.enqueue(session, SEND, tenant_id=tenant_id, message_id=str(message_id))
+    else:
+        await jobs.enqueue(session, SEND, tenant_id=tenant_id, message_id=str(message_id), notify=notify.name)
     return message
 
 

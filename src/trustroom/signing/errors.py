@@ -22,6 +22,7 @@ from ..errors import (
     NotFound,
     ServiceUnavailable,
     TooManyRequests,
+    Unauthorized,
 )
 
 # For a problem whose error message has parameters (the problem's text is not formatted).
@@ -241,3 +242,91 @@ class CodeResendTooSoon(TooManyRequests):
 class AuthenticationRequired(Forbidden):
     sub_code = "SignerAuthenticationRequired"
     message = N_("Confirm your identity with the codes sent to you before you sign.")
+
+
+# Invites and the signer's access by the invite token.
+
+
+class DossierNotSendable(Conflict):
+    sub_code = "DossierNotSendable"
+    message = N_("The dossier is %(state)s; invites go out only for a draft or a pending dossier.")
+
+
+class InviteNotFound(NotFound):
+    sub_code = "InviteNotFound"
+    message = N_("This dossier has no invite with this id.")
+
+
+class InviteeUnknown(AtField):
+    sub_code = "InviteeUnknown"
+    message = N_("This dossier has no invitee with this id.")
+
+
+class InviteeFinished(AtField):
+    sub_code = "InviteeFinished"
+    message = N_("This invitee has already finished (%(state)s); there is nothing to invite them to.")
+
+
+class InviteeEmailMissing(AtField):
+    sub_code = "InviteeEmailMissing"
+    message = N_("The email channel needs the invitee's email address; give the invitee one, or use the link channel.")
+
+
+class SignerAuthenticationMissing(BadRequest):
+    sub_code = "SignerAuthenticationMissing"
+    message = N_(
+        "The signer %(invitee)s of this aes dossier has no authentication method; add otp_email or otp_sms "
+        "before sending."
+    )
+
+
+class SignerEmailMissing(BadRequest):
+    sub_code = "SignerEmailMissing"
+    message = N_("The invitee %(invitee)s authenticates by otp_email but has no email address; add one before sending.")
+
+
+class SignerPhoneMissing(BadRequest):
+    sub_code = "SignerPhoneMissing"
+    message = N_("The invitee %(invitee)s authenticates by otp_sms but has no phone number; add one before sending.")
+
+
+class InviteTokenInvalid(Unauthorized):
+    """An unknown, malformed or forged invite token, or one of another dossier. The attempt
+    counts towards the client address's limit, so it is committed."""
+
+    sub_code = "InviteTokenInvalid"
+    message = N_("This invitation link is not valid. Open the link from the most recent message you received.")
+    keeps_writes = True
+
+
+class InviteTokenRateLimited(TooManyRequests):
+    sub_code = "InviteTokenRateLimited"
+    message = N_("Too many invalid invitation links from your address; try again in %(retry_after)s seconds.")
+    keeps_writes = True
+
+
+class Gone(AppError):
+    status = 410
+    code = "Gone"
+    sub_code = "Gone"
+    message = N_("This is no longer available.")
+
+
+class InviteExpired(Gone):
+    sub_code = "InviteExpired"
+    message = N_("This invitation has expired; ask the sender for a new one.")
+
+
+class InviteReplaced(Gone):
+    sub_code = "InviteReplaced"
+    message = N_("This invitation was replaced by a newer one; open the link from the most recent message.")
+
+
+class DossierEnded(Gone):
+    sub_code = "DossierEnded"
+    message = N_("The dossier is %(state)s; nothing can be signed in it any more.")
+
+
+class InviteNotOpenYet(Conflict):
+    sub_code = "InviteNotOpenYet"
+    message = N_("It is not your turn yet: you will be invited when those before you have finished.")

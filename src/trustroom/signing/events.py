@@ -10,7 +10,7 @@ from pydantic import Field
 from ..errors import N_
 from ..jobs.catalogue import EventType
 from ..schemas import Schema
-from .models import DossierState
+from .models import DossierState, InviteChannel, InviteeState, InviteState
 
 
 class DossierChanged(Schema):
@@ -37,4 +37,64 @@ DOSSIER_STATE_UPDATED = EventType(
 )
 DOSSIER_DELETED = EventType("dossier.deleted", DossierChanged, N_("A draft dossier was deleted."))
 
-TYPES = (DOSSIER_CREATED, DOSSIER_STATE_UPDATED, DOSSIER_DELETED)
+
+class InviteChanged(Schema):
+    dossier_id: UUID
+    invite_id: UUID
+    invitee_id: UUID
+    channel: InviteChannel
+    state: InviteState = Field(description="The invite's state now.")
+
+
+class InviteeStateUpdated(Schema):
+    dossier_id: UUID
+    invitee_id: UUID
+    state: InviteeState = Field(description="The state now.")
+    previous_state: InviteeState
+    by: str = Field(description="Who: `member:<id>`, `app:<api key id>`, `contact:<invitee id>` or `system:…`.")
+
+
+class ReminderSent(Schema):
+    dossier_id: UUID
+    invite_id: UUID
+    invitee_id: UUID
+    channel: InviteChannel = Field(
+        description="`email`: Trustroom sent it; `link`: deliver the reminder yourself, with the invite's inviteUri."
+    )
+    reminder: int = Field(description="Which reminder this is, from 1 to 5.")
+
+
+INVITE_CREATED = EventType(
+    "dossier.invite.created",
+    InviteChanged,
+    N_("An invite was created: sent at once (state sent) or when its invitee's group's turn comes (scheduled)."),
+)
+INVITE_VIEWED = EventType("dossier.invite.viewed", InviteChanged, N_("An invitee opened their invite and went on."))
+INVITE_EXPIRED = EventType(
+    "dossier.invite.expired", InviteChanged, N_("An invite expired, on its own or with its dossier.")
+)
+INVITE_UNDELIVERED = EventType(
+    "dossier.invite.undelivered",
+    InviteChanged,
+    N_("An invite or reminder could not be delivered (the mail server refused the address)."),
+)
+INVITEE_STATE_UPDATED = EventType(
+    "dossier.invitee.state.updated",
+    InviteeStateUpdated,
+    N_("An invitee was invited, viewed the dossier, signed, approved or declined."),
+)
+REMINDER_SENT = EventType(
+    "dossier.reminder.sent", ReminderSent, N_("A reminder went to an invitee who has not finished.")
+)
+
+TYPES = (
+    DOSSIER_CREATED,
+    DOSSIER_STATE_UPDATED,
+    DOSSIER_DELETED,
+    INVITE_CREATED,
+    INVITE_VIEWED,
+    INVITE_EXPIRED,
+    INVITE_UNDELIVERED,
+    INVITEE_STATE_UPDATED,
+    REMINDER_SENT,
+)

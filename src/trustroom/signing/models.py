@@ -186,3 +186,50 @@ class SignerCode(IdMixin, TenantOwned, Timestamps, Base):
     # Too many wrong codes: no code is sent or checked for this method until then.
     locked_until: Mapped[datetime | None]
     lockouts: Mapped[int] = mapped_column(default=0)
+
+
+class InviteChannel(StrEnum):
+    """How an invite reaches its invitee (`signing.channels`); SMS and WhatsApp come later."""
+
+    EMAIL = "email"
+    # The provider delivers `inviteUri` itself (CM.com's "include invite in your own system").
+    LINK = "link"
+
+
+class InviteState(StrEnum):
+    # Created for an invitee whose group's turn has not come (a higher position).
+    SCHEDULED = "scheduled"
+    # Delivered (email queued, or the link handed to the provider); the link works.
+    SENT = "sent"
+    EXPIRED = "expired"
+    # Replaced by a newer invite of the same invitee; its link no longer works.
+    REVOKED = "revoked"
+
+
+OPEN_INVITE_STATES = frozenset({InviteState.SCHEDULED, InviteState.SENT})
+
+
+class Invite(IdMixin, TenantOwned, Timestamps, Base):
+    """One invitation of an invitee to a dossier, by one channel. Its link's token is never
+    stored: it is derived from the server key and `token_salt` (ADR 0017)."""
+
+    __tablename__ = "invites"
+    __table_args__ = (Index("ix_invites_dossier_id_invitee_id", "dossier_id", "invitee_id"),)
+
+    dossier_id: Mapped[UUID] = mapped_column(ForeignKey("dossiers.id", ondelete="CASCADE"))
+    invitee_id: Mapped[UUID] = mapped_column(ForeignKey("invitees.id", ondelete="CASCADE"), index=True)
+    channel: Mapped[InviteChannel] = mapped_column(String(16))
+    state: Mapped[InviteState] = mapped_column(String(10), default=InviteState.SCHEDULED)
+    state_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Seconds the invitee has from delivery; `expires_at` is set on delivery (never after the dossier's).
+    expires_in: Mapped[int]
+    expires_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    reminders_sent: Mapped[int] = mapped_column(default=0)
+    last_reminder_at: Mapped[datetime | None]
+    # When the mail server last accepted an email of this invite, or refused one for good.
+    email_sent_at: Mapped[datetime | None]
+    email_bounced_at: Mapped[datetime | None]
+    # Random, per invite: the link's token is a MAC over the ids and this, under the server key.
+    token_salt: Mapped[str] = mapped_column(String(32))
+    created_by: Mapped[str] = mapped_column(String(80))

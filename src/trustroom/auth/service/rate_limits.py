@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import case
+from sqlalchemy import case, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,6 +38,34 @@ async def hit(session: AsyncSession, key: str, *, limit: int, window_seconds: in
         },
     ).returning(RateLimitWindow.count, RateLimitWindow.previous_count)
     count, previous = (await session.execute(upsert)).one()
+    return _wait(now, start, count, previous, limit=limit, window_seconds=window_seconds)
+
+
+async def peek(session: AsyncSession, key: str, *, limit: int, window_seconds: int) -> int | None:
+    """Like `hit` without counting: the seconds to wait while `key` is over `limit`, else None
+    (for limits on failures only, checked before an attempt that may succeed)."""
+    now = utcnow()
+    start = datetime.fromtimestamp(int(now.timestamp()) // window_seconds * window_seconds, UTC)
+    row = (
+        await session.execute(
+            select(RateLimitWindow.window_start, RateLimitWindow.count, RateLimitWindow.previous_count).where(
+                RateLimitWindow.key == key
+            )
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    window_start, stored, stored_previous = row
+    if window_start == start:
+        count, previous = stored, stored_previous
+    elif window_start == start - timedelta(seconds=window_seconds):
+        count, previous = 0, stored
+    else:
+        return None
+    return _wait(now, start, count, previous, limit=limit, window_seconds=window_seconds)
+
+
+def _wait(now: datetime, start: datetime, count: int, previous: int, *, limit: int, window_seconds: int) -> int | None:
     elapsed = (now - start).total_seconds()
     estimate = count + previous * (1 - elapsed / window_seconds)
     if estimate <= limit:

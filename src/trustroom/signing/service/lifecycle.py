@@ -91,7 +91,9 @@ async def move_invitee(
     session: AsyncSession, actor: Actor, invitee: Invitee, target: InviteeState, *, reason: str | None = None
 ) -> None:
     """Move an invitee to `target` along its life cycle, or InviteeStateInvalid: signed is a
-    signer's end, approved an approver's, and a viewer ends at viewed."""
+    signer's end, approved an approver's, and a viewer ends at viewed. Audited and announced
+    as `dossier.invitee.state.updated`. Whoever moves an invitee to signed, approved or
+    declined calls `invites.advance` next, so the next group gets its invites."""
     current = InviteeState(invitee.state)
     allowed = target in INVITEE_TRANSITIONS[current]
     if target in FINISHED and target not in INVITEE_ENDS[InviteeRole(invitee.role)]:
@@ -111,3 +113,11 @@ async def move_invitee(
         target_id=invitee.id,
         data={"dossierId": str(invitee.dossier_id), "from": str(current), "to": str(target)},
     )
+    event = events.InviteeStateUpdated(
+        dossier_id=invitee.dossier_id,
+        invitee_id=invitee.id,
+        state=target,
+        previous_state=current,
+        by=actor.principal,
+    )
+    await jobs.emit(session, events.INVITEE_STATE_UPDATED, event, tenant_id=actor.tenant_id)

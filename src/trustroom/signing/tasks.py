@@ -1,0 +1,66 @@
+"""Jobs of e-signatures: the later groups' invites, reminders, expiry, and what the mail
+server said about an invite's email. Each checks, under the dossier's row lock, that what
+it is for is still due, so running one twice (two workers, a lost lease, a restart) does
+it once (ADR 0005)."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from ..actor import Actor
+from ..jobs.service import JobContext, Task
+from .channels import MESSAGE_OUTCOME
+from .service import delivery, expiry, invites, reminders
+
+
+def _outbound(ctx: JobContext) -> delivery.Outbound:
+    return delivery.Outbound(ctx.keys, ctx.settings.public_url)
+
+
+def _actor(ctx: JobContext) -> Actor:
+    assert ctx.tenant_id is not None, "signing jobs belong to a tenant"
+    return delivery.system_actor(ctx.tenant_id)
+
+
+async def _deliver(ctx: JobContext, dossier_id: str) -> dict[str, Any]:
+    delivered = await invites.deliver_due(ctx.session, _actor(ctx), _outbound(ctx), UUID(dossier_id))
+    return {"delivered": delivered}
+
+
+async def _remind(ctx: JobContext, dossier_id: str, invite_id: str, number: int) -> dict[str, Any]:
+    outcome = await reminders.remind(
+        ctx.session, _actor(ctx), _outbound(ctx), UUID(dossier_id), UUID(invite_id), number
+    )
+    return {"outcome": outcome}
+
+
+async def _expire_invite(ctx: JobContext, dossier_id: str, invite_id: str) -> dict[str, Any]:
+    early = await expiry.expire_invite(ctx.session, _actor(ctx), UUID(dossier_id), UUID(invite_id))
+    if early is not None:
+        ctx.defer(early)  # a worker whose clock runs ahead; try again when it is time
+    return {"early": early}
+
+
+async def _expire_dossier(ctx: JobContext, dossier_id: str) -> dict[str, Any]:
+    early = await expiry.expire_dossier(ctx.session, _actor(ctx), UUID(dossier_id))
+    if early is not None:
+        ctx.defer(early)
+    return {"early": early}
+
+
+async def _message_outcome(
+    ctx: JobContext, message_id: str, about_id: str | None, purpose: str, outcome: str
+) -> dict[str, Any]:
+    if about_id is not None:
+        await delivery.message_outcome(ctx.session, _actor(ctx), UUID(about_id), message_id, outcome)
+    return {"outcome": outcome, "purpose": purpose}
+
+
+DELIVER_INVITES = Task(delivery.DELIVER.name, _deliver)
+REMIND_INVITEE = Task(delivery.REMIND.name, _remind)
+EXPIRE_INVITE = Task(delivery.EXPIRE_INVITE.name, _expire_invite)
+EXPIRE_DOSSIER = Task(delivery.EXPIRE_DOSSIER.name, _expire_dossier)
+INVITE_MESSAGE = Task(MESSAGE_OUTCOME.name, _message_outcome)
+
+TASKS = (DELIVER_INVITES, REMIND_INVITEE, EXPIRE_INVITE, EXPIRE_DOSSIER, INVITE_MESSAGE)
