@@ -1,9 +1,10 @@
-"""JSON API of e-signatures: /api/v1/dossiers and what lives inside one."""
+"""JSON API of e-signatures: /api/v1/dossiers and what lives inside one, /api/v1/signing/validate;
+and the public PKI under /pki (CA certificates, CRLs, OCSP, the TSA)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import dossiers
+from . import dossiers, pki, validation
 
-ROUTERS: tuple[APIRouter, ...] = (dossiers.router,)
+ROUTERS: tuple[APIRouter, ...] = (dossiers.router, validation.router, pki.router)
