@@ -285,3 +285,15 @@ async def test_the_check_signs_and_validates(
         await session.rollback()
     assert result.ok and result.timestamping == "in-process"
     assert [r.level for r in result.reports] == ["B-LTA", "DTS"]
+
+
+async def test_certificates_made_under_an_earlier_public_url_are_still_answered_in_process(
+    database: Database, keys: ServerKeys, settings: Settings, tenant: TenantFixture
+) -> None:
+    await made(database, keys, settings, tenant.id)  # under the first TRUSTROOM_PUBLIC_URL
+    moved = settings.model_copy(update={"public_url": "https://sign.moved.example"})
+    async with database.session() as session:
+        await bind_tenant(session, tenant.id)
+        result = await check.run(session, keys, moved, tenant.id)
+        await session.rollback()
+    assert result.ok, result.reports

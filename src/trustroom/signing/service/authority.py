@@ -48,6 +48,7 @@ from uuid import UUID
 from cryptography import x509
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import AuthorityInformationAccessOID
 from pyhanko.sign.timestamps import TimeStamper
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
@@ -608,7 +609,15 @@ class SigningKit:
         tenant = Published(
             _tenant_marker(self.tenant), self.tenant.ca, self.tenant.responder, IssuedCertificate, self.tenant.tenant_id
         )
-        local = {**_endpoints(self.session, lock, root), **_endpoints(self.session, lock, tenant)}
+        # Certificates keep the URLs they were made with: a TRUSTROOM_PUBLIC_URL changed since
+        # must not send their revocation checks out over HTTP. Every URL an issued credential
+        # names is answered in-process too.
+        root_issued = (self.platform.tsa.certificate, self.platform.responder.certificate, self.tenant.ca.certificate)
+        tenant_issued = (self.tenant.seal.certificate, self.tenant.responder.certificate)
+        local = {
+            **_endpoints(self.session, lock, root, _urls_named(root_issued)),
+            **_endpoints(self.session, lock, tenant, _urls_named(tenant_issued)),
+        }
         prefixes = tuple(self.settings.signing.fetch_urls)
         return RevocationSource(local, http_allowed=lambda url: url.startswith(prefixes) if prefixes else False)
 
@@ -625,7 +634,27 @@ def _tenant_marker(authority: TenantAuthority) -> TenantCredential:
     return TenantCredential(id=authority.ca_id, tenant_id=authority.tenant_id, kind=str(TenantCredentialKind.CA))
 
 
-def _endpoints(session: AsyncSession, lock: asyncio.Lock, published: Published) -> dict[str, Endpoint]:
+def _urls_named(certificates: Sequence[x509.Certificate]) -> list[pki.IssuerUrls]:
+    """The CRL, OCSP and caIssuers URLs these certificates point at (all issued by one CA)."""
+    found = []
+    for certificate in certificates:
+        try:
+            points = certificate.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+            access = certificate.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+        except x509.ExtensionNotFound:
+            continue
+        crl = next(str(name.value) for point in points for name in point.full_name or ())
+        ocsp = [str(a.access_location.value) for a in access if a.access_method == AuthorityInformationAccessOID.OCSP]
+        issuers = [
+            str(a.access_location.value) for a in access if a.access_method == AuthorityInformationAccessOID.CA_ISSUERS
+        ]
+        found.append(pki.IssuerUrls(crl=crl, ocsp=ocsp[0], ca_issuers=issuers[0]))
+    return found
+
+
+def _endpoints(
+    session: AsyncSession, lock: asyncio.Lock, published: Published, also: Sequence[pki.IssuerUrls] = ()
+) -> dict[str, Endpoint]:
     async def answer_ocsp(body: bytes | None) -> bytes:
         if body is None:
             raise ValueError("OCSP requests are POSTed here")
@@ -643,8 +672,10 @@ def _endpoints(session: AsyncSession, lock: asyncio.Lock, published: Published) 
     def answer_certificate(_body: bytes | None) -> bytes:
         return certificate
 
-    urls = published.authority.urls
-    return {urls.ocsp: answer_ocsp, urls.crl: answer_crl, urls.ca_issuers: answer_certificate}
+    answers: dict[str, Endpoint] = {}
+    for urls in (*also, published.authority.urls):
+        answers |= {urls.ocsp: answer_ocsp, urls.crl: answer_crl, urls.ca_issuers: answer_certificate}
+    return answers
 
 
 async def signing_kit(session: AsyncSession, keys: ServerKeys, settings: Settings, tenant_id: UUID) -> SigningKit:
