@@ -9,6 +9,7 @@ this test until a factory for it is added here.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -20,6 +21,8 @@ from uuid import UUID
 
 import httpx
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
 from fastapi import FastAPI
 from sqlalchemy import insert, select, text
 
@@ -39,10 +42,11 @@ from trustroom.http import API_PREFIX, endpoints
 from trustroom.jobs import service as jobs_service
 from trustroom.jobs import tasks as jobs_tasks
 from trustroom.keys import ServerKeys
-from trustroom.settings import ClientSettings, WebhookSettings
+from trustroom.settings import ClientSettings, Settings, WebhookSettings
+from trustroom.signing import pki
 from trustroom.signing.schemas import DossierCreate, InviteCreate
 from trustroom.signing.service import access as signing_access
-from trustroom.signing.service import dossiers
+from trustroom.signing.service import authority, dossiers
 from trustroom.signing.service import invitees as signing_invitees
 from trustroom.signing.service import invites as signing_invites
 from trustroom.storage.blobs import LocalBlobStore
@@ -468,3 +472,42 @@ async def test_a_failing_cross_tenant_block_lifts_its_bypass_and_keeps_its_error
             bypass = await session.scalar(text(f"SELECT current_setting('{BYPASS_SETTING}', true)"))
             assert bypass == "off"
         await session.rollback()
+
+
+async def test_a_tenants_public_pki_answers_for_its_own_ca_only(
+    app: FastAPI,
+    client: httpx.AsyncClient,
+    database: Database,
+    keys: ServerKeys,
+    settings: Settings,
+    tenant: TenantFixture,
+    other_tenant: TenantFixture,
+) -> None:
+    """The /pki routes take no key: the tenant in the path is the scope. Tenant B's CA, CRL and
+    responder never serve or vouch for tenant A's certificates (OCSP `unauthorized`)."""
+    made = {}
+    for owner in (tenant, other_tenant):
+        async with database.session() as session:
+            await bind_tenant(session, owner.id)
+            made[owner.id] = await authority.tenant_authority(session, keys, settings, owner.id)
+            await session.commit()
+    mine = made[tenant.id]
+    about_mine = (
+        ocsp.OCSPRequestBuilder()
+        .add_certificate(mine.seal.certificate, mine.ca.certificate, hashes.SHA256())
+        .build()
+        .public_bytes(serialization.Encoding.DER)
+    )
+    routes = [(path, methods) for path, methods in endpoints(app) if path.startswith("/pki/tenants/{tenant_id}")]
+    assert len(routes) >= 5
+    for template, methods in routes:
+        path = template.format(tenant_id=other_tenant.id, encoded=base64.b64encode(about_mine).decode())
+        for method in methods - {"HEAD"}:
+            response = await client.request(method, path, content=about_mine if method == "POST" else None)
+            assert response.status_code == 200, (method, path, response.text)
+            if "/ocsp" in template:
+                answer = ocsp.load_der_ocsp_response(response.content)
+                assert answer.response_status is ocsp.OCSPResponseStatus.UNAUTHORIZED, (method, path)
+            else:
+                assert pki.der(mine.ca.certificate) not in response.content, (method, path)
+                assert pki.pem(mine.ca.certificate) not in response.content, (method, path)

@@ -7,6 +7,7 @@ import contextlib
 import importlib.util
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
             await asyncio.gather(*background)
             await app.state.generations.close()
             await app.state.database.dispose()
+            app.state.validation_executor.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(
         title="Trustroom API",
@@ -117,6 +119,10 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     app.state.usage = UsageRecorder()
     app.state.audit_queue = DeferredAudit()
     app.state.catalogue = Catalogue(EVENT_TYPES)
+    # Signature validation is CPU-bound pure Python: a few threads, each with its own loop.
+    app.state.validation_executor = ThreadPoolExecutor(
+        settings.signing.validation_concurrency, thread_name_prefix="signing-validate"
+    )
 
     _install_error_handlers(app)
     # First, so probes (/healthz) match on the first try instead of after every API route.
@@ -143,6 +149,7 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
         upload_limits=(
             (f"^{http.API_PREFIX}/imports/", settings.clients.import_max_bytes),
             (DOCUMENT_UPLOAD_PATHS, settings.exchange.upload_max_bytes + MULTIPART_OVERHEAD),
+            (f"^{API_PREFIX}/signing/validate$", settings.signing.validate_max_bytes + MULTIPART_OVERHEAD),
         ),
     )
     app.add_middleware(web.SecurityHeaders)

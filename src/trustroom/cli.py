@@ -21,6 +21,7 @@ from typing import Any
 from uuid import UUID
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 
 from . import demo, logs, settings_report
 from .actor import Actor, ActorKind
@@ -34,7 +35,9 @@ from .db import Database, bind_tenant, cross_tenant, utcnow
 from .errors import AppError
 from .keys import ServerKeys
 from .settings import ConfigurationError, Settings
-from .settings_problems import SettingsInvalid
+from .settings_problems import Problem, SettingsInvalid
+from .signing.service import authority as signing_authority
+from .signing.service import check as signing_check
 from .storage import rotation
 from .storage.blobs import store_from_settings
 from .storage.keyring import SealedKeyring
@@ -181,13 +184,15 @@ async def _keys_status(settings: Settings) -> dict[str, Any]:
         )
         old_pictures = await pictures.count_on_older_secrets(session, keys)
         old_keks = await SealedKeyring(keys).count_on_older_secrets(session)
+        old_signing = await signing_authority.count_on_older_secrets(session, keys)
         return {
             "currentSecretId": keys.secret_id,
             "apiKeysOnOlderSecrets": int(old_keys or 0),
             "totpSecretsOnOlderSecrets": old_seals,
             "profilePicturesOnOlderSecrets": old_pictures,
             "storageKeysOnOlderSecrets": old_keks,
-            "previousSecretsStillNeeded": bool(old_keys or old_seals or old_pictures or old_keks),
+            "signingKeysOnOlderSecrets": old_signing,
+            "previousSecretsStillNeeded": bool(old_keys or old_seals or old_pictures or old_keks or old_signing),
         }
 
     return await _in_session(settings, work)
@@ -200,6 +205,7 @@ async def _keys_reseal(settings: Settings) -> dict[str, Any]:
         resealed, total = await members.reseal_all(session, keys)
         pictures_resealed, picture_count = await pictures.reseal_all(session, keys)
         keks_resealed, kek_count = await SealedKeyring(keys).reseal_all(session)
+        signing_resealed, signing_count = await signing_authority.reseal_all(session, keys)
         return {
             "resealed": resealed,
             "members": total,
@@ -207,6 +213,8 @@ async def _keys_reseal(settings: Settings) -> dict[str, Any]:
             "pictures": picture_count,
             "storageKeysResealed": keks_resealed,
             "storageKeys": kek_count,
+            "signingKeysResealed": signing_resealed,
+            "signingKeys": signing_count,
         }
 
     return await _in_session(settings, work)
@@ -292,6 +300,76 @@ async def _import(
     }
 
 
+async def _signing_check(settings: Settings, tenant_id: UUID, output: Path | None) -> dict[str, Any]:
+    keys = ServerKeys.from_settings(settings)
+
+    async def work(session: Any) -> dict[str, Any]:
+        await tenants.get_tenant(session, tenant_id)
+        await bind_tenant(session, tenant_id)
+        result = await signing_check.run(session, keys, settings, tenant_id)
+        if output is not None:
+            await asyncio.to_thread(output.write_bytes, result.signed)
+        return {
+            "ok": result.ok,
+            "timestamping": result.timestamping,
+            "output": str(output) if output else None,
+            "signatures": [
+                {
+                    "field": r.field,
+                    "kind": r.kind,
+                    "signer": r.signer,
+                    "level": r.level,
+                    "intact": r.intact,
+                    "trusted": r.trusted,
+                    "revoked": r.revoked,
+                    "docmdpOk": r.docmdp_ok,
+                    "adesIndication": r.ades_indication,
+                    "ok": r.ok,
+                }
+                for r in result.reports
+            ],
+        }
+
+    return await _in_session(settings, work)
+
+
+def _signing_check_text(result: dict[str, Any]) -> str:
+    lines = [
+        f"{s['field']:<14} {s['kind']:<13} {s['level']:<6} signer {s['signer']}: "
+        + (
+            "ok"
+            if s["ok"]
+            else f"NOT OK (intact {s['intact']}, trusted {s['trusted']}, revoked {s['revoked']}, "
+            f"changes allowed {s['docmdpOk']}, AdES {s['adesIndication']})"
+        )
+        for s in result["signatures"]
+    ]
+    verdict = "signing works" if result["ok"] else "SIGNING CHECK FAILED"
+    return "\n".join([*lines, f"{verdict} (timestamps: {result['timestamping']})"])
+
+
+async def _signing_start_up_problems(settings: Settings) -> list[Problem]:
+    """Signing keys the configured secrets cannot open, or expired CA/TSA certificates: start-up stops.
+
+    A database not migrated yet has no keys to check (`migrate` comes first)."""
+    keys = ServerKeys.from_settings(settings)
+    database = Database(settings.resolved_database_url)
+    try:
+        async with database.session(write=False) as session:
+            found = await signing_authority.start_up_problems(session, keys)
+    except DBAPIError:
+        return []
+    finally:
+        await database.dispose()
+    return [Problem("TRUSTROOM_SECRET_KEY", problem, None) for problem in found]
+
+
+def check_signing_or_stop(settings: Settings) -> None:
+    problems = asyncio.run(_signing_start_up_problems(settings))
+    if problems:
+        raise SettingsInvalid(problems)
+
+
 def with_listening_url(settings: Settings, host: str, port: int) -> Settings:
     """Unless TRUSTROOM_PUBLIC_URL says otherwise, links that leave the server (access
     links) point where it listens: `serve --port 8010` links to port 8010."""
@@ -307,12 +385,14 @@ def serve(settings: Settings, host: str, port: int, with_worker: bool) -> None:
 
     from .app import create_app  # noqa: PLC0415
 
+    check_signing_or_stop(settings)
     app = create_app(with_listening_url(settings, host, port), run_worker_in_process=with_worker)
     uvicorn.run(app, host=host, port=port, log_config=None, timeout_graceful_shutdown=20, proxy_headers=False)
 
 
 def worker(settings: Settings, concurrency: int | None = None) -> None:
     settings.secret()
+    check_signing_or_stop(settings)
     logs.configure(settings.log_level, as_json=settings.log_json)
 
     async def main() -> None:
@@ -389,7 +469,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys_cmd.add_parser(
         "reseal",
         parents=[common],
-        help="seal every TOTP secret, profile picture and storage key under the current server secret",
+        help="seal every TOTP secret, profile picture, storage key and signing key under the current server secret",
     )
     p = keys_cmd.add_parser(
         "rotate",
@@ -408,6 +488,15 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cmd = sub.add_parser("audit", parents=[common]).add_subparsers(dest="action", required=True)
     p = audit_cmd.add_parser("verify", parents=[common], help="verify the audit hash chains")
     p.add_argument("--tenant", type=UUID)
+    signing_cmd = sub.add_parser("signing", parents=[common]).add_subparsers(dest="action", required=True)
+    p = signing_cmd.add_parser(
+        "check",
+        parents=[common],
+        help="sign a generated PDF with the tenant's seal through the configured TSA to B-LTA and validate it "
+        "(exit 1 when it does not validate)",
+    )
+    p.add_argument("--tenant", type=UUID, required=True)
+    p.add_argument("--output", type=Path, metavar="FILE", help="also write the signed PDF here")
     config_cmd = sub.add_parser("config", parents=[common]).add_subparsers(dest="action", required=True)
     config_cmd.add_parser(
         "check",
@@ -477,15 +566,17 @@ def _dispatch(args: argparse.Namespace, settings: Settings, out: Output) -> int:
                 result,
                 f"current secret {result['currentSecretId']}: {result['apiKeysOnOlderSecrets']} live API key(s), "
                 f"{result['totpSecretsOnOlderSecrets']} TOTP secret(s), {result['profilePicturesOnOlderSecrets']} "
-                f"profile picture(s) and {result['storageKeysOnOlderSecrets']} storage key(s) still on older secrets",
+                f"profile picture(s), {result['storageKeysOnOlderSecrets']} storage key(s) and "
+                f"{result['signingKeysOnOlderSecrets']} signing key(s) still on older secrets",
             )
         case "keys", "reseal":
             result = asyncio.run(_keys_reseal(settings))
             out.emit(
                 result,
                 f"resealed {result['resealed']} of {result['members']} TOTP secret(s), "
-                f"{result['picturesResealed']} of {result['pictures']} profile picture(s) and "
-                f"{result['storageKeysResealed']} of {result['storageKeys']} storage key(s)",
+                f"{result['picturesResealed']} of {result['pictures']} profile picture(s), "
+                f"{result['storageKeysResealed']} of {result['storageKeys']} storage key(s) and "
+                f"{result['signingKeysResealed']} of {result['signingKeys']} signing key(s)",
             )
         case "keys", "rotate":
             result = asyncio.run(_keys_rotate(settings, args.tenant, args.purpose))
@@ -506,6 +597,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings, out: Output) -> int:
                 ),
             )
             return 0 if result["failed"] == 0 else 1
+        case "signing", "check":
+            result = asyncio.run(_signing_check(settings, args.tenant, args.output))
+            out.emit(result, _signing_check_text(result))
+            return 0 if result["ok"] else 1
         case "config", "check":
             problems = settings_report.start_up_problems(settings)
             if problems:

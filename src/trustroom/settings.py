@@ -35,7 +35,9 @@ from .settings_values import (
     CIDRList,
     EnvSource,
     HttpUrl,
+    HttpUrlList,
     SecretList,
+    TrustRootFiles,
     check_clamd_url,
     check_database_url,
     check_hostname,
@@ -209,7 +211,8 @@ class ExchangeSettings(BaseModel):
 
 
 class SigningSettings(BaseModel):
-    """E-signatures: the signer's one-time codes."""
+    """E-signatures: the signer's one-time codes, the time-stamping authorities, the roots a
+    validation trusts, and `POST /signing/validate`."""
 
     code_ttl_seconds: int = Field(300, ge=60, description="How long a signer's one-time code is valid.")
     code_max_attempts: int = Field(5, ge=1, description="Wrong codes before a signer's code dies and they are locked.")
@@ -218,6 +221,43 @@ class SigningSettings(BaseModel):
     lockout_seconds: int = Field(900, ge=60, description="How long a signer who typed too many wrong codes waits.")
     authentication_valid_seconds: int = Field(
         1800, ge=60, description="How long a passed code counts: the signer must sign within this time."
+    )
+
+    tsa_urls: HttpUrlList = Field(
+        default_factory=list,
+        description="External RFC 3161 time-stamping authorities, tried in order (comma-separated or a JSON list); "
+        "unset: Trustroom's own in-process TSA.",
+        examples=["https://tsa.trust-provider.example/tsr,https://tsa2.trust-provider.example/tsr"],
+    )
+    tsa_timeout_seconds: float = Field(10.0, gt=0, description="How long one request to an external TSA may take.")
+    trust_roots: TrustRootFiles = Field(
+        default_factory=list,
+        description="PEM files of further root certificates that validation trusts besides Trustroom's own root "
+        "(an external TSA's or signing CA's root; comma-separated or a JSON list).",
+        examples=["/etc/trustroom/tsa-root.pem"],
+    )
+    fetch_urls: HttpUrlList = Field(
+        default_factory=list,
+        description="URL prefixes Trustroom may fetch revocation info from over HTTP (an external TSA's OCSP and "
+        "CRL); Trustroom's own are answered in-process, anything else is refused.",
+        examples=["http://ocsp.trust-provider.example/,http://crl.trust-provider.example/"],
+    )
+    authority_name: str = Field(
+        "Trustroom",
+        min_length=1,
+        max_length=64,
+        description="The organization named in the platform root's and the TSA's certificates (made once, "
+        "on first use).",
+        examples=["Alpine Private Bank"],
+    )
+    validate_max_bytes: int = Field(
+        50 * 1024 * 1024, ge=1024, description="Largest PDF `POST /api/v1/signing/validate` accepts (bytes)."
+    )
+    validations_per_minute: int = Field(
+        30, ge=1, description="Validations one tenant may ask for per minute (each costs about a second of CPU)."
+    )
+    validation_concurrency: int = Field(
+        2, ge=1, le=64, description="Validations one process runs at once; the others wait their turn."
     )
 
 

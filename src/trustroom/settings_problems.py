@@ -69,6 +69,9 @@ MESSAGES: dict[str, str] = {
     "log_level": "{input} is not a logging level (one of {levels})",
     "email_address": "{input} holds no email address",
     "s3_needs_bucket": "must be set when TRUSTROOM_STORAGE__BACKEND is s3",
+    "trust_root_unreadable": "{input} cannot be read ({reason})",
+    "trust_root_not_pem": "{input} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+    "trust_root_not_ca": "{input} holds {subject}, which is not a CA certificate",
 }
 # Said of a TRUSTROOM_* variable that is no setting (it is ignored, so a typo goes unnoticed).
 UNKNOWN_VARIABLE = "{variable} is not a setting and is ignored"

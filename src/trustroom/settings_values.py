@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
+from cryptography import x509
 from pydantic import AfterValidator, BeforeValidator, SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_settings import EnvSettingsSource, NoDecode
@@ -119,6 +121,34 @@ SecretList = Annotated[
     list[Annotated[SecretStr, AfterValidator(check_secret_length)]], NoDecode, BeforeValidator(_secrets_from_text)
 ]
 HttpUrl = Annotated[str | None, AfterValidator(check_http_url)]
+HttpUrlList = Annotated[
+    list[Annotated[str, AfterValidator(check_http_url)]], NoDecode, BeforeValidator(_list_from_text)
+]
+
+
+def check_trust_root(value: Path) -> Path:
+    """A PEM file of one or more CA certificates, readable now (not when a validation first needs it)."""
+    try:
+        data = value.read_bytes()
+    except OSError as exc:
+        raise problem("trust_root_unreadable", reason=exc.strerror or type(exc).__name__) from None
+    try:
+        certificates = x509.load_pem_x509_certificates(data)
+    except ValueError:
+        raise problem("trust_root_not_pem") from None
+    for certificate in certificates:
+        try:
+            constraints = certificate.extensions.get_extension_for_class(x509.BasicConstraints).value
+        except x509.ExtensionNotFound:
+            constraints = None
+        if constraints is None or not constraints.ca:
+            raise problem("trust_root_not_ca", subject=certificate.subject.rfc4514_string()[:80])
+    return value
+
+
+TrustRootFiles = Annotated[
+    list[Annotated[Path, AfterValidator(check_trust_root)]], NoDecode, BeforeValidator(_list_from_text)
+]
 
 
 def check_database_url(value: str) -> None:

@@ -330,3 +330,29 @@ class DossierEnded(Gone):
 class InviteNotOpenYet(Conflict):
     sub_code = "InviteNotOpenYet"
     message = N_("It is not your turn yet: you will be invited when those before you have finished.")
+
+
+class AuthorityNotFound(NotFound):
+    """No such CA: the tenant (or the installation) has not signed anything yet."""
+
+    sub_code = "AuthorityNotFound"
+    message = N_("There is no certification authority here: nothing has been signed with it yet.")
+
+
+class SigningKeyUnreadable(ServiceUnavailable):
+    """A sealed CA, seal, responder or TSA key cannot be opened with the configured server secrets."""
+
+    sub_code = "SigningKeyUnreadable"
+    message = N_("A signing key cannot be opened with the configured server secrets (%(credential)s).")
+
+
+class PdfMissing(BadRequest):
+    sub_code = "PdfMissing"
+    message = N_(
+        "Send the PDF as the request body (Content-Type application/pdf) or as the file part of a multipart form."
+    )
+
+
+class TooManySignatures(BadRequest):
+    sub_code = "TooManySignatures"
+    message = N_("The document has %(count)s signatures; at most %(limit)s are validated.")

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, IdMixin, TenantOwned, Timestamps, utcnow
@@ -233,3 +233,107 @@ class Invite(IdMixin, TenantOwned, Timestamps, Base):
     # Random, per invite: the link's token is a MAC over the ids and this, under the server key.
     token_salt: Mapped[str] = mapped_column(String(32))
     created_by: Mapped[str] = mapped_column(String(80))
+
+
+# --- the PKI (ADR 0016; service/authority.py) ------------------------------------------------
+
+
+class PlatformCredentialKind(StrEnum):
+    """The installation's own credentials: the root CA, its OCSP responder, the in-process TSA."""
+
+    ROOT = "root"
+    ROOT_OCSP = "root_ocsp"
+    TSA = "tsa"
+
+
+class TenantCredentialKind(StrEnum):
+    """A tenant's credentials: its signing CA, that CA's OCSP responder, its platform seal."""
+
+    CA = "ca"
+    OCSP = "ocsp"
+    SEAL = "seal"
+
+
+class _Credential:
+    """A certificate and its private key, sealed with the server keys (`pki.seal_key`).
+
+    One current row per kind; a replaced one is retired, never deleted, since documents
+    signed with it still name it. A CA row also keeps its CRL: the number of the last one it
+    issued (RFC 5280 §5.2.3: it only grows), and that CRL while it is fresh.
+    """
+
+    kind: Mapped[str] = mapped_column(String(10))
+    certificate: Mapped[bytes] = mapped_column(LargeBinary)
+    sealed_key: Mapped[bytes] = mapped_column(LargeBinary)
+    not_after: Mapped[datetime]
+    crl_number: Mapped[int] = mapped_column(default=0)
+    crl: Mapped[bytes | None] = mapped_column(LargeBinary)
+    crl_next_update: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    retired_at: Mapped[datetime | None]
+
+
+class PlatformCredential(IdMixin, _Credential, Base):
+    """Platform-wide, not a tenant's: every tenant's CA chains to this root."""
+
+    __tablename__ = "signing_platform_credentials"
+    __table_args__ = (
+        Index(
+            "uq_signing_platform_credentials_current",
+            "kind",
+            unique=True,
+            sqlite_where=text("retired_at IS NULL"),
+            postgresql_where=text("retired_at IS NULL"),
+        ),
+    )
+
+
+class TenantCredential(IdMixin, TenantOwned, _Credential, Base):
+    __tablename__ = "signing_tenant_credentials"
+    __table_args__ = (
+        Index(
+            "uq_signing_tenant_credentials_current",
+            "tenant_id",
+            "kind",
+            unique=True,
+            sqlite_where=text("retired_at IS NULL"),
+            postgresql_where=text("retired_at IS NULL"),
+        ),
+    )
+
+
+class _Issued:
+    """A certificate a Trustroom CA issued: what its OCSP responder and CRL answer from.
+
+    The serial is kept as lower-case hex (up to 159 bits, more than a database integer
+    holds). Revocation is a time and an RFC 5280 reason name (`keyCompromise`, …).
+    """
+
+    serial: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(12))
+    subject: Mapped[str] = mapped_column(String(500))
+    not_after: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+    revocation_reason: Mapped[str | None] = mapped_column(String(30))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PlatformCertificate(IdMixin, _Issued, Base):
+    """Issued by the platform root: tenant CAs, the TSA, the root's OCSP responder."""
+
+    __tablename__ = "signing_platform_certificates"
+    __table_args__ = (UniqueConstraint("issuer_id", "serial"),)
+
+    issuer_id: Mapped[UUID] = mapped_column(ForeignKey("signing_platform_credentials.id", ondelete="RESTRICT"))
+
+
+class IssuedCertificate(IdMixin, TenantOwned, _Issued, Base):
+    """Issued by a tenant's CA: signer certificates, the seal, the CA's OCSP responder."""
+
+    __tablename__ = "signing_certificates"
+    __table_args__ = (
+        UniqueConstraint("issuer_id", "serial"),
+        Index("ix_signing_certificates_revoked", "issuer_id", "revoked_at"),
+    )
+
+    issuer_id: Mapped[UUID] = mapped_column(ForeignKey("signing_tenant_credentials.id", ondelete="RESTRICT"))

@@ -217,6 +217,19 @@ def seal_authority(keys: ServerKeys, authority: Authority, *, context: str) -> t
     return authority.certificate.public_bytes(serialization.Encoding.DER), seal_key(keys, authority, context=context)
 
 
+def resealed_key(keys: ServerKeys, certificate: x509.Certificate, sealed: bytes, *, context: str) -> bytes | None:
+    """The key sealed anew under the current server secret, or None if it already is (`trustroom keys reseal`)."""
+    bound = _seal_context(context, certificate)
+    if keys.is_current_seal_bytes(sealed, context=bound):
+        return None
+    return keys.seal_bytes(keys.unseal_bytes(sealed, context=bound), context=bound)
+
+
+def key_is_current(keys: ServerKeys, certificate: x509.Certificate, sealed: bytes, *, context: str) -> bool:
+    """True if the key is sealed under the current server secret (`trustroom keys status`)."""
+    return keys.is_current_seal_bytes(sealed, context=_seal_context(context, certificate))
+
+
 def open_authority(
     keys: ServerKeys,
     certificate_der: bytes,

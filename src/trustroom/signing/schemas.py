@@ -4,7 +4,7 @@ from reference 002, flexperto contract sessions)."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import EmailStr, Field, field_validator
@@ -22,6 +22,7 @@ from .models import (
     InviteState,
     Method,
 )
+from .validation import SignatureReport
 
 DAY = 86400
 DEFAULT_EXPIRES_IN = 30 * DAY
@@ -284,4 +285,71 @@ def invite_read(invite: Invite, invite_uri: str | None) -> InviteRead:
         expires_in=invite.expires_in,
         expires_at=invite.expires_at,
         created_at=invite.created_at,
+    )
+
+
+# --- POST /signing/validate -----------------------------------------------------------------
+
+
+class SignatureValidationRead(Schema):
+    """One signature or document timestamp, judged offline from what the PDF carries (ADR 0016)."""
+
+    field_name: str = Field(examples=["Client"])
+    kind: Literal["certification", "approval", "timestamp"] = Field(
+        description="certification (the first, DocMDP) signature, an approval signature, or a document timestamp."
+    )
+    signer: str = Field(
+        description="The certificate's common name (the TSA's for a timestamp).", examples=["Anna Muster"]
+    )
+    signing_time: datetime | None = Field(
+        description="The time in the signature's RFC 3161 timestamp, else what the signer claimed."
+    )
+    level: Literal["B-B", "B-T", "B-LT", "B-LTA", "DTS"] = Field(
+        description="PAdES baseline level; DTS for a document timestamp.", examples=["B-LTA"]
+    )
+    intact: bool = Field(description="The signed bytes are unchanged.")
+    valid: bool = Field(description="The cryptographic signature checks.")
+    trusted: bool = Field(
+        description="The certificate chains to a trusted root (this installation's, or one configured) and the "
+        "AdES validation passed."
+    )
+    revoked: bool
+    modification_level: str | None = Field(
+        description="What changed after this signature: NONE, LTA_UPDATES, FORM_FILLING, ANNOTATIONS or OTHER.",
+        examples=["FORM_FILLING"],
+    )
+    docmdp_allowed: bool | None = Field(
+        description="The changes after this signature are allowed by the document's certification (DocMDP)."
+    )
+    ades_indication: str | None = Field(description="pyHanko's AdES sub-indication, e.g. OK.", examples=["OK"])
+    ok: bool = Field(description="intact, valid, trusted, not revoked and no forbidden change after it.")
+
+
+class ValidationRead(Schema):
+    sha256: str = Field(description="SHA-256 of the PDF validated, hex.")
+    valid: bool = Field(description="The document has signatures and every one of them is ok.")
+    signatures: list[SignatureValidationRead]
+
+
+def validation_read(sha256: str, reports: list[SignatureReport]) -> ValidationRead:
+    signatures = [
+        SignatureValidationRead(
+            field_name=report.field,
+            kind=report.kind,
+            signer=report.signer,
+            signing_time=report.signing_time,
+            level=report.level,
+            intact=report.intact,
+            valid=report.valid,
+            trusted=report.trusted,
+            revoked=report.revoked,
+            modification_level=report.modification_level,
+            docmdp_allowed=report.docmdp_ok,
+            ades_indication=report.ades_indication,
+            ok=report.ok,
+        )
+        for report in reports
+    ]
+    return ValidationRead(
+        sha256=sha256, valid=bool(signatures) and all(s.ok for s in signatures), signatures=signatures
     )

@@ -1,9 +1,10 @@
-"""JSON API of e-signatures: /api/v1/dossiers and what lives inside one."""
+"""JSON API of e-signatures: /api/v1/dossiers and what lives inside one, /api/v1/signing/validate;
+and the public PKI under /pki (CA certificates, CRLs, OCSP, the TSA)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import dossiers, invites
+from . import dossiers, invites, pki, validation
 
-ROUTERS: tuple[APIRouter, ...] = (dossiers.router, invites.router)
+ROUTERS: tuple[APIRouter, ...] = (dossiers.router, invites.router, validation.router, pki.router)
