@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ForeignKey, Index, LargeBinary, String, UniqueConstraint, text
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, IdMixin, TenantOwned, Timestamps, utcnow
@@ -337,3 +338,65 @@ class IssuedCertificate(IdMixin, TenantOwned, _Issued, Base):
     )
 
     issuer_id: Mapped[UUID] = mapped_column(ForeignKey("signing_tenant_credentials.id", ondelete="RESTRICT"))
+
+
+class SigningRequestState(StrEnum):
+    # Submitted: the signing step (a job, one at a time per dossier) has not applied it yet.
+    PENDING = "pending"
+    # The signature (or approval) is in every document; the invitee is signed / approved.
+    APPLIED = "applied"
+    # The dossier ended (cancelled, expired, declined by another) before the step ran.
+    VOID = "void"
+
+
+class SigningRequest(IdMixin, TenantOwned, Timestamps, Base):
+    """An invitee's "sign" (or "approve"): what they submitted, recorded in the request's
+    transaction before any cryptography, and applied to the documents by the signing step.
+
+    The contract between the signer's side (pages and `/api/v1/signer/…`), which writes it
+    and queues `STEP_TASK` with `{"dossierId", "inviteeId"}` under the dossier's concurrency
+    key, and the workflow, which applies it (ADR 0018). One per invitee: a second submission
+    finds the first, so a double click signs once. The signer's input (field values, the
+    typed name) and the drawn signature are sealed with the server keys and dropped once
+    applied: from then on they live in the signed PDF only.
+    """
+
+    __tablename__ = "signing_requests"
+    __table_args__ = (UniqueConstraint("invitee_id", name="uq_signing_requests_invitee_id"),)
+
+    dossier_id: Mapped[UUID] = mapped_column(ForeignKey("dossiers.id", ondelete="CASCADE"), index=True)
+    invitee_id: Mapped[UUID] = mapped_column(ForeignKey("invitees.id", ondelete="CASCADE"))
+    state: Mapped[SigningRequestState] = mapped_column(String(10), default=SigningRequestState.PENDING)
+    # ServerKeys.seal of {"values": {fieldId: text | bool}, "typedName": str | None}, context `input_context(id)`.
+    sealed_input: Mapped[str | None]
+    # ServerKeys.seal_bytes of the drawn signature as PNG, context `image_context(id)`; None when typed.
+    sealed_image: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The consent text the signer agreed to: its SHA-256 and language (the text is in the catalogue).
+    consent_sha256: Mapped[str | None] = mapped_column(String(64))
+    consent_locale: Mapped[str | None] = mapped_column(String(35))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))
+    # The methods passed for this signature: [{"method", "destination", "verifiedAt"}].
+    authentication: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # The audit event of the submission: `ses` signatures name it in /Reason.
+    audit_event_id: Mapped[UUID | None]
+    applied_at: Mapped[datetime | None]
+    # Step attempts that failed (no timestamp, say) and why the last one did.
+    failures: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str | None] = mapped_column(String(1000))
+
+    @staticmethod
+    def input_context(request_id: UUID) -> str:
+        return f"signing-request-input:{request_id}"
+
+    @staticmethod
+    def image_context(request_id: UUID) -> str:
+        return f"signing-request-image:{request_id}"
+
+
+# The signing step's task name (signing.tasks) and its concurrency key: one step at a time per dossier.
+STEP_TASK = "signing.apply_step"
+
+
+def dossier_concurrency_key(dossier_id: UUID) -> str:
+    return f"dossier:{dossier_id}"
