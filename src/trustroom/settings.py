@@ -208,6 +208,22 @@ class ExchangeSettings(BaseModel):
     scan_timeout_seconds: float = Field(120.0, gt=0, description="How long one virus scan may take.")
 
 
+class SigningSettings(BaseModel):
+    """E-signatures: the documents of a dossier, their upload URLs and page images."""
+
+    max_documents: int = Field(20, ge=1, le=1000, description="Documents one dossier holds at most.")
+    max_total_bytes: int = Field(
+        50 * 1024 * 1024, ge=1024, description="Bytes the documents of one dossier take together at most."
+    )
+    upload_url_ttl_seconds: int = Field(3600, ge=60, description="How long a dossier's upload URL accepts uploads.")
+    upload_url_attempts_per_minute: int = Field(
+        30, ge=1, description="Uploads through upload URLs per client IP per minute (guessing a token is futile)."
+    )
+    page_image_cache_bytes: int = Field(
+        64 * 1024 * 1024, ge=0, description="Memory for recently rendered page images, per process (0: none)."
+    )
+
+
 class Settings(BaseSettings):
     """All of Trustroom's configuration; see README, section Configuration."""
 
@@ -268,6 +284,7 @@ class Settings(BaseSettings):
     clients: ClientSettings = ClientSettings()
     storage: StorageSettings = StorageSettings()
     exchange: ExchangeSettings = ExchangeSettings()
+    signing: SigningSettings = SigningSettings()
 
     @classmethod
     def settings_customise_sources(

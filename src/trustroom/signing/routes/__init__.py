@@ -4,6 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import dossiers
+from . import documents, dossiers
 
-ROUTERS: tuple[APIRouter, ...] = (dossiers.router,)
+ROUTERS: tuple[APIRouter, ...] = (dossiers.router, documents.router)
