@@ -29,8 +29,8 @@ TOKEN_PARAMETER = "token"  # noqa: S105 - a parameter name, not a secret
 
 
 class Uploader:
-    """Who uploads: the caller's API key (needing signing:write), or the upload URL's token,
-    which stands in for a key; then the URL's id is known too."""
+    """Who uploads: the caller's API key (needing signing:write), or, on a request without
+    one, the upload URL's token, which stands in for a key; then the URL's id is known too."""
 
     def __init__(self, actor: Actor, upload_url_id: UUID | None) -> None:
         self.actor = actor
@@ -48,11 +48,12 @@ async def uploader(
             alias=TOKEN_PARAMETER,
             min_length=1,
             max_length=200,
-            description="The token of an upload URL (POST …/documents/upload-url); no API key is needed then.",
+            description="The token of an upload URL (POST …/documents/upload-url), in place of an API key.",
         ),
     ] = None,
 ) -> Uploader:
-    if token is None:
+    # A request that carries an API key is the key's, token or not.
+    if token is None or "authorization" in request.headers:
         actor = await current_actor(request, session, credentials)
         if not actor.can(Scope.SIGNING_WRITE):
             raise MissingScope(permission=Scope.SIGNING_WRITE)

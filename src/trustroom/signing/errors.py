@@ -18,10 +18,10 @@ from ..errors import (
     BadRequest,
     Conflict,
     FieldProblem,
-    Forbidden,
     NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
+    Unauthorized,
 )
 
 # For a problem whose error message has parameters (the problem's text is not formatted).
@@ -227,10 +227,11 @@ class DocumentsTooLarge(PayloadTooLarge):
     )
 
 
-class UploadUrlInvalid(Forbidden):
-    """A token that matches no upload URL of this dossier, or one that expired. Whatever the
-    reason, the answer is the same (no probing), and the attempt counts against the caller's
-    address: the counter must commit with the refusal."""
+class UploadUrlInvalid(Unauthorized):
+    """A token (the credential of a request without an API key) that matches no upload URL
+    of this dossier, or one that expired. Whatever the reason, the answer is the same (no
+    probing), and the attempt counts against the caller's address: the counter must commit
+    with the refusal."""
 
     sub_code = "UploadUrlInvalid"
     message = N_("This upload URL is not valid (it has expired, or it is for another dossier); ask for a new one.")

@@ -117,7 +117,9 @@ async def list_documents(
     return paging.page_of([document_read(d, f) for d, f in found.items], found.total_count)
 
 
-@router.get("/{document_id}", response_model=DocumentRead, responses=error_responses(DossierNotFound, DocumentNotFound))
+@router.get(
+    "/{document_id:uuid}", response_model=DocumentRead, responses=error_responses(DossierNotFound, DocumentNotFound)
+)
 async def get_document(dossier_id: UUID, document_id: UUID, session: SessionDep, actor: SigningRead) -> DocumentRead:
     """One document with its fields and the empty signature fields it came with."""
     document, found = await documents.get(session, actor, dossier_id, document_id)
@@ -125,7 +127,7 @@ async def get_document(dossier_id: UUID, document_id: UUID, session: SessionDep,
 
 
 @router.delete(
-    "/{document_id}",
+    "/{document_id:uuid}",
     status_code=204,
     response_class=Response,
     responses=error_responses(DossierNotFound, DocumentNotFound, DossierNotDraft),
@@ -136,7 +138,7 @@ async def delete_document(dossier_id: UUID, document_id: UUID, session: SessionD
 
 
 @router.get(
-    "/{document_id}/content",
+    "/{document_id:uuid}/content",
     response_class=StreamingResponse,
     responses={
         200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
@@ -163,7 +165,9 @@ async def download_document(
 
 
 @router.get(
-    "/{document_id}/pages", response_model=list[PageRead], responses=error_responses(DossierNotFound, DocumentNotFound)
+    "/{document_id:uuid}/pages",
+    response_model=list[PageRead],
+    responses=error_responses(DossierNotFound, DocumentNotFound),
 )
 async def list_pages(dossier_id: UUID, document_id: UUID, session: SessionDep, actor: SigningRead) -> list[PageRead]:
     """Every page's visible box in PDF points and its rotation: how a click on a page image
@@ -176,7 +180,7 @@ PNG = "image/png"
 
 
 @router.get(
-    "/{document_id}/pages/{page_number}",
+    "/{document_id:uuid}/pages/{page_number}",
     response_class=Response,
     responses={
         200: {"content": {PNG: {"schema": {"type": "string", "format": "binary"}}}},
@@ -211,7 +215,7 @@ async def page_image(
 
 
 @router.put(
-    "/{document_id}/fields",
+    "/{document_id:uuid}/fields",
     response_model=DocumentRead,
     responses=error_responses(
         DossierNotFound,
