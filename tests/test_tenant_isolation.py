@@ -42,13 +42,16 @@ from trustroom.http import API_PREFIX, endpoints
 from trustroom.jobs import service as jobs_service
 from trustroom.jobs import tasks as jobs_tasks
 from trustroom.keys import ServerKeys
-from trustroom.settings import ClientSettings, Settings, WebhookSettings
+from trustroom.settings import ClientSettings, Settings, SigningSettings, WebhookSettings
 from trustroom.signing import pki
-from trustroom.signing.schemas import DossierCreate, InviteCreate
+from trustroom.signing.schemas import DossierCreate, FieldWrite, InviteCreate
 from trustroom.signing.service import access as signing_access
 from trustroom.signing.service import authority, dossiers
+from trustroom.signing.service import documents as signing_documents
+from trustroom.signing.service import fields as signing_fields
 from trustroom.signing.service import invitees as signing_invitees
 from trustroom.signing.service import invites as signing_invites
+from trustroom.signing.service.access import invitees_of
 from trustroom.storage.blobs import LocalBlobStore
 from trustroom.storage.keyring import SealedKeyring
 from trustroom.webhooks import service as webhooks_service
@@ -56,6 +59,7 @@ from trustroom.webhooks.models import WebhookEndpoint
 from trustroom.webhooks.schemas import EndpointCreate
 
 from .factories import TenantFixture, make_api_key, make_member
+from .signing.support import make_pdf
 
 Factory = Callable[[Database, ServerKeys, TenantFixture], Awaitable[str]]
 
@@ -306,6 +310,35 @@ async def _system(database: Database, keys: ServerKeys, tenant: TenantFixture) -
     return "Default"
 
 
+async def _page_number(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
+    return "1"
+
+
+async def _dossier_document(database: Database, keys: ServerKeys, tenant: TenantFixture) -> dict[str, str]:
+    """A PDF of tenant A's dossier, with a field for its invitee: the path's ids."""
+    dossier_id = UUID(await _dossier(database, keys, tenant))
+
+    async def work(session: Any, actor: Actor) -> str:
+        store = LocalBlobStore(Path(tempfile.mkdtemp()))
+        target = await signing_documents.prepare_upload(
+            session, actor, SealedKeyring(keys), SigningSettings(), dossier_id
+        )
+        receiver = signing_documents.Receiver(target)
+        await receiver.begin("file", f"{MARKER}.pdf", "application/pdf")
+        await receiver.data(make_pdf(1, title=MARKER))
+        await receiver.end()
+        document = await signing_documents.finish_upload(session, actor, store, target, receiver)
+        dossier = await signing_access.load_dossier(session, actor, dossier_id)
+        invitee = (await invitees_of(session, actor, [dossier.id]))[dossier.id][0]
+        given = FieldWrite.model_validate(
+            {"inviteeId": str(invitee.id), "type": "signature", "page": 1, "x": 72, "y": 72, "width": 200, "height": 60}
+        )
+        await signing_fields.replace(session, actor, dossier_id, document.id, [given])
+        return str(document.id)
+
+    return {"dossier_id": str(dossier_id), "document_id": await _with_actor(database, tenant, work)}
+
+
 RESOURCE_FACTORIES: dict[str, Factory] = {
     "api_key_id": _api_key,
     "member_id": _member,
@@ -326,6 +359,9 @@ RESOURCE_FACTORIES: dict[str, Factory] = {
     "dossier_id": _dossier,
     "invite_id": _invite,
 }
+# Under a dossier, `document_id` names one of its PDFs (elsewhere an exchange's document):
+# paths with both get tenant A's dossier and a document of it. Page numbers are numbers.
+VALUE_FACTORIES: dict[str, Factory] = {"page_number": _page_number}
 # Names of things every tenant has its own of (a schema, a list, an external system): with
 # these alone in a path, tenant B reaches its own, and must never see tenant A's MARKER.
 SHARED_NAME_FACTORIES: dict[str, Factory] = {"key": _schema_key, "list_key": _list_key, "system": _system}
@@ -385,7 +421,7 @@ async def tenant_snapshot(database: Database, tenant: TenantFixture) -> dict[str
 
 def test_every_path_parameter_has_a_factory(app: FastAPI) -> None:
     params = {p for path, _ in api_routes(app) for p in re.findall(r"{(\w+)}", path)}
-    missing = params - RESOURCE_FACTORIES.keys() - SHARED_NAME_FACTORIES.keys()
+    missing = params - RESOURCE_FACTORIES.keys() - SHARED_NAME_FACTORIES.keys() - VALUE_FACTORIES.keys()
     assert not missing, f"add tenant-isolation factories for: {sorted(missing)}"
 
 
@@ -400,12 +436,17 @@ async def test_tenant_b_cannot_reach_tenant_a(
     owner, intruder = tenant, other_tenant
     ids = {name: await factory(database, keys, owner) for name, factory in RESOURCE_FACTORIES.items()}
     names = {name: await factory(database, keys, owner) for name, factory in SHARED_NAME_FACTORIES.items()}
+    values = {name: await factory(database, keys, owner) for name, factory in VALUE_FACTORIES.items()}
+    in_dossier = await _dossier_document(database, keys, owner)
     openapi = (await client.get(f"{API_PREFIX}/openapi.json")).json()
     before = await tenant_snapshot(database, owner)
     checked = 0
     for template, methods in api_routes(app):
         params = re.findall(r"{(\w+)}", template)
-        path = template.format(**{p: ids.get(p) or names[p] for p in params})
+        given = {**ids, **names, **values}
+        if "dossier_id" in params and "document_id" in params:
+            given |= in_dossier
+        path = template.format(**{p: given[p] for p in params})
         owned = [p for p in params if p in ids]
         for method in sorted(methods - {"HEAD"}):
             body = request_body(openapi, template, method)
@@ -416,7 +457,7 @@ async def test_tenant_b_cannot_reach_tenant_a(
                 assert response.headers["content-type"] == "application/problem+json"
             else:
                 assert response.status_code < 500, (method, path, response.text)
-                leaked = [value for value in [*ids.values(), MARKER] if value in response.text]
+                leaked = [value for value in [*ids.values(), *in_dossier.values(), MARKER] if value in response.text]
                 assert not leaked, (method, path, leaked)
     assert checked >= len(api_routes(app))
     assert await tenant_snapshot(database, owner) == before

@@ -60,6 +60,7 @@ def _docs_assets() -> Path:
 
 PAGE_PREFIXES = ("/portal", "/x/")
 DOCUMENT_UPLOAD_PATHS = rf"^({API_PREFIX}/exchanges/[^/]+|/portal/exchanges/[^/]+|/x)/folders/[^/]+/documents$"
+DOSSIER_UPLOAD_PATHS = rf"^{API_PREFIX}/dossiers/[^/]+/documents$"
 # Boundaries and part headers around the file; the file itself is held to the exact limit.
 MULTIPART_OVERHEAD = 64 * 1024
 EVENT_TYPES = (
@@ -150,6 +151,7 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
             (f"^{http.API_PREFIX}/imports/", settings.clients.import_max_bytes),
             (DOCUMENT_UPLOAD_PATHS, settings.exchange.upload_max_bytes + MULTIPART_OVERHEAD),
             (f"^{API_PREFIX}/signing/validate$", settings.signing.validate_max_bytes + MULTIPART_OVERHEAD),
+            (DOSSIER_UPLOAD_PATHS, settings.signing.max_total_bytes + MULTIPART_OVERHEAD),
         ),
     )
     app.add_middleware(web.SecurityHeaders)

@@ -211,8 +211,9 @@ class ExchangeSettings(BaseModel):
 
 
 class SigningSettings(BaseModel):
-    """E-signatures: the signer's one-time codes, the time-stamping authorities, the roots a
-    validation trusts, and `POST /signing/validate`."""
+    """E-signatures: the documents of a dossier (limits, upload URLs, page images), the
+    signer's one-time codes, the time-stamping authorities, the roots a validation trusts,
+    and `POST /signing/validate`."""
 
     code_ttl_seconds: int = Field(300, ge=60, description="How long a signer's one-time code is valid.")
     code_max_attempts: int = Field(5, ge=1, description="Wrong codes before a signer's code dies and they are locked.")
@@ -258,6 +259,18 @@ class SigningSettings(BaseModel):
     )
     validation_concurrency: int = Field(
         2, ge=1, le=64, description="Validations one process runs at once; the others wait their turn."
+    )
+
+    max_documents: int = Field(20, ge=1, le=1000, description="Documents one dossier holds at most.")
+    max_total_bytes: int = Field(
+        50 * 1024 * 1024, ge=1024, description="Bytes the documents of one dossier take together at most."
+    )
+    upload_url_ttl_seconds: int = Field(3600, ge=60, description="How long a dossier's upload URL accepts uploads.")
+    upload_url_attempts_per_minute: int = Field(
+        30, ge=1, description="Uploads through upload URLs per client IP per minute (guessing a token is futile)."
+    )
+    page_image_cache_bytes: int = Field(
+        64 * 1024 * 1024, ge=0, description="Memory for recently rendered page images, per process (0: none)."
     )
 
 

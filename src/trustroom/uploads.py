@@ -4,7 +4,7 @@ upload of any size passes through in bounded memory and never lands on disk in c
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -13,6 +13,21 @@ from starlette.requests import Request
 from .errors import MultipartInvalid, UnsupportedMediaType
 
 MULTIPART = "multipart/form-data"
+# The OpenAPI request body of a route that takes one file as the multipart part `file`.
+FILE_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            MULTIPART: {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                    "required": ["file"],
+                },
+            }
+        },
+    }
+}
 
 
 class PartSink(Protocol):

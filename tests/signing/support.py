@@ -48,6 +48,16 @@ def make_pdf(pages: int = 10, *, title: str = "Mandate agreement") -> bytes:
     return buffer.getvalue()
 
 
+def encrypted_pdf() -> bytes:
+    """A PDF encrypted with a user password (reportlab's standard security handler)."""
+    buffer = io.BytesIO()
+    page = canvas.Canvas(buffer, encrypt="secret")
+    page.drawString(72, 720, "Confidential")
+    page.showPage()
+    page.save()
+    return buffer.getvalue()
+
+
 @dataclass
 class Registry:
     """What a CA issued (serial → expiry) and revoked: the database rows of the real service."""

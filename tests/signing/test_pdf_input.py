@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import pytest
-from reportlab.pdfgen import canvas
 
 from trustroom.signing import pdf
 from trustroom.signing.errors import BrokenPdf, EncryptedPdf, FieldInvalid, FieldNotFound, InvalidPdf, NotAPdf
 
-from .support import make_pdf
-
-
-def _encrypted() -> bytes:
-    buffer = io.BytesIO()
-    page = canvas.Canvas(buffer, encrypt="secret")
-    page.drawString(72, 720, "Confidential")
-    page.showPage()
-    page.save()
-    return buffer.getvalue()
+from .support import encrypted_pdf, make_pdf
 
 
 def test_a_good_pdf_passes() -> None:
@@ -32,7 +21,7 @@ def test_a_good_pdf_passes() -> None:
     [
         (b"PK\x03\x04 a zip file, not a PDF", NotAPdf),
         (b"", NotAPdf),
-        (_encrypted(), EncryptedPdf),
+        (encrypted_pdf(), EncryptedPdf),
         (make_pdf(2)[:1500], BrokenPdf),  # truncated
         (b"%PDF-1.7\n" + b"garbage " * 200, BrokenPdf),
     ],

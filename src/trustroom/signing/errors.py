@@ -20,6 +20,7 @@ from ..errors import (
     FieldProblem,
     Forbidden,
     NotFound,
+    PayloadTooLarge,
     ServiceUnavailable,
     TooManyRequests,
     Unauthorized,
@@ -356,3 +357,117 @@ class PdfMissing(BadRequest):
 class TooManySignatures(BadRequest):
     sub_code = "TooManySignatures"
     message = N_("The document has %(count)s signatures; at most %(limit)s are validated.")
+
+
+# --- documents and fields of a dossier -------------------------------------------------------
+
+
+class DocumentNotFound(NotFound):
+    sub_code = "DocumentNotFound"
+    message = N_("The dossier has no document with this id.")
+
+
+class PageNotFound(NotFound):
+    sub_code = "PageNotFound"
+    message = N_("The document has %(pages)s pages; there is no page %(page)s.")
+
+
+class TooManyDocuments(BadRequest):
+    sub_code = "TooManyDocuments"
+    message = N_("The file %(file)s was not added: a dossier holds at most %(limit)s documents.")
+
+
+class DocumentsTooLarge(PayloadTooLarge):
+    sub_code = "DocumentsTooLarge"
+    message = N_(
+        "The file %(file)s was not added: a dossier's documents may take %(limit)s bytes together, "
+        "and %(used)s are taken."
+    )
+
+
+class UploadUrlInvalid(Unauthorized):
+    """A token (the credential of a request without an API key) that matches no upload URL
+    of this dossier, or one that expired. Whatever the reason, the answer is the same (no
+    probing), and the attempt counts against the caller's address: the counter must commit
+    with the refusal."""
+
+    sub_code = "UploadUrlInvalid"
+    message = N_("This upload URL is not valid (it has expired, or it is for another dossier); ask for a new one.")
+    keeps_writes = True
+
+
+class FieldTargetRequired(AtField):
+    sub_code = "FieldTargetRequired"
+    message = N_(
+        "Give either fieldName (an empty signature field of the document) or page, x, y, width and height, not both."
+    )
+
+
+class FieldNameOnlyForSignatures(AtField):
+    sub_code = "FieldNameOnlyForSignatures"
+    message = N_("An existing field (fieldName) can only be a signature field; place the other kinds on a page.")
+
+
+class SignatureFieldUnknown(AtField):
+    sub_code = "SignatureFieldUnknown"
+    message = N_("The document has no empty signature field of this name.")
+
+
+class SignatureFieldRepeated(AtField):
+    sub_code = "SignatureFieldRepeated"
+    message = N_("This signature field is already assigned by another entry.")
+
+
+class FieldPageNotFound(AtField):
+    sub_code = "FieldPageNotFound"
+    message = N_("The document has no such page.")
+
+
+class FieldOutsidePage(AtField):
+    sub_code = "FieldOutsidePage"
+    message = N_("The field does not lie within the page (PDF points from its lower-left corner).")
+
+
+class FieldInviteeNotFound(AtField):
+    sub_code = "FieldInviteeNotFound"
+    message = N_("The dossier has no invitee with this id.")
+
+
+class FieldInviteeNotSigner(AtField):
+    sub_code = "FieldInviteeNotSigner"
+    message = N_("Only a signer signs or initials; this invitee is not a signer.")
+
+
+class FieldInviteeViewer(AtField):
+    sub_code = "FieldInviteeViewer"
+    message = N_("A viewer fills no fields.")
+
+
+class SignatureFieldMissing(BadRequest):
+    """Sending needs a signature field for every signer (issue #14)."""
+
+    sub_code = "SignatureFieldMissing"
+    message = N_("Every signer needs a signature field in one of the documents; %(names)s has none.")
+
+
+class NoDocuments(BadRequest):
+    sub_code = "NoDocuments"
+    message = N_("The dossier has no documents to sign.")
+
+
+class SignedPdf(InvalidPdf):
+    """A dossier certifies each document before anyone signs it, and a certification must be
+    a document's first signature: a signed PDF is refused at upload, not at sending."""
+
+    sub_code = "SignedPdf"
+    message = N_("The file %(file)s is signed already (%(reason)s); upload it unsigned.")
+
+
+class FieldsOfNonSigner(BadRequest):
+    """An invitee's role changed after their fields were set (a signer became an approver)."""
+
+    sub_code = "FieldsOfNonSigner"
+    message = N_(
+        "%(names)s cannot fill the fields assigned to them (signatures and initials need a signer, "
+        "and a viewer fills nothing); change the fields or the role."
+    )

@@ -13,10 +13,11 @@ from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, LargeBinary, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base, IdMixin, TenantOwned, Timestamps, utcnow
+from .fieldkinds import FieldKind
 
 
 class Method(StrEnum):
@@ -400,3 +401,71 @@ STEP_TASK = "signing.apply_step"
 
 def dossier_concurrency_key(dossier_id: UUID) -> str:
     return f"dossier:{dossier_id}"
+
+
+class DossierDocument(IdMixin, TenantOwned, Timestamps, Base):
+    """A PDF of a dossier, in the order the signers see it.
+
+    The original's SHA-256 is kept for the audit report; `blob_id` and `sha256` name the
+    current state of the PDF, which each signing step replaces (certification, every
+    signature, the archive timestamp). `pages` and `signature_fields` are read once at
+    upload: the portal maps clicks to PDF points from the first, and the second lists the
+    empty `/Sig` fields the document already has (flexperto's way of placing signatures).
+    """
+
+    __tablename__ = "dossier_documents"
+    __table_args__ = (UniqueConstraint("dossier_id", "ordinal"),)
+
+    dossier_id: Mapped[UUID] = mapped_column(ForeignKey("dossiers.id", ondelete="CASCADE"))
+    # The document's place in the dossier (from 0); a deleted document leaves a gap.
+    ordinal: Mapped[int]
+    file_name: Mapped[str] = mapped_column(String(255))
+    # Of the original upload: what the dossier's size limit counts.
+    byte_size: Mapped[int] = mapped_column(BigInteger)
+    page_count: Mapped[int]
+    # Per page: {"width", "height", "left", "bottom"} of the visible box in points, "rotation".
+    pages: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    # The empty signature fields found at upload: {"name", "page", "x", "y", "width", "height"}.
+    signature_fields: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    original_sha256: Mapped[str] = mapped_column(String(64))
+    # No ON DELETE action: a blob goes with its document (storage.service.discard), never alone.
+    blob_id: Mapped[UUID] = mapped_column(ForeignKey("blobs.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by: Mapped[str] = mapped_column(String(80))
+
+
+class DocumentField(IdMixin, TenantOwned, Base):
+    """A field an invitee fills or signs in a document: either an existing empty `/Sig`
+    field by name (`field_name`), or a box placed on a page, in PDF points from the lower
+    left corner (`page` from 1). Fields are replaced as a whole while the dossier is a
+    draft; an invitee removed from the draft takes its fields with it."""
+
+    __tablename__ = "document_fields"
+    __table_args__ = (Index("ix_document_fields_document_id_ordinal", "document_id", "ordinal"),)
+
+    document_id: Mapped[UUID] = mapped_column(ForeignKey("dossier_documents.id", ondelete="CASCADE"))
+    invitee_id: Mapped[UUID] = mapped_column(ForeignKey("invitees.id", ondelete="CASCADE"), index=True)
+    ordinal: Mapped[int]
+    kind: Mapped[FieldKind] = mapped_column(String(10))
+    field_name: Mapped[str | None] = mapped_column(String(255))
+    page: Mapped[int | None]
+    x: Mapped[float | None]
+    y: Mapped[float | None]
+    width: Mapped[float | None]
+    height: Mapped[float | None]
+    required: Mapped[bool] = mapped_column(default=True)
+    label: Mapped[str | None] = mapped_column(String(200))
+
+
+class DocumentUploadUrl(IdMixin, TenantOwned, Base):
+    """An upload URL of a dossier: its token (kept only as a keyed hash) lets whoever holds
+    the URL upload documents into that dossier, without an API key, until it expires. The
+    uploads act as the URL's creator (`created_by`, an actor snapshot) and are audited so."""
+
+    __tablename__ = "document_upload_urls"
+
+    dossier_id: Mapped[UUID] = mapped_column(ForeignKey("dossiers.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]

@@ -13,7 +13,6 @@ appearance) and land in the same revision as the signature that follows (lab "Fi
 
 from __future__ import annotations
 
-import enum
 import io
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from pyhanko.pdf_utils.text import TextBoxStyle
 from pyhanko.sign import fields
 
 from .errors import BrokenPdf, EncryptedPdf, FieldAlreadyFilled, FieldInvalid, FieldNotFound, NotAPdf
+from .fieldkinds import FieldKind as FieldKind  # the core's callers name it pdf.FieldKind
 
 _HEADER_WINDOW = 1024  # ISO 32000 lets the header sit a little way in; readers accept 1 KiB
 
@@ -104,14 +104,6 @@ def open_writer(data: bytes, *, file: str = "document") -> IncrementalPdfFileWri
     """An incremental writer over a checked PDF: what every signing step writes with."""
     _reader(data, file)
     return IncrementalPdfFileWriter(io.BytesIO(data), strict=True)
-
-
-class FieldKind(enum.StrEnum):
-    SIGNATURE = "signature"
-    INITIALS = "initials"
-    DATE = "date"
-    TEXT = "text"
-    CHECKBOX = "checkbox"
 
 
 @dataclass(frozen=True)
@@ -349,3 +341,72 @@ def _tick(writer: IncrementalPdfFileWriter, field: generic.DictionaryObject, nam
     field[pdf_name("/AS")] = state
     field[pdf_name("/Ff")] = generic.NumberObject(flags | 1)
     writer.update_container(field)
+
+
+@dataclass(frozen=True)
+class SignatureField:
+    """A `/Sig` field of a document: where its widget sits (`page` from 1, the box in PDF
+    points; no box for an invisible one), and whether it holds a signature already."""
+
+    name: str
+    page: int | None
+    box: tuple[float, float, float, float] | None
+    signed: bool
+
+
+def _ref_id(container: generic.PdfObject, key: str | int) -> int | None:
+    raw = container.raw_get(key)  # type: ignore[attr-defined]
+    return raw.idnum if isinstance(raw, generic.IndirectObject) else None
+
+
+def _widget(field_ref: generic.IndirectObject) -> tuple[generic.DictionaryObject, int | None] | None:
+    """The field's (first) widget annotation with its object number."""
+    field = field_ref.get_object()
+    if "/Rect" in field:
+        return field, field_ref.idnum
+    kids = field.get("/Kids")
+    for index in range(len(kids) if kids is not None else 0):
+        kid = kids[index]
+        if "/Rect" in kid:
+            return kid, _ref_id(kids, index)
+    return None
+
+
+def signature_fields(data: bytes, *, file: str = "document") -> list[SignatureField]:
+    """The signature fields of a PDF, in the order of its form. The empty ones are those a
+    dossier can assign to signers by name (signing existing fields only)."""
+    reader = open_reader(data, file=file)
+    try:
+        return _signature_fields(reader)
+    except (PdfError, ValueError, KeyError, TypeError, IndexError, AttributeError) as error:
+        raise BrokenPdf(str(error) or type(error).__name__, file=file) from error
+
+
+def _signature_fields(reader: PdfFileReader) -> list[SignatureField]:
+    page_of_ref: dict[int, int] = {}
+    page_of_annotation: dict[int, int] = {}
+    for index in range(int(reader.root["/Pages"]["/Count"])):
+        page_ref = reader.find_page_for_modification(index)[0]
+        page_of_ref[page_ref.idnum] = index + 1
+        annotations = page_ref.get_object().get("/Annots")
+        for position in range(len(annotations) if annotations is not None else 0):
+            annotation_id = _ref_id(annotations, position)
+            if annotation_id is not None:
+                page_of_annotation[annotation_id] = index + 1
+    found = []
+    for name, value, field_ref in fields.enumerate_sig_fields(reader):
+        signed = value is not None
+        widget = _widget(field_ref)
+        if widget is None:
+            found.append(SignatureField(name, None, None, signed))
+            continue
+        widget_dict, number = widget
+        page_ref = _ref_id(widget_dict, "/P") if "/P" in widget_dict else None
+        page = page_of_ref.get(page_ref) if page_ref is not None else None
+        if page is None and number is not None:
+            page = page_of_annotation.get(number)
+        x0, y0, x1, y1 = (float(v) for v in widget_dict["/Rect"])
+        box = (min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1))
+        # A zero-size widget is an invisible signature: it has no place a signer could see.
+        found.append(SignatureField(name, page, box if box[2] > box[0] and box[3] > box[1] else None, signed))
+    return found

@@ -3,7 +3,7 @@ share, delete."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -15,7 +15,7 @@ from ...http import API_PREFIX, ApiRoute, PagingDep, SessionDep, SettingsDep, er
 from ...schemas import Page, Slice
 from ...storage.deps import KeyringDep, StoreDep
 from ...storage.errors import BlobUnreadable
-from ...uploads import MULTIPART
+from ...uploads import FILE_UPLOAD_BODY
 from ..deps import content_response, receive_upload
 from ..errors import (
     DocumentNotAvailable,
@@ -41,27 +41,12 @@ router = APIRouter(
     responses=error_responses(),
 )
 
-UPLOAD_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            MULTIPART: {
-                "schema": {
-                    "type": "object",
-                    "properties": {"file": {"type": "string", "format": "binary"}},
-                    "required": ["file"],
-                },
-            }
-        },
-    }
-}
-
 
 @router.post(
     "/folders/{folder_id}/documents",
     status_code=201,
     response_model=DocumentRead,
-    openapi_extra=UPLOAD_BODY,
+    openapi_extra=FILE_UPLOAD_BODY,
     responses=error_responses(
         ExchangeNotFound,
         FolderNotFound,

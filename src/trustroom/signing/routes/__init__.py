@@ -5,6 +5,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import dossiers, invites, pki, validation
+from . import documents, dossiers, invites, pki, validation
 
-ROUTERS: tuple[APIRouter, ...] = (dossiers.router, invites.router, validation.router, pki.router)
+ROUTERS: tuple[APIRouter, ...] = (dossiers.router, documents.router, invites.router, validation.router, pki.router)

@@ -34,7 +34,7 @@ from ..errors import (
 )
 from ..models import AVAILABLE_METHODS, Dossier, DossierState, Invitee, Method
 from ..schemas import DEFAULT_EXPIRES_IN, DossierCreate, DossierUpdate
-from . import access, invitees, lifecycle
+from . import access, documents, invitees, lifecycle
 from .locales import canonical_locale, tenant_default
 
 
@@ -285,14 +285,15 @@ async def update(
 
 
 async def delete(session: AsyncSession, actor: Actor, dossier_id: UUID, *, concurrency_token: str | None) -> None:
-    """Delete a draft, with its invitees."""
+    """Delete a draft, with its invitees and documents."""
     dossier = await access.load_dossier(session, actor, dossier_id, for_update=True)
     ConcurrencyTokenMismatch.check(concurrency_token, dossier.concurrency_token)
     _require_draft(dossier)
     event = _event(dossier, actor)
     ids = _ids(dossier)
+    await documents.discard_all(session, actor, dossier)
     session.expunge(dossier)
-    # The invitees go with it (ON DELETE CASCADE), and whatever later hangs on them.
+    # The invitees and documents go with it (ON DELETE CASCADE), and whatever hangs on them.
     await session.execute(scoped(delete_rows(Dossier), actor).where(Dossier.id == dossier_id))
     await audit.record(session, actor, "signing.dossier.deleted", target_type="dossier", target_id=dossier_id, data=ids)
     await jobs.emit(session, events.DOSSIER_DELETED, event, tenant_id=actor.tenant_id)

@@ -1,0 +1,135 @@
+"""Request plumbing of e-signatures: who uploads a document (an API key, or the token of
+an upload URL), the streamed upload itself, downloads and the page renderer."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Depends, Query, Request
+from fastapi.responses import StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..actor import Actor, Scope
+from ..audit.service import DeferredAudit
+from ..downloads import file_response
+from ..errors import MissingScope
+from ..http import SessionDep, bearer_scheme, client_ip, current_actor, get_keys, get_settings
+from ..settings import Settings
+from ..storage.blobs import BlobStore
+from ..storage.keyring import Keyring
+from ..uploads import read_multipart
+from .models import DossierDocument
+from .service import documents, upload_urls
+from .service.page_images import PageImages
+
+# The query parameter that carries an upload URL's token.
+TOKEN_PARAMETER = "token"  # noqa: S105 - a parameter name, not a secret
+
+
+class Uploader:
+    """Who uploads: the caller's API key (needing signing:write), or, on a request without
+    one, the upload URL's token, which stands in for a key; then the URL's id is known too."""
+
+    def __init__(self, actor: Actor, upload_url_id: UUID | None) -> None:
+        self.actor = actor
+        self.upload_url_id = upload_url_id
+
+
+async def uploader(
+    request: Request,
+    session: SessionDep,
+    dossier_id: UUID,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    token: Annotated[
+        str | None,
+        Query(
+            alias=TOKEN_PARAMETER,
+            min_length=1,
+            max_length=200,
+            description="The token of an upload URL (POST …/documents/upload-url), in place of an API key.",
+        ),
+    ] = None,
+) -> Uploader:
+    # A request that carries an API key is the key's, token or not.
+    if token is None or "authorization" in request.headers:
+        actor = await current_actor(request, session, credentials)
+        if not actor.can(Scope.SIGNING_WRITE):
+            raise MissingScope(permission=Scope.SIGNING_WRITE)
+        return Uploader(actor, None)
+    settings = get_settings(request)
+    actor, upload_url_id = await upload_urls.redeem(
+        session, get_keys(request), settings.signing, dossier_id, token, client_ip(request)
+    )
+    request.state.actor = actor
+    return Uploader(actor, upload_url_id)
+
+
+UploaderDep = Annotated[Uploader, Depends(uploader)]
+
+
+async def receive_upload(
+    request: Request,
+    session: AsyncSession,
+    who: Uploader,
+    settings: Settings,
+    keyring: Keyring,
+    store: BlobStore,
+    dossier_id: UUID,
+) -> DossierDocument:
+    """An upload's three steps (service.documents), around the streamed request body."""
+    actor = who.actor
+    target = await documents.prepare_upload(
+        session, actor, keyring, settings.signing, dossier_id, upload_url_id=who.upload_url_id
+    )
+    # Nothing is held while the bytes arrive (ADR 0011), as for exchange documents.
+    await session.commit()
+    receiver = documents.Receiver(target)
+    await read_multipart(request, receiver, max_parts=1)
+    return await documents.finish_upload(session, actor, store, target, receiver)
+
+
+async def content_response(
+    request: Request,
+    session: AsyncSession,
+    actor: Actor,
+    keyring: Keyring,
+    store: BlobStore,
+    dossier_id: UUID,
+    document_id: UUID,
+    *,
+    range_header: str | None,
+    if_range: str | None,
+) -> StreamingResponse:
+    """The current PDF as a download, its SHA-256 as ETag; audited without a write."""
+    document, opened = await documents.open_content(session, actor, keyring, store, dossier_id, document_id)
+    audit_queue: DeferredAudit = request.app.state.audit_queue
+    size = opened.blob.byte_size
+
+    def served(start: int, stop: int) -> None:
+        data = documents.download_facts(document, size, start, stop)
+        audit_queue.note(actor, documents.DOWNLOADED, target_type="dossierDocument", target_id=document.id, data=data)
+
+    return await file_response(
+        opened.chunks,
+        size=size,
+        media_type=documents.PDF,
+        name=document.file_name,
+        etag=f'"{document.sha256}"',
+        range_header=range_header,
+        if_range=if_range,
+        served=served,
+    )
+
+
+async def get_page_images(request: Request) -> PageImages:
+    # One per app, made on the first request (inside the event loop, as anyio wants).
+    images: PageImages | None = getattr(request.app.state, "page_images", None)
+    if images is None:
+        settings = get_settings(request)
+        images = request.app.state.page_images = PageImages.create(settings.signing.page_image_cache_bytes)
+    return images
+
+
+PageImagesDep = Annotated[PageImages, Depends(get_page_images)]
