@@ -36,6 +36,29 @@ ON_POSTGRES = os.environ.get("TRUSTROOM_TEST_DATABASE") == "postgres"
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the PostgreSQL pass, tests marked `database_free` do not run again.
+
+    They test pure code (the signing core, parsers, the audit report) with no database at
+    all, so they give the same answer on both passes; they ran on the SQLite pass, and a
+    second run would only spend the suite's time budget. A test is marked by hand, and the
+    mark is refused on a test that reaches the database after all.
+    """
+    if not ON_POSTGRES:
+        return
+    kept, dropped = [], []
+    for item in items:
+        if item.get_closest_marker("database_free") is None:
+            kept.append(item)
+            continue
+        if "database_url" in getattr(item, "fixturenames", ()):
+            raise pytest.UsageError(f"{item.nodeid} is marked database_free but uses the database")
+        dropped.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @contextmanager
 def scratch_postgres(url: str) -> Iterator[str]:
     """A database of this run's own beside the given one, so parallel runs never collide."""

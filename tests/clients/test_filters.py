@@ -10,6 +10,9 @@ from trustroom.clients import filters
 from trustroom.clients.errors import FilterInvalid
 from trustroom.clients.filters import AllOf, AnyOf, Condition
 
+# Pure code, no database: the PostgreSQL pass skips these (tests/conftest.py).
+pytestmark = pytest.mark.database_free
+
 ROOTS = ("contacts",)
 
 

@@ -7,6 +7,9 @@ import pytest
 from trustroom.exchange.errors import NameInvalid
 from trustroom.exchange.service.names import MAX_NAME_BYTES, clean, key
 
+# Pure code, no database: the PostgreSQL pass skips these (tests/conftest.py).
+pytestmark = pytest.mark.database_free
+
 
 @pytest.mark.parametrize(
     ("raw", "kept"),

@@ -8,6 +8,7 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from pyhanko.sign.validation import ades
 from pyhanko.sign.validation.policy_decl import (
     PdfSignatureValidationSpec,
@@ -24,6 +25,9 @@ from trustroom.signing.revocation import to_asn1
 
 from .conftest import Flow
 from .support import Pki, pdfsig, tool
+
+# Pure code, no database: the PostgreSQL pass skips these (tests/conftest.py).
+pytestmark = pytest.mark.database_free
 
 SIGNATURES = ["Certification", "Client", "CoClient", "Advisor"]
 

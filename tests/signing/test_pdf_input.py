@@ -11,6 +11,9 @@ from trustroom.signing.errors import BrokenPdf, EncryptedPdf, FieldInvalid, Fiel
 
 from .support import encrypted_pdf, make_pdf
 
+# Pure code, no database: the PostgreSQL pass skips these (tests/conftest.py).
+pytestmark = pytest.mark.database_free
+
 
 def test_a_good_pdf_passes() -> None:
     assert pdf.check_pdf(make_pdf(3)) == 3

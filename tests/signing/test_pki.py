@@ -20,6 +20,9 @@ from trustroom.signing.errors import CredentialDestroyed
 
 from .support import Pki
 
+# Pure code, no database: the PostgreSQL pass skips these (tests/conftest.py).
+pytestmark = pytest.mark.database_free
+
 CERT_ID_HASH = hashes.SHA1()  # noqa: S303 (OCSP CertIDs use SHA-1, as NSS does)
 SECRET = b"a-test-server-secret-that-is-long-enough"
 

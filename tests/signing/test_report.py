@@ -46,6 +46,9 @@ from trustroom.signing.evidence.report import audit_report, seal_report
 from .conftest import Flow
 from .support import Pki, append_page_content, make_pdf, tool
 
+# Pure code, no database: the PostgreSQL pass skips these (tests/conftest.py).
+pytestmark = pytest.mark.database_free
+
 START = datetime(2026, 12, 3, 14, 30, 5, tzinfo=UTC)
 TENANT = uuid.UUID("0193a0e2-0000-7000-8000-000000000001")
 DOSSIER_ID = "0193a0e2-7c1b-7f00-9c1e-1234567890ab"

@@ -12,6 +12,9 @@ from trustroom.signing.errors import RevocationInfoUnavailable
 
 from .support import START, Pki, Server, make_pdf
 
+# Pure code, no database: the PostgreSQL pass skips these (tests/conftest.py).
+pytestmark = pytest.mark.database_free
+
 
 async def test_seal_step_names_the_signer_and_the_audit_event(test_pki: Pki) -> None:
     document = pdf.place_fields(make_pdf(2), [pdf.Placement("Client", pdf.FieldKind.SIGNATURE, 2, 72, 120, 220, 70)])

@@ -20,6 +20,9 @@ from trustroom.signing.revocation import to_asn1
 from .conftest import Flow
 from .support import Pki, append_page_content, make_pdf, pdfsig
 
+# Pure code, no database: the PostgreSQL pass skips these (tests/conftest.py).
+pytestmark = pytest.mark.database_free
+
 CERT_ID_HASH = hashes.SHA1()  # noqa: S303 (OCSP CertIDs use SHA-1, as NSS does)
 
 

@@ -20,6 +20,9 @@ from trustroom.signing.revocation import to_asn1
 
 from .support import Pki, make_pdf, serve
 
+# Pure code, no database: the PostgreSQL pass skips these (tests/conftest.py).
+pytestmark = pytest.mark.database_free
+
 
 class _Refusal(core.Sequence):  # type: ignore[misc]
     _fields: ClassVar[list[tuple[str, type]]] = [("status", tsp.PKIStatusInfo)]
