@@ -51,6 +51,7 @@ from trustroom.signing.service import documents as signing_documents
 from trustroom.signing.service import fields as signing_fields
 from trustroom.signing.service import invitees as signing_invitees
 from trustroom.signing.service import invites as signing_invites
+from trustroom.signing.service import tokens as signing_tokens
 from trustroom.signing.service.access import invitees_of
 from trustroom.storage.blobs import LocalBlobStore
 from trustroom.storage.keyring import SealedKeyring
@@ -306,6 +307,24 @@ async def _invite(database: Database, keys: ServerKeys, tenant: TenantFixture) -
     return await _with_actor(database, tenant, work)
 
 
+async def _signer_token(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
+    """The invite token of a signer of the tenant's own pending dossier (named apart from
+    MARKER, so what it shows of its own dossier is not taken for a leak)."""
+    owner_id = await _member(database, keys, tenant)
+
+    async def work(session: Any, actor: Actor) -> str:
+        body = DossierCreate.model_validate(
+            {"name": "Their own", "ownerMemberId": owner_id, "invitees": [{"name": "Their signer"}]}
+        )
+        dossier, (invitee,) = await dossiers.create(session, actor, body)
+        outbound = signing_invites.Outbound(keys, "http://127.0.0.1")
+        given = [InviteCreate.model_validate({"inviteeId": str(invitee.id), "channel": "link"})]
+        (made,) = await signing_invites.create(session, actor, outbound, dossier.id, given)
+        return signing_tokens.token_of(keys, made)
+
+    return await _with_actor(database, tenant, work)
+
+
 async def _system(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
     return "Default"
 
@@ -446,11 +465,19 @@ async def test_tenant_b_cannot_reach_tenant_a(
         given = {**ids, **names, **values}
         if "dossier_id" in params and "document_id" in params:
             given |= in_dossier
+        # The signer's API takes an invite token: one of tenant B's own dossier, never
+        # reaching tenant A's documents (a fresh one per route: declining ends a dossier).
+        signer_route = template.startswith(f"{API_PREFIX}/signer/")
+        if signer_route:
+            given |= {"document_id": in_dossier["document_id"]}
         path = template.format(**{p: given[p] for p in params})
         owned = [p for p in params if p in ids]
         for method in sorted(methods - {"HEAD"}):
             body = request_body(openapi, template, method)
-            response = await client.request(method, path, headers=intruder.headers, json=body)
+            headers = intruder.headers
+            if signer_route:
+                headers = {"Authorization": f"Bearer {await _signer_token(database, keys, intruder)}"}
+            response = await client.request(method, path, headers=headers, json=body)
             checked += 1
             if owned:
                 assert response.status_code == 404, (method, path, response.text)

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.message
 import hashlib
 import json
@@ -402,7 +403,22 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     A session that never opened a transaction (a GET answered from caches, or one that
     failed before its first statement) has nothing to commit or roll back: no round trip.
     """
-    session = get_database(request).session(write=request.method not in READ_METHODS)
+    async with _transaction(request, write=request.method not in READ_METHODS) as session:
+        yield session
+
+
+async def get_write_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A write session even for a GET: for reads that may have to record something (a
+    signer's invalid invite token counts against their address)."""
+    async with _transaction(request, write=True) as session:
+        yield session
+
+
+@contextlib.asynccontextmanager
+async def _transaction(request: Request, *, write: bool) -> AsyncIterator[AsyncSession]:
+    # A context manager (not a generator iterated by `async for`): the endpoint's error
+    # must reach the except clauses below, so errors that keep their writes commit them.
+    session = get_database(request).session(write=write)
     request.state.session = session
     try:
         yield session
@@ -421,6 +437,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+WriteSessionDep = Annotated[AsyncSession, Depends(get_write_session, scope="function")]
 
 
 # Declares Bearer authentication in the OpenAPI document; the authenticator reads the header.

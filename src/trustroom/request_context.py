@@ -23,6 +23,12 @@ from .logs import correlation_id
 
 # The access log keeps the logger name it always had.
 log = logging.getLogger("trustroom.http")
+# An invite's link carries the signer's credential (ADR 0017): never written to the log.
+INVITE_LINK = re.compile(r"^/s/[A-Za-z0-9_=-]{32,}")
+
+
+def logged_path(path: str) -> str:
+    return INVITE_LINK.sub("/s/…", path) if path.startswith("/s/") else path
 
 
 def _capped(receive: Receive, limit: int) -> Receive:
@@ -99,7 +105,7 @@ class RequestContext:
             else:
                 await self.app(scope, receive, send_with_context)
         except Exception:
-            log.exception("unhandled error", extra={"path": scope["path"]})
+            log.exception("unhandled error", extra={"path": logged_path(scope["path"])})
             if response_started:
                 raise
             await problem_response(errors.InternalError(), scope["path"])(scope, receive, send_with_context)
@@ -112,7 +118,7 @@ class RequestContext:
             log.info(
                 "%s %s %s",
                 scope["method"],
-                scope["path"],
+                logged_path(scope["path"]),
                 status,
                 extra={"status": status, "durationMs": round(elapsed * 1000, 2), "route": template},
             )

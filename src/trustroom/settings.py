@@ -220,6 +220,9 @@ class SigningSettings(BaseModel):
     code_resend_seconds: int = Field(60, ge=0, description="Least time between two codes for one signer and method.")
     codes_per_day: int = Field(10, ge=1, description="Codes sent to one signer by one method in a day at most.")
     lockout_seconds: int = Field(900, ge=60, description="How long a signer who typed too many wrong codes waits.")
+    signer_session_seconds: int = Field(
+        3600, ge=300, description="How long a signer's browser session lasts after they open their invitation."
+    )
     authentication_valid_seconds: int = Field(
         1800, ge=60, description="How long a passed code counts: the signer must sign within this time."
     )

@@ -8,21 +8,24 @@ from uuid import UUID
 
 from fastapi import Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from fastapi.security import HTTPAuthorizationCredentials
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from .. import i18n
 from ..actor import Actor, Scope
 from ..audit.service import DeferredAudit
 from ..downloads import file_response
-from ..errors import MissingScope
-from ..http import SessionDep, bearer_scheme, client_ip, current_actor, get_keys, get_settings
+from ..errors import MissingScope, Unauthorized
+from ..http import SessionDep, WriteSessionDep, bearer_scheme, client_ip, current_actor, get_keys, get_settings
+from ..logs import correlation_id
 from ..settings import Settings
 from ..storage.blobs import BlobStore
 from ..storage.keyring import Keyring
 from ..uploads import read_multipart
 from .models import DossierDocument
-from .service import documents, upload_urls
+from .service import documents, signer_access, signer_sessions, signer_side, upload_urls
 from .service.page_images import PageImages
+from .service.signer_access import SignerAccess
 
 # The query parameter that carries an upload URL's token.
 TOKEN_PARAMETER = "token"  # noqa: S105 - a parameter name, not a secret
@@ -133,3 +136,61 @@ async def get_page_images(request: Request) -> PageImages:
 
 
 PageImagesDep = Annotated[PageImages, Depends(get_page_images)]
+
+
+# --- the signer's side ------------------------------------------------------------------------
+
+# The signer's JSON API takes the invite token as its bearer: a scheme of its own in the
+# OpenAPI document, apart from API keys.
+invite_bearer = HTTPBearer(
+    scheme_name="InviteToken",
+    auto_error=False,
+    description="The token of an invitation (the last part of its link `…/s/<token>`).",
+)
+
+
+class Signer:
+    """The invitee acting through their invite, with their rows."""
+
+    def __init__(self, found: SignerAccess, actor: Actor, user_agent: str | None) -> None:
+        self.found = found
+        self.actor = actor
+        self.user_agent = user_agent
+
+
+async def _signer(
+    request: Request, session: AsyncSession, credentials: HTTPAuthorizationCredentials | None, *, completed_ok: bool
+) -> Signer:
+    if credentials is None or not credentials.credentials:
+        raise Unauthorized()
+    ip = client_ip(request)
+    found = await signer_access.resolve(
+        session, get_keys(request), get_settings(request), credentials.credentials, ip=ip, completed_ok=completed_ok
+    )
+    actor = signer_sessions.signer_actor(found, ip=ip, correlation_id=correlation_id.get())
+    request.state.actor = actor
+    if not i18n.language_asked.get():
+        i18n.current_language.set(signer_side.language(found))
+    return Signer(found, actor, request.headers.get("user-agent"))
+
+
+async def acting_signer(
+    request: Request,
+    session: WriteSessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(invite_bearer)],
+) -> Signer:
+    """The signer of a pending dossier, by the invite token."""
+    return await _signer(request, session, credentials, completed_ok=False)
+
+
+async def reading_signer(
+    request: Request,
+    session: WriteSessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(invite_bearer)],
+) -> Signer:
+    """The signer, also once the dossier is completed (status, signed documents)."""
+    return await _signer(request, session, credentials, completed_ok=True)
+
+
+ActingSigner = Annotated[Signer, Depends(acting_signer)]
+ReadingSigner = Annotated[Signer, Depends(reading_signer)]

@@ -471,3 +471,31 @@ class FieldsOfNonSigner(BadRequest):
         "%(names)s cannot fill the fields assigned to them (signatures and initials need a signer, "
         "and a viewer fills nothing); change the fields or the role."
     )
+
+
+# The signer's side: pages under /s/ and the signer's JSON API.
+
+
+class SignerSessionEnded(Unauthorized):
+    sub_code = "SignerSessionEnded"
+    message = N_("Your signing session has ended. Open the link from your invitation again.")
+
+
+class SignerConsentRequired(BadRequest):
+    sub_code = "SignerConsentRequired"
+    message = N_("Agree to the consent text before you sign.")
+
+
+class AlreadySubmitted(Conflict):
+    sub_code = "AlreadySubmitted"
+    message = N_("You have already signed; your signature is being applied, so you can no longer decline.")
+
+
+class ViewerCannotAct(Forbidden):
+    sub_code = "ViewerCannotAct"
+    message = N_("You are invited to view this dossier only; there is nothing to sign, approve or decline.")
+
+
+class SignedDocumentsNotReady(Conflict):
+    sub_code = "SignedDocumentsNotReady"
+    message = N_("The signed documents are ready once everyone has signed.")

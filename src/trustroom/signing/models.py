@@ -469,3 +469,20 @@ class DocumentUploadUrl(IdMixin, TenantOwned, Base):
     created_by: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
+
+
+class SignerSession(IdMixin, TenantOwned, Base):
+    """A signer's browser session, opened by posting the invite token once (`/s/<token>`):
+    the pages after it carry no token in their URLs (which get logged), only this session's
+    cookie. Bound to the invite it was opened with (inviting again ends it); short-lived.
+    The cookie's token is kept as a keyed hash only."""
+
+    __tablename__ = "signer_sessions"
+
+    invite_id: Mapped[UUID] = mapped_column(ForeignKey("invites.id", ondelete="CASCADE"), index=True)
+    invitee_id: Mapped[UUID] = mapped_column(ForeignKey("invitees.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(300))

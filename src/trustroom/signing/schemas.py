@@ -24,6 +24,7 @@ from .models import (
     InviteeState,
     InviteState,
     Method,
+    SigningRequestState,
 )
 from .validation import SignatureReport
 
@@ -494,3 +495,91 @@ def document_read(document: DossierDocument, fields: list[DocumentField]) -> Doc
         uploaded_by=document.uploaded_by,
         created_at=document.created_at,
     )
+
+
+# --- the signer's side (/api/v1/signer/…) ---------------------------------------------------
+
+
+class SignerFieldRead(Schema):
+    """A field on a page, in PDF points from the page's lower left corner. `own` fields are
+    the signer's to fill; the others are placeholders of other invitees' fields."""
+
+    id: UUID
+    type: FieldKind
+    page: int
+    x: float
+    y: float
+    width: float
+    height: float
+    required: bool
+    label: str | None
+    own: bool
+
+
+class SignerPageRead(Schema):
+    width: float = Field(description="Of the visible page, in points.")
+    height: float
+
+
+class SignerDocumentRead(Schema):
+    id: UUID
+    file_name: str
+    page_count: int
+    pages: list[SignerPageRead]
+    fields: list[SignerFieldRead]
+
+
+class SignerMethodRead(Schema):
+    method: AuthenticationMethod
+    passed: bool = Field(description="Passed recently enough to sign.")
+
+
+class SignerInviteeRead(Schema):
+    id: UUID
+    name: str
+    role: InviteeRole
+    state: InviteeState
+
+
+class SignerDossierRead(Schema):
+    """The dossier as its signer may see it."""
+
+    id: UUID
+    name: str
+    method: Method
+    state: DossierState
+    language: str = Field(description="Of the texts the signer is shown: de, en, fr or it.")
+    expires_at: datetime | None
+    invitee: SignerInviteeRead
+    authentication: list[SignerMethodRead]
+    authenticated: bool
+    documents: list[SignerDocumentRead]
+    signing_request: SigningRequestState | None = Field(
+        description="pending once signed and being applied, applied when done."
+    )
+
+
+class SignerCodeSend(InputSchema):
+    method: AuthenticationMethod
+
+
+class SignerCodeSent(Schema):
+    method: AuthenticationMethod
+    destination: str = Field(description="Where the code went, masked.")
+    expires_at: datetime | None
+    resend_after: int | None = Field(description="Seconds until another code may be asked for.")
+
+
+class SignerCodeVerify(InputSchema):
+    method: AuthenticationMethod
+    code: str = Field(min_length=1, max_length=20)
+
+
+class SignerDecline(InputSchema):
+    reason: str = Field(min_length=1, max_length=1000, description="Why, in the signer's words.")
+
+
+class SignerStatusRead(Schema):
+    dossier_state: DossierState
+    invitee_state: InviteeState
+    signing_request: SigningRequestState | None

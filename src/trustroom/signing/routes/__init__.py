@@ -5,6 +5,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from . import documents, dossiers, invites, pki, validation
+from . import documents, dossiers, invites, pki, signer, validation
 
-ROUTERS: tuple[APIRouter, ...] = (dossiers.router, documents.router, invites.router, validation.router, pki.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    dossiers.router,
+    documents.router,
+    invites.router,
+    validation.router,
+    pki.router,
+    signer.router,
+)

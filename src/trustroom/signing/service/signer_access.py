@@ -8,8 +8,8 @@ still, a client address that presents too many invalid ones is refused for a whi
 valid one, so guessing stays pointless.
 
 Refusals, most specific first: too many failures (429), an invalid token or one of another
-dossier (401, counted), a replaced invite, a dossier that has ended or expired, an expired
-invite (410), and an invite whose group's turn has not come (409).
+dossier (401, counted), a dossier that has ended or expired (its end closes its invites),
+a replaced invite, an expired invite (410), and an invite whose group's turn has not come (409).
 """
 
 from __future__ import annotations
@@ -59,10 +59,12 @@ async def resolve(
     ip: str,
     dossier_id: UUID | None = None,
     now: datetime | None = None,
+    completed_ok: bool = False,
 ) -> SignerAccess:
     """The dossier, invitee and invite a token opens (the session is then bound to their
     tenant), or a refusal. `dossier_id`, when the request names a dossier, must be the
-    token's. Invalid tokens count against `ip`: raise the refusal so the count commits."""
+    token's. Invalid tokens count against `ip`: raise the refusal so the count commits.
+    `completed_ok` lets a completed dossier through (the signer's status and downloads)."""
     limit = settings.auth.ip_attempts_per_minute
     wait = await rate_limits.peek(session, _limit_key(ip), limit=limit, window_seconds=WINDOW_SECONDS)
     if wait is not None:
@@ -72,7 +74,7 @@ async def resolve(
         wait = await rate_limits.hit(session, _limit_key(ip), limit=limit, window_seconds=WINDOW_SECONDS)
         raise InviteTokenRateLimited(wait) if wait is not None else InviteTokenInvalid()
     await bind_tenant(session, found.dossier.tenant_id)
-    _check_open(found, now or utcnow())
+    check_open(found, now or utcnow(), completed_ok=completed_ok)
     return found
 
 
@@ -102,15 +104,20 @@ async def _find(session: AsyncSession, keys: ServerKeys, token: str) -> SignerAc
     return SignerAccess(dossier, invitee, invite)
 
 
-def _check_open(found: SignerAccess, now: datetime) -> None:
+def check_open(found: SignerAccess, now: datetime, *, completed_ok: bool = False) -> None:
+    """Refuse a replaced invite, an ended dossier (a completed one too unless
+    `completed_ok`), an expired invite, and one whose group's turn has not come."""
     dossier, invite = found.dossier, found.invite
-    if invite.state == InviteState.REVOKED:
-        raise InviteReplaced()
     state = DossierState(dossier.state)
     if state == DossierState.PENDING and dossier.expires_at is not None and dossier.expires_at <= now:
         state = DossierState.EXPIRED  # its expiry job has not run yet
+    if state == DossierState.COMPLETED and completed_ok:
+        return
     if state != DossierState.PENDING:
+        # Before the invite's own state: a dossier that ended closed its invites too.
         raise DossierEnded(state=str(state))
+    if invite.state == InviteState.REVOKED:
+        raise InviteReplaced()
     if invite.state == InviteState.EXPIRED or (invite.expires_at is not None and invite.expires_at <= now):
         raise InviteExpired()
     if invite.state == InviteState.SCHEDULED:
