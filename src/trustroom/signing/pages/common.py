@@ -13,35 +13,22 @@ from ...actor import Actor, Scope
 from ...errors import N_, AppError, MissingScope
 from ...http import VALIDATION_MESSAGES
 from ...web import Pages, get_pages
+from ..evidence import texts
 
 PagesDep = Annotated[Pages, Depends(get_pages)]
 CsrfField = Annotated[str | None, Form(max_length=200)]
 BASE = "/portal/dossiers"
 INVALID = N_("This value is not valid.")
 
-DOSSIER_STATES = {
-    "draft": N_("Draft"),
-    "pending": N_("Pending"),
-    "completed": N_("Completed"),
-    "declined": N_("Declined"),
-    "cancelled": N_("Cancelled"),
-    "expired": N_("Expired"),
-}
-INVITEE_STATES = {
-    "waiting": N_("Waiting"),
-    "invited": N_("Invited"),
-    "viewed": N_("Viewed"),
-    "signed": N_("Signed"),
-    "approved": N_("Approved"),
-    "declined": N_("Declined"),
-}
+# The states' and roles' names are the audit report's (one translation for both).
+DOSSIER_STATES = INVITEE_STATES = texts.STATES
 INVITE_STATES = {
     "scheduled": N_("Scheduled"),
     "sent": N_("Sent"),
     "expired": N_("Expired"),
     "revoked": N_("Replaced"),
 }
-ROLES = {"signer": N_("Signer"), "approver": N_("Approver"), "viewer": N_("Viewer")}
+ROLES = texts.ROLES
 METHODS = {"ses": N_("Simple electronic signature (SES)"), "aes": N_("Advanced electronic signature (AES)")}
 AUTHENTICATION = {"otp_email": N_("Code by email"), "otp_sms": N_("Code by SMS")}
 CHANNELS = {"email": N_("By email"), "link": N_("As a link I deliver myself")}

@@ -19,7 +19,7 @@ from ...errors import AppError
 from ...http import KeysDep, SessionDep, SettingsDep
 from ...storage.deps import KeyringDep, StoreDep
 from ...web import language_query
-from ..deps import PageImagesDep, Uploader, receive_upload
+from ..deps import PageImagesDep, Uploader, page_image_response, receive_upload
 from ..models import DossierState, Invitee
 from ..schemas import DossierUpdate, FieldsReplace, InviteCreate, document_read
 from ..service import documents as document_service
@@ -192,13 +192,9 @@ async def page_image(
     if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
 ) -> Response:
     require(actor, Scope.SIGNING_READ)
-    document = await page_images.locate(session, actor, dossier_id, document_id, page_number)
-    tag = page_images.etag(document, page_number, width)
-    headers = {"ETag": tag, "Cache-Control": "private, max-age=3600"}
-    if if_none_match is not None and tag in {t.strip() for t in if_none_match.split(",")}:
-        return Response(status_code=304, headers=headers)
-    image = await page_images.render(session, actor, keyring, store, images, document, page_number, width)
-    return Response(image, media_type="image/png", headers=headers)
+    return await page_image_response(
+        session, actor, keyring, store, images, dossier_id, document_id, page_number, width, if_none_match
+    )
 
 
 @router.put("/{dossier_id}/documents/{document_id}/fields")
