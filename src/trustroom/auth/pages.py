@@ -181,6 +181,7 @@ async def dashboard(request: Request, session: SessionDep, pages: PagesDep, sign
         # A tile only where the member may go: no page that answers "not allowed".
         can_read_contacts=Scope.CONTACTS_READ in member.permissions,
         can_read_exchanges=Scope.EXCHANGES_READ in member.permissions,
+        can_read_signing=Scope.SIGNING_READ in member.permissions,
         can_review=Scope.CHANGE_REQUESTS_REVIEW in member.permissions,
     )
 

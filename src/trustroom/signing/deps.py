@@ -7,7 +7,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,7 +23,7 @@ from ..storage.blobs import BlobStore
 from ..storage.keyring import Keyring
 from ..uploads import read_multipart
 from .models import DossierDocument
-from .service import documents, signer_access, signer_sessions, signer_side, upload_urls
+from .service import documents, page_images, signer_access, signer_sessions, signer_side, upload_urls
 from .service.page_images import PageImages
 from .service.signer_access import SignerAccess
 
@@ -194,3 +194,28 @@ async def reading_signer(
 
 ActingSigner = Annotated[Signer, Depends(acting_signer)]
 ReadingSigner = Annotated[Signer, Depends(reading_signer)]
+
+
+PNG = "image/png"
+
+
+async def page_image_response(
+    session: AsyncSession,
+    actor: Actor,
+    keyring: Keyring,
+    store: BlobStore,
+    images: PageImages,
+    dossier_id: UUID,
+    document_id: UUID,
+    page_number: int,
+    width: int,
+    if_none_match: str | None,
+) -> Response:
+    """A page of the current PDF as a PNG, or 304 when the client has it (the ETag follows the PDF)."""
+    document = await page_images.locate(session, actor, dossier_id, document_id, page_number)
+    tag = page_images.etag(document, page_number, width)
+    headers = {"ETag": tag, "Cache-Control": "private, max-age=3600"}
+    if if_none_match is not None and tag in {t.strip() for t in if_none_match.split(",")}:
+        return Response(status_code=304, headers=headers)
+    image = await page_images.render(session, actor, keyring, store, images, document, page_number, width)
+    return Response(image, media_type=PNG, headers=headers)

@@ -18,7 +18,15 @@ from ...schemas import Page, Slice
 from ...storage.deps import KeyringDep, StoreDep
 from ...storage.errors import BlobUnreadable
 from ...uploads import FILE_UPLOAD_BODY
-from ..deps import TOKEN_PARAMETER, PageImagesDep, UploaderDep, content_response, receive_upload
+from ..deps import (
+    PNG,
+    TOKEN_PARAMETER,
+    PageImagesDep,
+    UploaderDep,
+    content_response,
+    page_image_response,
+    receive_upload,
+)
 from ..errors import (
     BrokenPdf,
     DocumentNotFound,
@@ -176,9 +184,6 @@ async def list_pages(dossier_id: UUID, document_id: UUID, session: SessionDep, a
     return [PageRead(number=index + 1, **page) for index, page in enumerate(document.pages)]
 
 
-PNG = "image/png"
-
-
 @router.get(
     "/{document_id:uuid}/pages/{page_number}",
     response_class=Response,
@@ -205,13 +210,9 @@ async def page_image(
 ) -> Response:
     """A page of the current PDF as a PNG image `width` pixels wide (its height in
     proportion), as a viewer shows it (turned by its rotation)."""
-    document = await page_images.locate(session, actor, dossier_id, document_id, page_number)
-    tag = page_images.etag(document, page_number, width)
-    headers = {"ETag": tag, "Cache-Control": "private, max-age=3600"}
-    if if_none_match is not None and tag in {t.strip() for t in if_none_match.split(",")}:
-        return Response(status_code=304, headers=headers)
-    image = await page_images.render(session, actor, keyring, store, images, document, page_number, width)
-    return Response(image, media_type=PNG, headers=headers)
+    return await page_image_response(
+        session, actor, keyring, store, images, dossier_id, document_id, page_number, width, if_none_match
+    )
 
 
 @router.put(
