@@ -126,6 +126,8 @@ OPERATIONS_CONFIG = [
             # is supported (400 MethodNotAvailable).
             "POST /api/v1/dossiers",
             "PATCH /api/v1/dossiers/{dossier_id}",
+            # A schema-valid upload is any file; validation wants a PDF (else 400 NotAPdf).
+            "POST /api/v1/signing/validate",
         )
     ),
     # A picture must be a PNG or JPEG image, which a base64 string in the schema cannot say.

@@ -227,7 +227,9 @@ async def test_an_email_invite_sends_the_dossier_in_the_invitees_language_with_a
 
     await run_due(database, smtp_settings, tenant)
     (french,) = mail.to(ANNA["email"])
-    assert french["Subject"].startswith("Beat Berater (Test Bank")
+    # A long subject may be folded right after "Subject:", which leaves a leading space in
+    # the parsed value (the tenant's name grows with the test run's count of tenants).
+    assert french["Subject"].strip().startswith("Beat Berater (Test Bank")
     assert "vous demande de signer" in french.get_content()
     assert "Mandate agreement" in french["Subject"] and "Anna Muster" in french.get_content()
     (german,) = mail.to(BEAT["email"])
@@ -391,7 +393,7 @@ async def test_reminders_go_every_reminder_in_at_most_five_times_and_stop_when_c
     anna_mail = mail.to(ANNA["email"])
     assert len(anna_mail) == 6  # the invite and five reminders
     assert all(token_in(message) == token_in(anna_mail[0]) for message in anna_mail)  # the same link
-    assert "Mandate agreement" in anna_mail[-1]["Subject"] and anna_mail[-1]["Subject"].startswith("Reminder")
+    assert "Mandate agreement" in anna_mail[-1]["Subject"] and anna_mail[-1]["Subject"].strip().startswith("Reminder")
     assert len(mail.to(CARLA["email"])) == 2  # nothing after the cancel
     assert mail.to(BEAT["email"]) == []  # a link invite is reminded by an event, not by email
     for made in (anna, beat):

@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,13 +20,16 @@ from uuid import UUID
 import httpx
 import pytest
 from cryptography import x509
+from pydantic import SecretStr
 
+from trustroom.cli import migrate
 from trustroom.db import Database, bind_tenant
 from trustroom.keys import ServerKeys
+from trustroom.settings import Settings
 from trustroom.signing import pki
 from trustroom.signing.service import authority
 
-from ..conftest import TEST_SECRET
+from ..conftest import ON_POSTGRES, TEST_SECRET, scratch_postgres
 from ..test_settings_check import environ, problem_lines
 from .support import nss_database, pdfsig
 
@@ -69,15 +73,32 @@ class Live:
     base_url: str
     env: dict[str, str]
     log: Path
+    settings: Settings
 
 
 @pytest.fixture(scope="module")
-def live(database_url: str, data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    """`trustroom serve` on a free port, its certificates pointing at itself (TRUSTROOM_PUBLIC_URL)."""
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
+    """`trustroom serve` on a free port, its certificates pointing at itself (TRUSTROOM_PUBLIC_URL).
+
+    On a database of its own: `keys status` below reads every sealed value, and the
+    session's shared database holds values other tests sealed under secrets of their own.
+    """
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    env = base_env(database_url, data_dir) | {"TRUSTROOM_PUBLIC_URL": base_url}
-    log = tmp_path_factory.mktemp("live") / "serve.log"
+    data_dir = tmp_path_factory.mktemp("live")
+    with ExitStack() as stack:
+        if ON_POSTGRES:
+            url = stack.enter_context(scratch_postgres(os.environ["TRUSTROOM_TEST_POSTGRES_URL"]))
+        else:
+            url = f"sqlite:///{data_dir / 'live.db'}"
+        settings = Settings(data_dir=data_dir, database_url=url, secret_key=SecretStr(TEST_SECRET), public_url=base_url)
+        migrate(settings)
+        yield from _serve(base_url, base_env(url, data_dir) | {"TRUSTROOM_PUBLIC_URL": base_url}, data_dir, settings)
+
+
+def _serve(base_url: str, env: dict[str, str], data_dir: Path, settings: Settings) -> Iterator[Live]:
+    port = int(base_url.rsplit(":", 1)[1])
+    log = data_dir / "serve.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "trustroom", "serve", "--port", str(port), "--no-worker"],
@@ -95,15 +116,14 @@ def live(database_url: str, data_dir: Path, tmp_path_factory: pytest.TempPathFac
                 if process.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"the server did not come up:\n{log.read_text()}")
                 time.sleep(0.2)
-        yield Live(base_url, env, log)
+        yield Live(base_url, env, log, settings)
     finally:
         process.terminate()
         process.wait(timeout=25)
 
 
-async def test_check_signs_and_pdfsig_trusts_it_with_ocsp_from_the_live_routes(
-    live: Live, tmp_path: Path, settings: Any, keys: ServerKeys
-) -> None:
+async def test_check_signs_and_pdfsig_trusts_it_with_ocsp_from_the_live_routes(live: Live, tmp_path: Path) -> None:
+    settings, keys = live.settings, ServerKeys.from_settings(live.settings)
     tenant_id = trustroom(live.env, "tenant", "create", "Live Bank")["id"]
     signed = tmp_path / "check.pdf"
     result = trustroom(live.env, "signing", "check", "--tenant", tenant_id, "--output", str(signed))
