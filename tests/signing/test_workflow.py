@@ -11,15 +11,21 @@ import subprocess
 from pathlib import Path
 from uuid import UUID
 
+import httpx
 import pytest
 from cryptography import x509
 from sqlalchemy import func, select
 
 from trustroom.actor import Actor
+from trustroom.audit.models import AuditEvent
 from trustroom.auth.service import tenants
-from trustroom.db import bind_tenant
+from trustroom.db import Database, bind_tenant
+from trustroom.jobs.models import Job
+from trustroom.keys import ServerKeys
+from trustroom.settings import Settings
 from trustroom.signing import errors, validation
 from trustroom.signing.models import (
+    STEP_TASK,
     Dossier,
     DossierDocument,
     DossierState,
@@ -27,13 +33,18 @@ from trustroom.signing.models import (
     SignatureRecord,
     SigningRequest,
 )
+from trustroom.signing.pdf import open_reader
 from trustroom.signing.service import authority
 from trustroom.signing.service.stored_pdfs import Workshop
 
+from ..clients.conftest import Person
+from ..factories import TenantFixture
 from ..helpers import events_of
-from .sending import authenticate
+from ..outbound import free_port
+from .sending import add_document, authenticate
 from .support import nss_database, pdfsig, tool
-from .test_invites import run_due
+from .test_dossiers import DOSSIERS, create_dossier, signer
+from .test_invites import run_due, travel
 from .test_requests import Sent, advisor, anna_values, sent
 
 __all__ = ["advisor", "sent"]  # fixtures
@@ -139,3 +150,81 @@ async def test_a_cancelled_dossier_voids_the_pending_request(sent: Sent) -> None
     assert again.id == request.id and again.state == "void"
     with pytest.raises(errors.DossierEnded):
         await sent.submit(sent.invitee("Beat"), typed_name="Beat")
+
+
+async def test_a_step_without_a_timestamp_fails_closed_and_completes_once_the_tsa_is_back(sent: Sent) -> None:
+    anna, beat = sent.invitee("Anna"), sent.invitee("Beat")
+    await authenticate(sent.database, sent.tenant, anna)
+    await sent.submit(anna, values=anna_values(sent), typed_name="Anna Muster")
+    before, _ = await final_pdf(sent)
+    stopped = f"http://127.0.0.1:{free_port()}/tsa"  # nothing listens: a TSA that is down
+    down = sent.settings.model_copy(
+        update={"signing": sent.settings.signing.model_copy(update={"tsa_urls": [stopped], "tsa_timeout_seconds": 2})}
+    )
+    await run_due(sent.database, down, sent.tenant, within=60)
+
+    after, _ = await final_pdf(sent)
+    assert after == before  # nothing signed without a time
+    async with sent.database.session(write=False) as session:
+        await bind_tenant(session, sent.tenant.id)
+        request = await session.scalar(select(SigningRequest).where(SigningRequest.invitee_id == UUID(anna)))
+        assert request is not None and request.state == "pending" and request.failures == 1
+        assert request.last_error == "TimestampUnavailable"
+        invitee = await session.get(Invitee, UUID(anna))
+        assert invitee is not None and invitee.state != "signed"
+        failed = await session.scalar(
+            select(AuditEvent).where(AuditEvent.tenant_id == sent.tenant.id, AuditEvent.action == "signing.step.failed")
+        )
+        assert failed is not None and failed.data["error"] == "TimestampUnavailable"
+        job = await session.scalar(select(Job).where(Job.task == STEP_TASK, Job.tenant_id == sent.tenant.id))
+        assert job is not None and job.status == "pending" and job.attempts == 1  # to be retried
+    step_failed = await events_of(sent.database, sent.tenant, "dossier.step.failed")
+    assert [(data["inviteeId"], data["error"]) for _, data in step_failed] == [(anna, "TimestampUnavailable")]
+
+    await travel(sent.database, sent.tenant, 3600)  # the retry is due
+    await run_due(sent.database, sent.settings, sent.tenant, within=60)  # the TSA is back
+    async with sent.database.session(write=False) as session:
+        await bind_tenant(session, sent.tenant.id)
+        invitee = await session.get(Invitee, UUID(anna))
+        assert invitee is not None and invitee.state == "signed"
+    await authenticate(sent.database, sent.tenant, beat)
+    await sent.submit(beat, typed_name="Beat")
+    await run_due(sent.database, sent.settings, sent.tenant, within=60)
+    signed, _ = await final_pdf(sent)
+    assert len(open_reader(signed).embedded_regular_signatures) == 3  # certification, Anna, Beat
+
+
+async def test_ten_signers_submitting_at_once_each_sign_once(
+    client: httpx.AsyncClient,
+    advisor: Person,
+    database: Database,
+    keys: ServerKeys,
+    settings: Settings,
+    tenant: TenantFixture,
+) -> None:
+    made = Sent(database, keys, settings, tenant)
+    people = [signer(name=f"Signer {n}", email=f"signer{n}@mail.example") for n in range(10)]
+    made.dossier = await create_dossier(client, advisor.headers, method="ses", invitees=people)
+    made.document = await add_document(client, advisor.headers, made.dossier, pages=1)
+    answer = await client.post(
+        f"{DOSSIERS}/{made.dossier['id']}/invites",
+        headers=advisor.headers,
+        json=[{"inviteeId": person["id"], "channel": "link"} for person in made.dossier["invitees"]],
+    )
+    assert answer.status_code == 201, answer.text
+    ids = [person["id"] for person in made.dossier["invitees"]]
+    submitted = await asyncio.gather(*(made.submit(who, typed_name="Signer") for who in ids for _twice in range(2)))
+    assert len({request.id for request in submitted}) == 10
+    await run_due(database, settings, tenant, within=240)
+
+    final, dossier = await final_pdf(made)
+    assert dossier.state == "completed"
+    async with database.session(write=False) as session:
+        await bind_tenant(session, tenant.id)
+        trust = await authority.validation_trust(session, settings, tenant.id)
+        records = list(await session.scalars(select(SignatureRecord).where(SignatureRecord.dossier_id == dossier.id)))
+    assert sorted(str(r.invitee_id) for r in records) == sorted(ids) and all(r.sealed for r in records)
+    reports = await validation.validate(final, trust)
+    approvals = [r for r in reports if r.kind == "approval"]
+    assert sorted(r.field for r in approvals) == sorted(r.field_name for r in records)  # each once
+    assert all(r.intact and r.valid and r.trusted and r.docmdp_ok is not False for r in reports), reports
