@@ -53,6 +53,7 @@ from trustroom.signing.service import invitees as signing_invitees
 from trustroom.signing.service import invites as signing_invites
 from trustroom.signing.service import tokens as signing_tokens
 from trustroom.signing.service.access import invitees_of
+from trustroom.signing.service.stored_pdfs import Workshop
 from trustroom.storage.blobs import LocalBlobStore
 from trustroom.storage.keyring import SealedKeyring
 from trustroom.webhooks import service as webhooks_service
@@ -294,14 +295,17 @@ async def _dossier(database: Database, keys: ServerKeys, tenant: TenantFixture) 
 
 
 async def _invite(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
-    dossier_id = UUID(await _dossier(database, keys, tenant))
+    # Sending needs a document with a signature field for the signer.
+    dossier_id = UUID((await _dossier_document(database, keys, tenant))["dossier_id"])
 
     async def work(session: Any, actor: Actor) -> str:
         dossier = await signing_access.load_dossier(session, actor, dossier_id)
         (invitee,) = await signing_invitees.of_dossier(session, actor, dossier)
         outbound = signing_invites.Outbound(keys, "http://127.0.0.1")
+        settings = Settings(public_url="http://127.0.0.1")  # the PKI's URLs; keys come from `keys`
+        workshop = Workshop(keys, settings, SealedKeyring(keys), _DOSSIER_STORE)
         body = [InviteCreate.model_validate({"inviteeId": str(invitee.id), "channel": "link"})]
-        (made,) = await signing_invites.create(session, actor, outbound, dossier_id, body)
+        (made,) = await signing_invites.create(session, actor, outbound, workshop, dossier_id, body)
         return str(made.id)
 
     return await _with_actor(database, tenant, work)
@@ -333,12 +337,16 @@ async def _page_number(database: Database, keys: ServerKeys, tenant: TenantFixtu
     return "1"
 
 
+# The dossiers' PDFs: sending one reads what was uploaded (to prepare and certify it).
+_DOSSIER_STORE = LocalBlobStore(Path(tempfile.mkdtemp()))
+
+
 async def _dossier_document(database: Database, keys: ServerKeys, tenant: TenantFixture) -> dict[str, str]:
     """A PDF of tenant A's dossier, with a field for its invitee: the path's ids."""
     dossier_id = UUID(await _dossier(database, keys, tenant))
 
     async def work(session: Any, actor: Actor) -> str:
-        store = LocalBlobStore(Path(tempfile.mkdtemp()))
+        store = _DOSSIER_STORE
         target = await signing_documents.prepare_upload(
             session, actor, SealedKeyring(keys), SigningSettings(), dossier_id
         )

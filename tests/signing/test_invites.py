@@ -33,14 +33,17 @@ from trustroom.signing import errors
 from trustroom.signing import tasks as signing_tasks
 from trustroom.signing.models import Dossier, Invite, Invitee, InviteeState
 from trustroom.signing.service import access, delivery, invites, lifecycle, reminders, signer_access, tokens
+from trustroom.storage.tasks import DELETE_CONTENT_TASK
 
 from ..clients.conftest import Person
 from ..factories import TenantFixture, make_member
 from ..helpers import events_of
 from ..outbound import MailCatcher
+from .sending import add_document
 from .test_dossiers import DOSSIERS, problem
 
-TASKS: tuple[Task, ...] = (*signing_tasks.TASKS, SEND_MESSAGE)
+# Signing steps replace PDFs, whose old content a storage job deletes.
+TASKS: tuple[Task, ...] = (*signing_tasks.TASKS, SEND_MESSAGE, DELETE_CONTENT_TASK)
 HOUR = 3600
 LINK = re.compile(r"http://127\.0\.0\.1:8000/s/([A-Za-z0-9_-]{64})")
 ANNA = {"name": "Anna Muster", "email": "anna.muster@mail.example", "phoneNumber": "+41791234567"}
@@ -108,6 +111,8 @@ async def make_dossier(client: httpx.AsyncClient, headers: dict[str, str], **ext
     answer = await client.post(DOSSIERS, headers=headers, json=body)
     assert answer.status_code == 201, answer.text
     created: dict[str, Any] = answer.json()
+    if any(person["role"] == "signer" for person in created["invitees"]):
+        await add_document(client, headers, created)
     return created
 
 

@@ -87,7 +87,7 @@ REMINDER_SENT = EventType(
     "dossier.reminder.sent", ReminderSent, N_("A reminder went to an invitee who has not finished.")
 )
 
-TYPES = (
+TYPES: tuple[EventType, ...] = (
     DOSSIER_CREATED,
     DOSSIER_STATE_UPDATED,
     DOSSIER_DELETED,
@@ -98,3 +98,42 @@ TYPES = (
     INVITEE_STATE_UPDATED,
     REMINDER_SENT,
 )
+
+
+# --- the signing workflow (ADR 0018) ----------------------------------------------------------
+
+
+class DossierPrepared(Schema):
+    dossier_id: UUID
+    documents: int = Field(description="How many documents were prepared: fields placed, certified by the seal.")
+
+
+class StepFailed(Schema):
+    dossier_id: UUID
+    invitee_id: UUID
+    attempt: int = Field(description="Which attempt failed; the step is retried until it succeeds or gives up.")
+    error: str = Field(description="Why, as a problem's subCode (TimestampUnavailable, …).")
+
+
+class DossierCompleted(Schema):
+    dossier_id: UUID
+    documents: int
+    exchange_id: UUID | None = Field(None, description="The exchange the signed documents were placed in, if any.")
+
+
+DOSSIER_PREPARED = EventType(
+    "dossier.prepared",
+    DossierPrepared,
+    N_("A dossier's documents got their fields and the provider's certification as it was sent."),
+)
+DOSSIER_STEP_FAILED = EventType(
+    "dossier.step.failed",
+    StepFailed,
+    N_("A signing step could not be applied (no timestamp, say); it is retried."),
+)
+DOSSIER_COMPLETED = EventType(
+    "dossier.completed",
+    DossierCompleted,
+    N_("Everyone signed or approved: the documents are final (PAdES B-LTA)."),
+)
+TYPES = (*TYPES, DOSSIER_PREPARED, DOSSIER_STEP_FAILED, DOSSIER_COMPLETED)

@@ -432,6 +432,9 @@ class DossierDocument(IdMixin, TenantOwned, Timestamps, Base):
     blob_id: Mapped[UUID] = mapped_column(ForeignKey("blobs.id"), index=True)
     sha256: Mapped[str] = mapped_column(String(64))
     uploaded_by: Mapped[str] = mapped_column(String(80))
+    # Once completed: when its newest archive timestamp must be renewed (`pades.renewal_due`),
+    # kept here so the renewal job finds what is due with one indexed query.
+    archive_due_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class DocumentField(IdMixin, TenantOwned, Base):
@@ -486,3 +489,36 @@ class SignerSession(IdMixin, TenantOwned, Base):
     expires_at: Mapped[datetime]
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(300))
+
+
+# --- the signing workflow (ADR 0018; service/steps.py) ----------------------------------------
+
+
+class SignatureRecord(IdMixin, TenantOwned, Base):
+    """A signature a step put in a document, for the audit report: whose (the invitee), in
+    which field, with which certificate (the signer's own for `aes`, the seal for `ses`)."""
+
+    __tablename__ = "signatures"
+    __table_args__ = (Index("ix_signatures_dossier_id", "dossier_id"),)
+
+    dossier_id: Mapped[UUID] = mapped_column(ForeignKey("dossiers.id", ondelete="CASCADE"))
+    invitee_id: Mapped[UUID] = mapped_column(ForeignKey("invitees.id", ondelete="CASCADE"))
+    document_id: Mapped[UUID] = mapped_column(ForeignKey("dossier_documents.id", ondelete="CASCADE"))
+    field_name: Mapped[str] = mapped_column(String(255))
+    certificate_serial: Mapped[str] = mapped_column(String(40))
+    certificate_fingerprint: Mapped[str] = mapped_column(String(64))
+    sealed: Mapped[bool]
+    signed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DossierFile(IdMixin, TenantOwned, Timestamps, Base):
+    """A file the workflow made for a dossier beside its documents: the sealed audit report."""
+
+    __tablename__ = "dossier_files"
+    __table_args__ = (UniqueConstraint("dossier_id", "kind"),)
+
+    dossier_id: Mapped[UUID] = mapped_column(ForeignKey("dossiers.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    # No ON DELETE action: a blob goes with its row (storage.service.discard), never alone.
+    blob_id: Mapped[UUID] = mapped_column(ForeignKey("blobs.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))

@@ -1,7 +1,7 @@
-"""Jobs of e-signatures: the later groups' invites, reminders, expiry, and what the mail
-server said about an invite's email. Each checks, under the dossier's row lock, that what
-it is for is still due, so running one twice (two workers, a lost lease, a restart) does
-it once (ADR 0005)."""
+"""Jobs of e-signatures: the later groups' invites, reminders, expiry, what the mail
+server said about an invite's email, the signing steps and finalisation. Each checks,
+under the dossier's row lock, that what it is for is still due, so running one twice (two
+workers, a lost lease, a restart) does it once (ADR 0005)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,13 @@ from typing import Any
 from uuid import UUID
 
 from ..actor import Actor
+from ..db import bind_tenant
+from ..errors import AppError
 from ..jobs.service import JobContext, Task
 from .channels import MESSAGE_OUTCOME
-from .service import delivery, expiry, invites, reminders
+from .models import STEP_TASK
+from .service import delivery, expiry, invites, reminders, steps
+from .service.stored_pdfs import Workshop
 
 
 def _outbound(ctx: JobContext) -> delivery.Outbound:
@@ -63,4 +67,37 @@ EXPIRE_INVITE = Task(delivery.EXPIRE_INVITE.name, _expire_invite)
 EXPIRE_DOSSIER = Task(delivery.EXPIRE_DOSSIER.name, _expire_dossier)
 INVITE_MESSAGE = Task(MESSAGE_OUTCOME.name, _message_outcome)
 
-TASKS = (DELIVER_INVITES, REMIND_INVITEE, EXPIRE_INVITE, EXPIRE_DOSSIER, INVITE_MESSAGE)
+TASKS: tuple[Task, ...] = (DELIVER_INVITES, REMIND_INVITEE, EXPIRE_INVITE, EXPIRE_DOSSIER, INVITE_MESSAGE)
+
+
+# --- the signing workflow (ADR 0018) -----------------------------------------------------------
+
+
+async def _apply_step(ctx: JobContext, dossierId: str, inviteeId: str) -> dict[str, Any]:  # noqa: N803 - ADR 0018's args
+    dossier_id, invitee_id = dossierId, inviteeId
+    actor = _actor(ctx)
+    workshop = Workshop.of(ctx.keys, ctx.settings)
+    try:
+        outcome = await steps.apply_step(ctx.session, actor, workshop, UUID(dossier_id), UUID(invitee_id))
+    except AppError as error:
+        # Fail closed: nothing of the step is kept; the failure is, and the job is retried.
+        await ctx.session.rollback()
+        await bind_tenant(ctx.session, actor.tenant_id)
+        reason = error.sub_code
+        await steps.record_failure(ctx.session, actor, UUID(dossier_id), UUID(invitee_id), ctx.attempt, reason)
+        ctx.retry_later(reason)
+        return {"failed": reason}
+    return {"outcome": outcome}
+
+
+async def _finalize(ctx: JobContext, dossier_id: str) -> dict[str, Any]:
+    outcome = await steps.finalize(ctx.session, _actor(ctx), Workshop.of(ctx.keys, ctx.settings), UUID(dossier_id))
+    return {"outcome": outcome}
+
+
+# A TSA may be down for a while: retry soon, then every half hour, for about a day.
+STEP_RETRY_DELAYS = (10.0, 60.0, 300.0, 900.0, 1800.0)
+APPLY_STEP = Task(STEP_TASK, _apply_step, max_attempts=50, retry_delays=STEP_RETRY_DELAYS)
+FINALIZE_DOSSIER = Task(steps.FINALIZE.name, _finalize, max_attempts=50, retry_delays=STEP_RETRY_DELAYS)
+
+TASKS = (*TASKS, APPLY_STEP, FINALIZE_DOSSIER)

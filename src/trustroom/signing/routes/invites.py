@@ -21,24 +21,30 @@ from ...http import (
     require,
 )
 from ...schemas import Page, Slice
+from ...storage.deps import KeyringDep, StoreDep
 from ..errors import (
     AuthenticationMethodRequired,
     DossierNotDraft,
     DossierNotFound,
     DossierNotSendable,
+    FieldsOfNonSigner,
     InviteeEmailMissing,
     InviteeFinished,
     InviteeRepeated,
     InviteeUnknown,
     InviteNotFound,
+    NoDocuments,
     NoSigners,
+    SignatureFieldMissing,
     SignerAuthenticationMissing,
     SignerEmailMissing,
     SignerPhoneMissing,
+    TimestampUnavailable,
 )
 from ..models import InviteState
 from ..schemas import InviteBatch, InviteRead, invite_read
 from ..service import invites
+from ..service.stored_pdfs import Workshop
 
 SigningRead = Annotated[Actor, require(Scope.SIGNING_READ)]
 SigningWrite = Annotated[Actor, require(Scope.SIGNING_WRITE)]
@@ -69,6 +75,10 @@ router = APIRouter(
         SignerAuthenticationMissing,
         SignerEmailMissing,
         SignerPhoneMissing,
+        NoDocuments,
+        SignatureFieldMissing,
+        FieldsOfNonSigner,
+        TimestampUnavailable,
         *IDEMPOTENCY_ERRORS,
     ),
 )
@@ -79,6 +89,8 @@ async def create_invites(
     actor: SigningWrite,
     keys: KeysDep,
     settings: SettingsDep,
+    keyring: KeyringDep,
+    store: StoreDep,
 ) -> list[InviteRead]:
     """Invite invitees of a draft or pending dossier; the first invites send it (draft →
     pending). Invitees whose group's turn has come (the lowest position with someone still
@@ -86,7 +98,8 @@ async def create_invites(
     before them has finished. `email` invites are sent by Trustroom; `link` invites answer
     `inviteUri` for you to deliver. Inviting an invitee again replaces their open invite."""
     outbound = invites.Outbound(keys, settings.public_url)
-    made = await invites.create(session, actor, outbound, dossier_id, body)
+    workshop = Workshop(keys, settings, keyring, store)
+    made = await invites.create(session, actor, outbound, workshop, dossier_id, body)
     return [invite_read(invite, outbound.invite_uri(invite)) for invite in made]
 
 

@@ -31,7 +31,7 @@ from .. import channels, events
 from ..errors import DossierNotSendable, InviteeFinished, InviteeRepeated, InviteeUnknown, InviteNotFound
 from ..models import Dossier, DossierState, Invite, Invitee, InviteState
 from ..schemas import InviteCreate
-from . import access, lifecycle, readiness, tokens
+from . import access, lifecycle, preparation, readiness, tokens
 from . import invitees as invitee_rows
 from .delivery import (
     DELIVER,
@@ -46,6 +46,7 @@ from .delivery import (
     open_invites,
     reachable,
 )
+from .stored_pdfs import Workshop
 
 __all__ = ["Outbound", "advance", "create", "deliver_due", "get", "list_invites"]
 
@@ -78,9 +79,15 @@ def _chosen(body: Sequence[InviteCreate], people: Sequence[Invitee]) -> list[tup
 
 
 async def create(
-    session: AsyncSession, actor: Actor, outbound: Outbound, dossier_id: UUID, body: Sequence[InviteCreate]
+    session: AsyncSession,
+    actor: Actor,
+    outbound: Outbound,
+    workshop: Workshop,
+    dossier_id: UUID,
+    body: Sequence[InviteCreate],
 ) -> list[Invite]:
-    """Invite the given invitees; the first invites send the dossier."""
+    """Invite the given invitees; the first invites send the dossier, whose documents are
+    prepared (fields placed, certified) in the same transaction."""
     dossier = await access.load_dossier(session, actor, dossier_id, for_update=True)
     now = utcnow()
     _check_sendable(dossier, now)
@@ -89,6 +96,7 @@ async def create(
     if dossier.state == DossierState.DRAFT:
         await readiness.assert_ready(session, actor, dossier, people)
         await lifecycle.mark_sent(session, actor, dossier)
+        await preparation.prepare(session, actor, workshop, dossier)
         assert dossier.expires_at is not None
         await jobs.enqueue(
             session, EXPIRE_DOSSIER, tenant_id=dossier.tenant_id, run_at=dossier.expires_at, dossier_id=str(dossier.id)
