@@ -38,6 +38,7 @@ from ..clients.conftest import Person
 from ..factories import TenantFixture, make_member
 from ..helpers import events_of
 from ..outbound import MailCatcher
+from .sending import add_document
 from .test_dossiers import DOSSIERS, problem
 
 TASKS: tuple[Task, ...] = (*signing_tasks.TASKS, SEND_MESSAGE)
@@ -108,6 +109,8 @@ async def make_dossier(client: httpx.AsyncClient, headers: dict[str, str], **ext
     answer = await client.post(DOSSIERS, headers=headers, json=body)
     assert answer.status_code == 201, answer.text
     created: dict[str, Any] = answer.json()
+    if any(person["role"] == "signer" for person in created["invitees"]):
+        await add_document(client, headers, created)
     return created
 
 

@@ -499,3 +499,44 @@ class ViewerCannotAct(Forbidden):
 class SignedDocumentsNotReady(Conflict):
     sub_code = "SignedDocumentsNotReady"
     message = N_("The signed documents are ready once everyone has signed.")
+# The signing workflow: an invitee's submission and the steps that apply it (ADR 0018).
+
+
+class InviteeCannotSign(Forbidden):
+    sub_code = "InviteeCannotSign"
+    message = N_("Only signers and approvers sign or approve a dossier.")
+
+
+class InviteeAlreadyFinished(Conflict):
+    sub_code = "InviteeAlreadyFinished"
+    message = N_("You have already finished with this dossier (%(state)s).")
+
+
+class SubmittedFieldUnknown(AtField):
+    sub_code = "SubmittedFieldUnknown"
+    message = N_("This is not one of your fields to fill; signatures and dates are not given as values.")
+
+
+class SubmittedFieldInvalid(AtField):
+    sub_code = "SubmittedFieldInvalid"
+    message = N_("This value does not fit the field: text (at most 500 characters) or true/false for a checkbox.")
+
+
+class SubmittedFieldRequired(AtField):
+    sub_code = "SubmittedFieldRequired"
+    message = N_("This field is required: fill it in (or tick it) before you sign.")
+
+
+class SignatureMissing(AtField):
+    sub_code = "SignatureMissing"
+    message = N_("Draw your signature or type your name to sign.")
+
+
+class SignatureImageInvalid(AtField):
+    sub_code = "SignatureImageInvalid"
+    message = N_("The drawn signature must be a PNG image of at most %(limit)s bytes.")
+
+
+class DossierNotCompleted(Conflict):
+    sub_code = "DossierNotCompleted"
+    message = N_("The dossier is not completed yet: its signed documents can be downloaded once everyone has signed.")

@@ -1,8 +1,8 @@
 """Whether a dossier may be sent: the checks its first invite runs, in one place.
 
-Each rule refuses with an error that names what is missing, before anything is written.
-Rules that need more tables (every signer has a signature field) join `assert_ready` as
-those tables arrive.
+Each rule refuses with an error that names what is missing, before anything is written:
+a signer or approver, each signer's way to authenticate, and the documents (at least one,
+a signature field for every signer, `fields.check_ready`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ...actor import Actor
 from ..errors import NoSigners, SignerAuthenticationMissing, SignerEmailMissing, SignerPhoneMissing
 from ..models import AuthenticationMethod, Dossier, Invitee, InviteeRole, Method
+from . import fields
 
 
 async def assert_ready(session: AsyncSession, actor: Actor, dossier: Dossier, invitees: Sequence[Invitee]) -> None:
@@ -22,6 +23,7 @@ async def assert_ready(session: AsyncSession, actor: Actor, dossier: Dossier, in
         raise NoSigners()
     for person in invitees:
         _check_authentication(dossier, person)
+    await fields.check_ready(session, actor, dossier)
 
 
 def _check_authentication(dossier: Dossier, person: Invitee) -> None:
