@@ -499,6 +499,8 @@ class ViewerCannotAct(Forbidden):
 class SignedDocumentsNotReady(Conflict):
     sub_code = "SignedDocumentsNotReady"
     message = N_("The signed documents are ready once everyone has signed.")
+
+
 # The signing workflow: an invitee's submission and the steps that apply it (ADR 0018).
 
 

@@ -18,12 +18,15 @@ from ..deps import ActingSigner, PageImagesDep, ReadingSigner
 from ..errors import (
     AlreadySubmitted,
     AuthenticationMethodNotUsed,
+    AuthenticationRequired,
     CodeExpired,
     CodeNoMatch,
     CodeNotSent,
     CodeResendTooSoon,
     DocumentNotFound,
     DossierEnded,
+    InviteeAlreadyFinished,
+    InviteeCannotSign,
     InviteeStateInvalid,
     InviteExpired,
     InviteNotOpenYet,
@@ -31,8 +34,14 @@ from ..errors import (
     InviteTokenInvalid,
     InviteTokenRateLimited,
     PageNotFound,
+    SignatureImageInvalid,
+    SignatureMissing,
     SignedDocumentsNotReady,
+    SignerConsentRequired,
     SignerLocked,
+    SubmittedFieldInvalid,
+    SubmittedFieldRequired,
+    SubmittedFieldUnknown,
     ViewerCannotAct,
 )
 from ..schemas import (
@@ -46,6 +55,7 @@ from ..schemas import (
     SignerInviteeRead,
     SignerMethodRead,
     SignerPageRead,
+    SignerSign,
     SignerStatusRead,
 )
 from ..service import codes, documents, page_images, signer_side
@@ -238,6 +248,42 @@ async def decline(
     """Decline with a reason: the dossier is declined, the other invitations end, and the
     others who were invited and the dossier's owner are told by email."""
     await signer_side.decline(session, signer.actor, keys, signer.found, body.reason, user_agent=signer.user_agent)
+    return _status(await signer_side.status(session, signer.actor, signer.found))
+
+
+SIGN_ERRORS = (
+    SignerConsentRequired,
+    AuthenticationRequired,
+    InviteeCannotSign,
+    InviteeAlreadyFinished,
+    SubmittedFieldUnknown,
+    SubmittedFieldInvalid,
+    SubmittedFieldRequired,
+    SignatureMissing,
+    SignatureImageInvalid,
+)
+
+
+@router.post("/sign", status_code=202, response_model=SignerStatusRead, responses=error_responses(*SIGN_ERRORS))
+async def sign(
+    body: SignerSign, session: WriteSessionDep, keys: KeysDep, settings: SettingsDep, signer: ActingSigner
+) -> SignerStatusRead:
+    """Sign (or approve): the request is recorded and its signature applied in the background
+    (ADR 0018); poll `GET /status` until the invitee is signed. A second submission answers
+    the first request."""
+    await signer_side.sign(
+        session,
+        signer.actor,
+        keys,
+        settings.signing,
+        signer.found,
+        values=body.values,
+        typed_name=body.typed_name,
+        signature_png=body.signature_png,
+        consent=body.consent,
+        consent_locale=body.consent_locale,
+        user_agent=signer.user_agent,
+    )
     return _status(await signer_side.status(session, signer.actor, signer.found))
 
 
