@@ -43,6 +43,7 @@ from .keys import ServerKeys
 from .metrics import Metrics
 from .settings import Settings
 from .signing import events as signing_events
+from .signing import pages as signing_pages
 from .signing import routes as signing_routes
 from .webhooks import events as webhooks_events
 from .webhooks import routes as webhooks_routes
@@ -58,7 +59,7 @@ def _docs_assets() -> Path:
     return Path(spec.origin).parent / "static"
 
 
-PAGE_PREFIXES = ("/portal", "/x/")
+PAGE_PREFIXES = ("/portal", "/x/", "/s/")
 DOCUMENT_UPLOAD_PATHS = rf"^({API_PREFIX}/exchanges/[^/]+|/portal/exchanges/[^/]+|/x)/folders/[^/]+/documents$"
 DOSSIER_UPLOAD_PATHS = rf"^{API_PREFIX}/dossiers/[^/]+/documents$"
 # Boundaries and part headers around the file; the file itself is held to the exact limit.
@@ -138,7 +139,7 @@ def create_app(settings: Settings | None = None, *, run_worker_in_process: bool 
     for router in (*routers, *platform, *clients_routes.ROUTERS, *exchange_routes.ROUTERS, *signing_routes.ROUTERS):
         app.include_router(router)
     app.include_router(auth_pages.router)
-    for router in (*clients_pages.ROUTERS, *exchange_pages.ROUTERS):
+    for router in (*clients_pages.ROUTERS, *exchange_pages.ROUTERS, *signing_pages.ROUTERS):
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     app.mount("/api/docs-assets", StaticFiles(directory=_docs_assets()), name="docs-assets")

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +23,7 @@ from ..storage.blobs import BlobStore
 from ..storage.keyring import Keyring
 from ..uploads import read_multipart
 from .models import DossierDocument
-from .service import documents, signer_access, signer_sessions, signer_side, upload_urls
+from .service import documents, page_images, signer_access, signer_sessions, signer_side, upload_urls
 from .service.page_images import PageImages
 from .service.signer_access import SignerAccess
 
@@ -194,3 +194,26 @@ async def reading_signer(
 
 ActingSigner = Annotated[Signer, Depends(acting_signer)]
 ReadingSigner = Annotated[Signer, Depends(reading_signer)]
+
+
+async def signer_page_response(
+    session: AsyncSession,
+    signer: Signer,
+    keyring: Keyring,
+    store: BlobStore,
+    images: PageImages,
+    document_id: UUID,
+    page_number: int,
+    width: int,
+    if_none_match: str | None,
+) -> Response:
+    """The page image for the API and the pages alike (ETag from the PDF's hash)."""
+    document = await documents.load_document(session, signer.actor, signer.found.dossier, document_id)
+    tag = page_images.etag(document, page_number, width)
+    headers = {"ETag": tag, "Cache-Control": "private, max-age=3600"}
+    if page_number <= document.page_count and if_none_match and tag in {t.strip() for t in if_none_match.split(",")}:
+        return Response(status_code=304, headers=headers)
+    _document, image = await signer_side.page_image(
+        session, signer.actor, keyring, store, images, signer.found, document_id, page_number, width
+    )
+    return Response(image, media_type="image/png", headers=headers)

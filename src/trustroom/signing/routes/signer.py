@@ -14,7 +14,7 @@ from ...downloads import RangeNotSatisfiable, file_response
 from ...http import API_PREFIX, ApiRoute, KeysDep, SettingsDep, WriteSessionDep, error_responses
 from ...storage.deps import KeyringDep, StoreDep
 from ...storage.errors import BlobUnreadable
-from ..deps import ActingSigner, PageImagesDep, ReadingSigner
+from ..deps import ActingSigner, PageImagesDep, ReadingSigner, signer_page_response
 from ..errors import (
     AlreadySubmitted,
     AuthenticationMethodNotUsed,
@@ -211,30 +211,9 @@ async def page_image(
     if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
 ) -> Response:
     """A page of one of the dossier's documents as a PNG image `width` pixels wide."""
-    return await page_response(session, signer, keyring, store, images, document_id, page_number, width, if_none_match)
-
-
-async def page_response(
-    session: WriteSessionDep,
-    signer: ActingSigner,
-    keyring: KeyringDep,
-    store: StoreDep,
-    images: PageImagesDep,
-    document_id: UUID,
-    page_number: int,
-    width: int,
-    if_none_match: str | None,
-) -> Response:
-    """The page image for the API and the pages alike (ETag from the PDF's hash)."""
-    document = await documents.load_document(session, signer.actor, signer.found.dossier, document_id)
-    tag = page_images.etag(document, page_number, width)
-    headers = {"ETag": tag, "Cache-Control": "private, max-age=3600"}
-    if page_number <= document.page_count and if_none_match and tag in {t.strip() for t in if_none_match.split(",")}:
-        return Response(status_code=304, headers=headers)
-    _document, image = await signer_side.page_image(
-        session, signer.actor, keyring, store, images, signer.found, document_id, page_number, width
+    return await signer_page_response(
+        session, signer, keyring, store, images, document_id, page_number, width, if_none_match
     )
-    return Response(image, media_type=PNG, headers=headers)
 
 
 @router.post(
