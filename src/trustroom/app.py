@@ -59,7 +59,7 @@ def _docs_assets() -> Path:
     return Path(spec.origin).parent / "static"
 
 
-PAGE_PREFIXES = ("/portal", "/x/")
+PAGE_PREFIXES = ("/portal", "/x/", "/s/")
 DOCUMENT_UPLOAD_PATHS = rf"^({API_PREFIX}/exchanges/[^/]+|/portal/exchanges/[^/]+|/x)/folders/[^/]+/documents$"
 DOSSIER_UPLOAD_PATHS = rf"^({API_PREFIX}|/portal)/dossiers/[^/]+/documents$"
 # Boundaries and part headers around the file; the file itself is held to the exact limit.

@@ -164,6 +164,12 @@ def language_query() -> str:
 def render_error(request: Request, error: AppError) -> HTMLResponse:
     """The HTML twin of a problem response, for page routes."""
     pages = get_pages(request)
+    if request.url.path.startswith("/s/"):
+        # A signer has no account to sign in to: a friendly page that says what happened.
+        detail = i18n.gettext(error.text, **error.params)
+        return pages.render(
+            request, "sign/refused.html", status_code=error.status, detail=detail, sub_code=error.sub_code
+        )
     return pages.render(
         request,
         "error.html",

@@ -169,7 +169,12 @@ async def test_declining_ends_the_dossier_closes_the_other_invites_and_tells_the
         await bind_tenant(session, tenant.id)
         states = set(await session.scalars(select(Invite.state).where(Invite.dossier_id == UUID(dossier["id"]))))
         told = list(
-            await session.scalars(select(OutboundMessage).where(OutboundMessage.purpose == signer_side.NOTICE_PURPOSE))
+            await session.scalars(
+                select(OutboundMessage).where(
+                    OutboundMessage.purpose == signer_side.NOTICE_PURPOSE,
+                    OutboundMessage.about_id == UUID(dossier["id"]),
+                )
+            )
         )
     assert states == {InviteState.REVOKED}
     assert len(told) == 2  # Beat, and the advisor who owns the dossier

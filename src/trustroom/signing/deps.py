@@ -219,3 +219,26 @@ async def page_image_response(
         return Response(status_code=304, headers=headers)
     image = await page_images.render(session, actor, keyring, store, images, document, page_number, width)
     return Response(image, media_type=PNG, headers=headers)
+
+
+async def signer_page_response(
+    session: AsyncSession,
+    signer: Signer,
+    keyring: Keyring,
+    store: BlobStore,
+    images: PageImages,
+    document_id: UUID,
+    page_number: int,
+    width: int,
+    if_none_match: str | None,
+) -> Response:
+    """The page image for the API and the pages alike (ETag from the PDF's hash)."""
+    document = await documents.load_document(session, signer.actor, signer.found.dossier, document_id)
+    tag = page_images.etag(document, page_number, width)
+    headers = {"ETag": tag, "Cache-Control": "private, max-age=3600"}
+    if page_number <= document.page_count and if_none_match and tag in {t.strip() for t in if_none_match.split(",")}:
+        return Response(status_code=304, headers=headers)
+    _document, image = await signer_side.page_image(
+        session, signer.actor, keyring, store, images, signer.found, document_id, page_number, width
+    )
+    return Response(image, media_type=PNG, headers=headers)

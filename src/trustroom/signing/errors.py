@@ -542,3 +542,8 @@ class SignatureImageInvalid(AtField):
 class DossierNotCompleted(Conflict):
     sub_code = "DossierNotCompleted"
     message = N_("The dossier is not completed yet: its signed documents can be downloaded once everyone has signed.")
+
+
+class DeclineReasonMissing(BadRequest):
+    sub_code = "DeclineReasonMissing"
+    message = N_("Say why you decline, so that the sender knows.")

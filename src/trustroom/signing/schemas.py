@@ -9,7 +9,7 @@ from uuid import UUID
 
 from pydantic import EmailStr, Field, field_validator
 
-from ..schemas import InputSchema, MobileNumber, Schema, Text
+from ..schemas import Bool, InputSchema, MobileNumber, Schema, Text
 from .fieldkinds import FieldKind
 from .models import (
     AuthenticationMethod,
@@ -583,3 +583,23 @@ class SignerStatusRead(Schema):
     dossier_state: DossierState
     invitee_state: InviteeState
     signing_request: SigningRequestState | None
+
+
+class SignerSign(InputSchema):
+    """The signer's signature (or approval): their fields' values, a drawn or typed signature
+    and their consent to the consent text shown in `consentLocale`."""
+
+    values: dict[UUID, Bool | Text] = Field(
+        default_factory=dict, description="By field id: text for text fields, true/false for checkboxes."
+    )
+    typed_name: Text | None = Field(default=None, max_length=200, description="The name typed as signature.")
+    signature_png: str | None = Field(
+        default=None, max_length=400_000, description="The drawn signature: a PNG image, base64-encoded."
+    )
+    consent: bool = Field(description="Must be true: the signer agrees to the consent text.")
+    consent_locale: str | None = Field(
+        default=None,
+        max_length=35,
+        pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$",
+        description="The language the consent text was shown in; the signer's language if not given.",
+    )

@@ -24,6 +24,7 @@ from ..models import DossierState, Invitee
 from ..schemas import DossierUpdate, FieldsReplace, InviteCreate, document_read
 from ..service import documents as document_service
 from ..service import dossiers, fields, invites, page_images
+from ..service.stored_pdfs import Workshop
 from .common import BASE, CsrfField, PagesDep, json_problem, problem_messages, require, validation_messages
 from .dossier_page import render_dossier
 
@@ -231,9 +232,12 @@ async def send(
     actor: PortalActor,
     keys: KeysDep,
     settings: SettingsDep,
+    keyring: KeyringDep,
+    store: StoreDep,
     csrf_token: CsrfField = None,
 ) -> Response:
-    """Invite every invitee by the channel chosen for them; the first invites send the dossier."""
+    """Invite every invitee by the channel chosen for them; the first invites send the dossier
+    (its documents are prepared and certified in the same request, as through the API)."""
     require(actor, Scope.SIGNING_WRITE)
     pages.check_csrf(request, csrf_token)
     form = await request.form()
@@ -245,7 +249,9 @@ async def send(
             InviteCreate.model_validate({"inviteeId": str(p.id), "channel": str(form.get(f"channel-{p.id}", "email"))})
             for p in people
         ]
-        await invites.create(session, actor, invites.Outbound(keys, settings.public_url), dossier_id, batch)
+        outbound = invites.Outbound(keys, settings.public_url)
+        workshop = Workshop(keys, settings, keyring, store)
+        await invites.create(session, actor, outbound, workshop, dossier_id, batch)
     except ValidationError as exc:
         messages = validation_messages(exc)
     except AppError as error:

@@ -14,16 +14,19 @@ from ...downloads import RangeNotSatisfiable, file_response
 from ...http import API_PREFIX, ApiRoute, KeysDep, SettingsDep, WriteSessionDep, error_responses
 from ...storage.deps import KeyringDep, StoreDep
 from ...storage.errors import BlobUnreadable
-from ..deps import ActingSigner, PageImagesDep, ReadingSigner
+from ..deps import ActingSigner, PageImagesDep, ReadingSigner, signer_page_response
 from ..errors import (
     AlreadySubmitted,
     AuthenticationMethodNotUsed,
+    AuthenticationRequired,
     CodeExpired,
     CodeNoMatch,
     CodeNotSent,
     CodeResendTooSoon,
     DocumentNotFound,
     DossierEnded,
+    InviteeAlreadyFinished,
+    InviteeCannotSign,
     InviteeStateInvalid,
     InviteExpired,
     InviteNotOpenYet,
@@ -31,8 +34,14 @@ from ..errors import (
     InviteTokenInvalid,
     InviteTokenRateLimited,
     PageNotFound,
+    SignatureImageInvalid,
+    SignatureMissing,
     SignedDocumentsNotReady,
+    SignerConsentRequired,
     SignerLocked,
+    SubmittedFieldInvalid,
+    SubmittedFieldRequired,
+    SubmittedFieldUnknown,
     ViewerCannotAct,
 )
 from ..schemas import (
@@ -46,6 +55,7 @@ from ..schemas import (
     SignerInviteeRead,
     SignerMethodRead,
     SignerPageRead,
+    SignerSign,
     SignerStatusRead,
 )
 from ..service import codes, documents, page_images, signer_side
@@ -201,30 +211,9 @@ async def page_image(
     if_none_match: Annotated[str | None, Header(alias="If-None-Match")] = None,
 ) -> Response:
     """A page of one of the dossier's documents as a PNG image `width` pixels wide."""
-    return await page_response(session, signer, keyring, store, images, document_id, page_number, width, if_none_match)
-
-
-async def page_response(
-    session: WriteSessionDep,
-    signer: ActingSigner,
-    keyring: KeyringDep,
-    store: StoreDep,
-    images: PageImagesDep,
-    document_id: UUID,
-    page_number: int,
-    width: int,
-    if_none_match: str | None,
-) -> Response:
-    """The page image for the API and the pages alike (ETag from the PDF's hash)."""
-    document = await documents.load_document(session, signer.actor, signer.found.dossier, document_id)
-    tag = page_images.etag(document, page_number, width)
-    headers = {"ETag": tag, "Cache-Control": "private, max-age=3600"}
-    if page_number <= document.page_count and if_none_match and tag in {t.strip() for t in if_none_match.split(",")}:
-        return Response(status_code=304, headers=headers)
-    _document, image = await signer_side.page_image(
-        session, signer.actor, keyring, store, images, signer.found, document_id, page_number, width
+    return await signer_page_response(
+        session, signer, keyring, store, images, document_id, page_number, width, if_none_match
     )
-    return Response(image, media_type=PNG, headers=headers)
 
 
 @router.post(
@@ -238,6 +227,42 @@ async def decline(
     """Decline with a reason: the dossier is declined, the other invitations end, and the
     others who were invited and the dossier's owner are told by email."""
     await signer_side.decline(session, signer.actor, keys, signer.found, body.reason, user_agent=signer.user_agent)
+    return _status(await signer_side.status(session, signer.actor, signer.found))
+
+
+SIGN_ERRORS = (
+    SignerConsentRequired,
+    AuthenticationRequired,
+    InviteeCannotSign,
+    InviteeAlreadyFinished,
+    SubmittedFieldUnknown,
+    SubmittedFieldInvalid,
+    SubmittedFieldRequired,
+    SignatureMissing,
+    SignatureImageInvalid,
+)
+
+
+@router.post("/sign", status_code=202, response_model=SignerStatusRead, responses=error_responses(*SIGN_ERRORS))
+async def sign(
+    body: SignerSign, session: WriteSessionDep, keys: KeysDep, settings: SettingsDep, signer: ActingSigner
+) -> SignerStatusRead:
+    """Sign (or approve): the request is recorded and its signature applied in the background
+    (ADR 0018); poll `GET /status` until the invitee is signed. A second submission answers
+    the first request."""
+    await signer_side.sign(
+        session,
+        signer.actor,
+        keys,
+        settings.signing,
+        signer.found,
+        values=body.values,
+        typed_name=body.typed_name,
+        signature_png=body.signature_png,
+        consent=body.consent,
+        consent_locale=body.consent_locale,
+        user_agent=signer.user_agent,
+    )
     return _status(await signer_side.status(session, signer.actor, signer.found))
 
 

@@ -122,3 +122,9 @@ def check_open(found: SignerAccess, now: datetime, *, completed_ok: bool = False
         raise InviteExpired()
     if invite.state == InviteState.SCHEDULED:
         raise InviteNotOpenYet()
+
+
+async def identify(session: AsyncSession, keys: ServerKeys, token: str) -> SignerAccess | None:
+    """Whose a valid token is, without any check: only to word a refusal (an ended dossier,
+    an expired invite) in the invitee's language after `resolve` refused it."""
+    return await _find(session, keys, token)

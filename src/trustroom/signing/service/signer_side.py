@@ -9,6 +9,8 @@ Every action is audited with the signer's IP (on the actor) and user agent (in t
 
 from __future__ import annotations
 
+import base64
+import binascii
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -31,7 +33,15 @@ from ...storage import service as storage
 from ...storage.blobs import BlobStore
 from ...storage.keyring import Keyring
 from .. import events
-from ..errors import AlreadySubmitted, DossierNotFound, PageNotFound, SignedDocumentsNotReady, ViewerCannotAct
+from ..errors import (
+    AlreadySubmitted,
+    DossierNotFound,
+    PageNotFound,
+    SignatureImageInvalid,
+    SignedDocumentsNotReady,
+    SignerConsentRequired,
+    ViewerCannotAct,
+)
 from ..models import (
     AuthenticationMethod,
     DocumentField,
@@ -46,7 +56,7 @@ from ..models import (
     SigningRequest,
     SigningRequestState,
 )
-from . import codes, delivery, documents, invites, lifecycle
+from . import codes, delivery, documents, invites, lifecycle, requests
 from .locales import language_of
 from .page_images import PageImages, render
 from .signer_access import SignerAccess, check_open
@@ -262,6 +272,51 @@ async def _tell_others(session: AsyncSession, actor: Actor, keys: ServerKeys, fo
             purpose=NOTICE_PURPOSE,
             about_id=dossier.id,
         )
+
+
+def decoded_signature(encoded: str | None) -> bytes | None:
+    """The drawn signature's PNG bytes from base64 (a `data:image/png;base64,` prefix, as a
+    canvas exports it, is accepted); what the bytes are is `requests.submit`'s check."""
+    if encoded is None or not encoded.strip():
+        return None
+    payload = encoded.strip().removeprefix("data:image/png;base64,")
+    try:
+        return base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise SignatureImageInvalid("/signaturePng", limit=requests.MAX_SIGNATURE_BYTES) from error
+
+
+async def sign(
+    session: AsyncSession,
+    actor: Actor,
+    keys: ServerKeys,
+    settings: SigningSettings,
+    found: SignerAccess,
+    *,
+    values: requests.Values,
+    typed_name: str | None,
+    signature_png: str | None,
+    consent: bool,
+    consent_locale: str | None,
+    user_agent: str | None,
+) -> SigningRequest:
+    """The signer signs (or approves): consent first, then `requests.submit` records the
+    request and queues its step; a second submission answers the first request."""
+    if not consent:
+        raise SignerConsentRequired()
+    return await requests.submit(
+        session,
+        actor,
+        keys,
+        settings,
+        found.dossier,
+        found.invitee,
+        values=values,
+        typed_name=typed_name,
+        signature_png=decoded_signature(signature_png),
+        consent_locale=consent_locale or language(found),
+        user_agent=user_agent,
+    )
 
 
 @dataclass(frozen=True)
