@@ -316,17 +316,26 @@ async def _signer_token(database: Database, keys: ServerKeys, tenant: TenantFixt
     MARKER, so what it shows of its own dossier is not taken for a leak)."""
     owner_id = await _member(database, keys, tenant)
 
-    async def work(session: Any, actor: Actor) -> str:
+    async def draft(session: Any, actor: Actor) -> str:
         body = DossierCreate.model_validate(
             {"name": "Their own", "ownerMemberId": owner_id, "invitees": [{"name": "Their signer"}]}
         )
-        dossier, (invitee,) = await dossiers.create(session, actor, body)
+        dossier, _invitees = await dossiers.create(session, actor, body)
+        return str(dossier.id)
+
+    dossier_id = UUID(await _with_actor(database, tenant, draft))
+    await _attach_document(database, keys, tenant, dossier_id, "Their own")
+
+    async def send(session: Any, actor: Actor) -> str:
+        dossier = await signing_access.load_dossier(session, actor, dossier_id)
+        (invitee,) = await signing_invitees.of_dossier(session, actor, dossier)
         outbound = signing_invites.Outbound(keys, "http://127.0.0.1")
+        workshop = Workshop(keys, Settings(public_url="http://127.0.0.1"), SealedKeyring(keys), _DOSSIER_STORE)
         given = [InviteCreate.model_validate({"inviteeId": str(invitee.id), "channel": "link"})]
-        (made,) = await signing_invites.create(session, actor, outbound, dossier.id, given)
+        (made,) = await signing_invites.create(session, actor, outbound, workshop, dossier_id, given)
         return signing_tokens.token_of(keys, made)
 
-    return await _with_actor(database, tenant, work)
+    return await _with_actor(database, tenant, send)
 
 
 async def _system(database: Database, keys: ServerKeys, tenant: TenantFixture) -> str:
@@ -341,20 +350,20 @@ async def _page_number(database: Database, keys: ServerKeys, tenant: TenantFixtu
 _DOSSIER_STORE = LocalBlobStore(Path(tempfile.mkdtemp()))
 
 
-async def _dossier_document(database: Database, keys: ServerKeys, tenant: TenantFixture) -> dict[str, str]:
-    """A PDF of tenant A's dossier, with a field for its invitee: the path's ids."""
-    dossier_id = UUID(await _dossier(database, keys, tenant))
+async def _attach_document(
+    database: Database, keys: ServerKeys, tenant: TenantFixture, dossier_id: UUID, title: str
+) -> str:
+    """A one-page PDF in the dossier, with a signature field for its first invitee."""
 
     async def work(session: Any, actor: Actor) -> str:
-        store = _DOSSIER_STORE
         target = await signing_documents.prepare_upload(
             session, actor, SealedKeyring(keys), SigningSettings(), dossier_id
         )
         receiver = signing_documents.Receiver(target)
-        await receiver.begin("file", f"{MARKER}.pdf", "application/pdf")
-        await receiver.data(make_pdf(1, title=MARKER))
+        await receiver.begin("file", f"{title}.pdf", "application/pdf")
+        await receiver.data(make_pdf(1, title=title))
         await receiver.end()
-        document = await signing_documents.finish_upload(session, actor, store, target, receiver)
+        document = await signing_documents.finish_upload(session, actor, _DOSSIER_STORE, target, receiver)
         dossier = await signing_access.load_dossier(session, actor, dossier_id)
         invitee = (await invitees_of(session, actor, [dossier.id]))[dossier.id][0]
         given = FieldWrite.model_validate(
@@ -363,7 +372,14 @@ async def _dossier_document(database: Database, keys: ServerKeys, tenant: Tenant
         await signing_fields.replace(session, actor, dossier_id, document.id, [given])
         return str(document.id)
 
-    return {"dossier_id": str(dossier_id), "document_id": await _with_actor(database, tenant, work)}
+    return await _with_actor(database, tenant, work)
+
+
+async def _dossier_document(database: Database, keys: ServerKeys, tenant: TenantFixture) -> dict[str, str]:
+    """A PDF of tenant A's dossier, with a field for its invitee: the path's ids."""
+    dossier_id = UUID(await _dossier(database, keys, tenant))
+    document_id = await _attach_document(database, keys, tenant, dossier_id, MARKER)
+    return {"dossier_id": str(dossier_id), "document_id": document_id}
 
 
 RESOURCE_FACTORIES: dict[str, Factory] = {
