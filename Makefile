@@ -65,6 +65,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/webhooks.py
 	$(BIN)/python benchmarks/clients.py
 	$(BIN)/python benchmarks/exchange.py
+	$(BIN)/python benchmarks/signing.py
 
 # Re-extract translatable messages and merge them into the DE/EN/FR/IT catalogs.
 messages: $(STAMP)
