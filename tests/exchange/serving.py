@@ -55,7 +55,9 @@ class Served:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-        deadline = time.monotonic() + 30
+        # Generous: on a loaded 2-core machine, imports (pyHanko, PDFium) and start-up checks
+        # alone have taken over 30 s.
+        deadline = time.monotonic() + 90
         while not _healthy(f"{self.base_url}/healthz"):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"the server did not come up:\n{log_path.read_text()}")
