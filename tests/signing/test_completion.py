@@ -46,7 +46,7 @@ from trustroom.signing.service.stored_pdfs import Workshop
 from ..clients.conftest import create_contact
 from ..clients.test_pages import signed_in
 from ..exchange.conftest import EXCHANGES, create_exchange
-from ..factories import TenantFixture, make_member, make_tenant
+from ..factories import make_member, make_tenant
 from .sending import add_document, authenticate
 from .test_dossiers import DOSSIERS, create_dossier, signer
 from .test_invites import run_due
