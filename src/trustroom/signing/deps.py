@@ -3,10 +3,12 @@ an upload URL), the streamed upload itself, downloads and the page renderer."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, Query, Request
+from fastapi.concurrency import iterate_in_threadpool
 from fastapi.responses import Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from .. import i18n
 from ..actor import Actor, Scope
 from ..audit.service import DeferredAudit
-from ..downloads import file_response
+from ..db import utcnow
+from ..downloads import content_disposition, file_response
 from ..errors import MissingScope, Unauthorized
 from ..http import SessionDep, WriteSessionDep, bearer_scheme, client_ip, current_actor, get_keys, get_settings
 from ..logs import correlation_id
@@ -22,8 +25,18 @@ from ..settings import Settings
 from ..storage.blobs import BlobStore
 from ..storage.keyring import Keyring
 from ..uploads import read_multipart
+from .evidence import archive
 from .models import DossierDocument
-from .service import documents, page_images, signer_access, signer_sessions, signer_side, upload_urls
+from .service import (
+    archives,
+    authority,
+    documents,
+    page_images,
+    signer_access,
+    signer_sessions,
+    signer_side,
+    upload_urls,
+)
 from .service.page_images import PageImages
 from .service.signer_access import SignerAccess
 
@@ -242,3 +255,74 @@ async def signer_page_response(
         session, signer.actor, keyring, store, images, signer.found, document_id, page_number, width
     )
     return Response(image, media_type=PNG, headers=headers)
+
+
+# --- a completed dossier's files (the API and the advisor portal) ------------------------------
+
+ZIP = "application/zip"
+
+
+def _zip_response(chunks: Iterator[bytes], name: str) -> StreamingResponse:
+    headers = {
+        "Content-Disposition": content_disposition(name),
+        "Content-Security-Policy": "default-src 'none'",
+        "Cache-Control": "private, no-store",
+    }
+    return StreamingResponse(iterate_in_threadpool(chunks), media_type=ZIP, headers=headers)
+
+
+def _note(request: Request, actor: Actor, action: str, dossier_id: UUID, **data: object) -> None:
+    audit_queue: DeferredAudit = request.app.state.audit_queue
+    audit_queue.note(actor, action, target_type="dossier", target_id=dossier_id, data=data)
+
+
+async def download_response(
+    request: Request, session: AsyncSession, actor: Actor, keyring: Keyring, store: BlobStore, dossier_id: UUID
+) -> StreamingResponse:
+    """The signed PDFs and the sealed audit report as one ZIP (`archive.download_zip`)."""
+    done = await archives.read_completed(session, actor, keyring, store, dossier_id)
+    chunks = archive.download_zip(done.facts.dossier, done.documents, done.report, modified=done.completed_at)
+    _note(request, actor, archives.DOWNLOADED, dossier_id, documents=len(done.documents))
+    return _zip_response(chunks, archive.safe_name(done.dossier.name, extension=".zip"))
+
+
+async def evidence_response(
+    request: Request, session: AsyncSession, actor: Actor, keyring: Keyring, store: BlobStore, dossier_id: UUID
+) -> StreamingResponse:
+    """The evidence bundle (`archive.evidence_zip`): each document judged on the validation threads."""
+    done = await archives.read_completed(session, actor, keyring, store, dossier_id)
+    trust = await authority.validation_trust(session, get_settings(request), actor.tenant_id)
+    now = utcnow()
+    judged = await archives.validated(done.documents, trust, request.app.state.validation_executor, now=now)
+    chunks = archive.evidence_zip(done.facts.dossier, judged, done.report, done.facts.events, trust, made_at=now)
+    _note(request, actor, archives.EVIDENCE_DOWNLOADED, dossier_id, documents=len(judged))
+    return _zip_response(chunks, f"evidence-{dossier_id}.zip")
+
+
+async def report_response(
+    request: Request,
+    session: AsyncSession,
+    actor: Actor,
+    keyring: Keyring,
+    store: BlobStore,
+    dossier_id: UUID,
+    *,
+    range_header: str | None,
+    if_range: str | None,
+) -> StreamingResponse:
+    """The sealed audit report, its SHA-256 as ETag."""
+    dossier, report, opened = await archives.open_report(session, actor, keyring, store, dossier_id)
+
+    def served(start: int, stop: int) -> None:
+        _note(request, actor, archives.REPORT_DOWNLOADED, dossier_id, sha256=report.sha256, bytes=stop - start)
+
+    return await file_response(
+        opened.chunks,
+        size=opened.blob.byte_size,
+        media_type=documents.PDF,
+        name=archive.safe_name(archive.report_name(dossier.name, dossier.locale)),
+        etag=f'"{report.sha256}"',
+        range_header=range_header,
+        if_range=if_range,
+        served=served,
+    )

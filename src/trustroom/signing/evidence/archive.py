@@ -153,12 +153,16 @@ def _gettext(dossier: DossierFacts) -> Any:
     return i18n.translations(i18n.normalize(dossier.locale) or "en").gettext
 
 
+def report_name(name: str, locale: str) -> str:
+    """The audit report's file name for people (before `safe_name`): "Audit report <dossier name>"."""
+    return f"{i18n.translations(i18n.normalize(locale) or 'en').gettext(texts.REPORT_FILE)} {name}"
+
+
 def download_zip(
     dossier: DossierFacts, documents: Sequence[SignedDocument], report: bytes, *, modified: datetime
 ) -> Iterator[bytes]:
     """What `GET …/download` answers: the signed PDFs and the audit report, named for people."""
-    report_name = f"{_gettext(dossier)(texts.REPORT_FILE)} {dossier.name}"
-    names = unique_names([*(document.name for document in documents), report_name])
+    names = unique_names([*(document.name for document in documents), report_name(dossier.name, dossier.locale)])
     members = [Member(name, document.content) for name, document in zip(names, documents, strict=False)]
     members.append(Member(names[-1], report))
     return stream_zip(members, modified=modified)

@@ -1,13 +1,14 @@
 """The dossier page, and what is done to a dossier as a whole: cancel with a reason while
 pending, delete while a draft, and judge its current PDFs' signatures when asked (never on
-a page view: pyHanko's validation costs about a second of CPU per document)."""
+a page view: pyHanko's validation costs about a second of CPU per document); once it is
+completed, its download ZIP, evidence bundle and audit report (as the API gives them)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Header, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
@@ -18,6 +19,7 @@ from ...http import KeysDep, SessionDep, SettingsDep
 from ...storage import service as storage
 from ...storage.deps import KeyringDep, StoreDep
 from ...web import language_query
+from ..deps import download_response, evidence_response, report_response
 from ..schemas import CancelRequest, ValidationRead
 from ..service import documents as document_service
 from ..service import dossiers, validating
@@ -117,3 +119,39 @@ async def validate(
         verdict = await validating.validate(data, trust, request.app.state.validation_executor, file=document.file_name)
         results.append((document.file_name, verdict))
     return await render_dossier(request, session, pages, actor, keys, settings, dossier_id, validation=results)
+
+
+# --- a completed dossier's files: as the API's, with the portal's session ----------------------
+
+
+@router.get("/{dossier_id}/download")
+async def download(
+    dossier_id: UUID, request: Request, session: SessionDep, actor: PortalActor, keyring: KeyringDep, store: StoreDep
+) -> Response:
+    require(actor, Scope.SIGNING_READ)
+    return await download_response(request, session, actor, keyring, store, dossier_id)
+
+
+@router.get("/{dossier_id}/evidence")
+async def evidence(
+    dossier_id: UUID, request: Request, session: SessionDep, actor: PortalActor, keyring: KeyringDep, store: StoreDep
+) -> Response:
+    require(actor, Scope.SIGNING_READ)
+    return await evidence_response(request, session, actor, keyring, store, dossier_id)
+
+
+@router.get("/{dossier_id}/audit-report")
+async def audit_report(
+    dossier_id: UUID,
+    request: Request,
+    session: SessionDep,
+    actor: PortalActor,
+    keyring: KeyringDep,
+    store: StoreDep,
+    range_header: Annotated[str | None, Header(alias="Range")] = None,
+    if_range: Annotated[str | None, Header(alias="If-Range")] = None,
+) -> Response:
+    require(actor, Scope.SIGNING_READ)
+    return await report_response(
+        request, session, actor, keyring, store, dossier_id, range_header=range_header, if_range=if_range
+    )

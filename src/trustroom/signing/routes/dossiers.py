@@ -6,10 +6,12 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
 from ...actor import Actor, Scope
 from ...clients.errors import AdvisorDisabled, AdvisorNotFound, ContactNotFound
+from ...downloads import RangeNotSatisfiable
 from ...errors import ConcurrencyTokenMismatch, MissingScope
 from ...exchange.errors import ExchangeNotFound
 from ...http import (
@@ -23,8 +25,12 @@ from ...http import (
     require,
 )
 from ...schemas import Page, Slice, Timestamp
+from ...storage.deps import KeyringDep, StoreDep
+from ...storage.errors import BlobUnreadable
+from ..deps import ZIP, download_response, evidence_response, report_response
 from ..errors import (
     AuthenticationMethodRequired,
+    DossierNotCompleted,
     DossierNotDraft,
     DossierNotFound,
     DossierNotPending,
@@ -176,3 +182,63 @@ async def cancel_dossier(
     token = token_from(body.concurrency_token, if_match)
     dossier, invitees = await dossiers.cancel(session, actor, dossier_id, body.reason, concurrency_token=token)
     return _answer(response, dossier, invitees)
+
+
+# --- a completed dossier's files -----------------------------------------------------------------
+
+COMPLETED_ERRORS = error_responses(DossierNotFound, DossierNotCompleted, BlobUnreadable)
+ZIP_ANSWER = {"content": {ZIP: {"schema": {"type": "string", "format": "binary"}}}}
+
+
+@router.get(
+    "/{dossier_id}/download",
+    response_class=StreamingResponse,
+    responses={200: ZIP_ANSWER, **COMPLETED_ERRORS},
+)
+async def download_dossier(
+    dossier_id: UUID, request: Request, session: SessionDep, actor: SigningRead, keyring: KeyringDep, store: StoreDep
+) -> StreamingResponse:
+    """A ZIP of the signed PDFs and the sealed audit report, once the dossier is completed
+    (409 `DossierNotCompleted` before). Audited."""
+    return await download_response(request, session, actor, keyring, store, dossier_id)
+
+
+@router.get(
+    "/{dossier_id}/evidence",
+    response_class=StreamingResponse,
+    responses={200: ZIP_ANSWER, **COMPLETED_ERRORS},
+)
+async def dossier_evidence(
+    dossier_id: UUID, request: Request, session: SessionDep, actor: SigningRead, keyring: KeyringDep, store: StoreDep
+) -> StreamingResponse:
+    """The evidence bundle of a completed dossier, a ZIP: `documents/` (the signed PDFs),
+    `audit-report.pdf` (sealed), `audit-events.json` (the dossier's audit events, each with
+    the content its chain hash covers), `validation/` (pyHanko's verdict on every signature
+    of each document) and `SHA256SUMS` (for `sha256sum -c`). Audited."""
+    return await evidence_response(request, session, actor, keyring, store, dossier_id)
+
+
+@router.get(
+    "/{dossier_id}/audit-report",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}},
+        206: {"description": "The range asked for (Range: bytes=…)."},
+        **error_responses(DossierNotFound, DossierNotCompleted, RangeNotSatisfiable, BlobUnreadable),
+    },
+)
+async def dossier_audit_report(
+    dossier_id: UUID,
+    request: Request,
+    session: SessionDep,
+    actor: SigningRead,
+    keyring: KeyringDep,
+    store: StoreDep,
+    range_header: Annotated[str | None, Header(alias="Range")] = None,
+    if_range: Annotated[str | None, Header(alias="If-Range")] = None,
+) -> StreamingResponse:
+    """The audit report of a completed dossier: a PDF in the dossier's locale, sealed by the
+    provider (B-LTA, no changes allowed); its SHA-256 is the ETag. Audited."""
+    return await report_response(
+        request, session, actor, keyring, store, dossier_id, range_header=range_header, if_range=if_range
+    )

@@ -42,7 +42,7 @@ from ..models import (
     SigningRequestState,
     dossier_concurrency_key,
 )
-from . import authority, delivery, documents, invites, lifecycle, requests
+from . import authority, completion, delivery, documents, invites, lifecycle, requests
 from . import invitees as invitee_rows
 from .authority import SigningKit
 from .preparation import field_name
@@ -224,7 +224,8 @@ async def record_failure(
 
 
 async def finalize(session: AsyncSession, actor: Actor, workshop: Workshop, dossier_id: UUID) -> str:
-    """Every document B-LTA (`pades.finalize_lta`), the dossier completed; once."""
+    """Every document B-LTA (`pades.finalize_lta`), the dossier completed with its sealed
+    audit report (and handed to the client's room); once."""
     dossier = await delivery.locked(session, actor, dossier_id)
     if dossier is None or dossier.state != DossierState.PENDING:
         return "nothing"
@@ -240,6 +241,7 @@ async def finalize(session: AsyncSession, actor: Actor, workshop: Workshop, doss
             await workshop.replace(session, actor, document, final)
             document.archive_due_at = pades.renewal_due(final)
     await lifecycle.transition(session, actor, dossier, DossierState.COMPLETED)
+    await completion.complete(session, actor, workshop, dossier)  # the sealed report; the client's room
     event = events.DossierCompleted(dossier_id=dossier.id, documents=len(pairs), exchange_id=dossier.exchange_id)
     await jobs.emit(session, events.DOSSIER_COMPLETED, event, tenant_id=dossier.tenant_id)
     return "completed"
