@@ -29,7 +29,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 from standardwebhooks import Webhook
 
-from ..auth.test_portal_browser import NewMember, browser, playwright
+from ..auth.test_portal_browser import NewMember, _sign_in_with_password, _submit_code, browser, playwright
 from ..exchange.serving import Served, served
 from ..outbound import MailCatcher
 from ..receivers import Receiver
@@ -223,6 +223,28 @@ def _sign_through_the_api(world: World, token: str) -> None:
         assert _until("the dossier completed", completed)["inviteeState"] == "signed"
 
 
+def _advisor_downloads(browser: Browser | None, world: World, dossier_id: str, tmp_path: Path) -> bytes:
+    """The advisor signs in to the portal and downloads the dossier's ZIP from its page."""
+    assert browser is not None
+    advisor_context = browser.new_context(base_url=world.server.base_url, locale="en-GB", accept_downloads=True)
+    try:
+        advisor_context.set_default_timeout(30_000)
+        page = advisor_context.new_page()
+        _sign_in_with_password(page, world.advisor)
+        _submit_code(page, world.advisor.totp.now())
+        page.goto(f"/portal/dossiers/{dossier_id}")
+        expect(page.locator("h1 .state")).to_have_text("Completed")
+        with page.expect_download() as download_info:
+            page.get_by_role("link", name="Download the signed documents (ZIP)").click()
+        download = download_info.value
+        assert download.suggested_filename == "Mandate Keller.zip"
+        saved = tmp_path / "portal.zip"
+        download.save_as(saved)
+        return saved.read_bytes()
+    finally:
+        advisor_context.close()
+
+
 def _events(world: World, dossier_id: str) -> list[dict[str, Any]]:
     """The deliveries so far, each verified by the Standard Webhooks library, once per message."""
     verified: dict[str, dict[str, Any]] = {}
@@ -297,15 +319,15 @@ def test_a_dossier_signed_in_chromium_and_through_the_api(
     signers = judge_signed_pdf(current.content, root.content, tmp_path / "signed")
     assert sorted(signers) == ["Anna Keller", "Beat Brändli"]
 
-    # The advisor downloads the ZIP: the same signed document, and the sealed audit report.
-    answer = world.api.get(f"/dossiers/{dossier['id']}/download", headers={"X-Acting-Member": world.advisor_id})
-    assert answer.status_code == 200, answer.text
-    assert answer.headers["content-type"].startswith("application/zip")
-    archive = zipfile.ZipFile(io.BytesIO(answer.content))
+    # The advisor downloads the ZIP from the portal: the signed document and the sealed audit report.
+    zipped = _advisor_downloads(context.browser, world, dossier["id"], tmp_path)
+    by_api = world.api.get(f"/dossiers/{dossier['id']}/download", headers={"X-Acting-Member": world.advisor_id})
+    assert by_api.status_code == 200, by_api.text
+    assert by_api.headers["content-type"].startswith("application/zip")
+    assert by_api.content == zipped  # the same dossier, the same bytes
+    archive = zipfile.ZipFile(io.BytesIO(zipped))
     assert archive.testzip() is None
-    pdfs = {name: archive.read(name) for name in archive.namelist() if name.lower().endswith(".pdf")}
-    assert len(pdfs) == 2, archive.namelist()  # the signed document and the audit report
-    signed = [name for name, data in pdfs.items() if data == current.content]
-    assert len(signed) == 1 and signed[0].endswith("Mandate.pdf"), list(pdfs)
-    (report,) = (name for name in pdfs if name not in signed)
-    assert judge_signed_pdf(pdfs[report], root.content, tmp_path / "report") == []  # sealed, no approvals
+    assert sorted(archive.namelist()) == ["Audit report Mandate Keller.pdf", "Mandate.pdf"], archive.namelist()
+    assert archive.read("Mandate.pdf") == current.content
+    report = archive.read("Audit report Mandate Keller.pdf")
+    assert judge_signed_pdf(report, root.content, tmp_path / "report") == []  # sealed, no approvals
