@@ -7,7 +7,9 @@ library; the advisor downloads the ZIP and every PDF in it is judged by pyHanko 
 trusting only the root the server publishes), pdfsig and qpdf.
 
 One test on purpose: every step needs the state the one before left, and a served server
-with its worker, a browser and three receivers are the expensive part.
+with its worker, a browser and three receivers are the expensive part. It takes about a
+minute on two busy cores: the server's start-up (~30 s), two signatures applied by its
+worker, the finalisation to B-LTA and the judges; every wait is on a condition, none fixed.
 """
 
 from __future__ import annotations
@@ -276,6 +278,12 @@ def test_a_dossier_signed_in_chromium_and_through_the_api(
 
     _sign_in_chromium(context.new_page(), world)
     _sign_through_the_api(world, beat_token)
+    # The audit log has it as it happened: Anna drew in Chromium, Beat typed his name.
+    for who, how, agent in ((anna_id, "drawn", "Chrome/"), (beat_id, "typed", "python-httpx/")):
+        found = world.api.get("/audit-events", params={"action": "signing.invitee.submitted", "targetId": who})
+        assert found.status_code == 200, found.text
+        (submitted,) = found.json()["items"]
+        assert submitted["data"]["signature"] == how and agent in submitted["data"]["userAgent"], submitted
 
     # The webhooks: every dossier event on its way, each delivery signed.
     wanted = {
