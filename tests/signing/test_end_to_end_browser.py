@@ -275,6 +275,10 @@ def test_a_dossier_signed_in_chromium_and_through_the_api(
     dossier = created.json()
     anna_id, beat_id = (person["id"] for person in dossier["invitees"])
     document_id, beat_token = _send(world, dossier)
+    early = httpx.get(
+        f"{world.server.base_url}/api/v1/signer/dossier", headers={"Authorization": f"Bearer {beat_token}"}, timeout=60
+    )
+    assert (early.status_code, early.json()["subCode"]) == (409, "InviteNotOpenYet")  # Anna's turn first
 
     _sign_in_chromium(context.new_page(), world)
     _sign_through_the_api(world, beat_token)
