@@ -47,6 +47,7 @@ from uuid import UUID
 
 from cryptography import x509
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import AuthorityInformationAccessOID
 from pyhanko.sign.timestamps import TimeStamper
@@ -135,6 +136,7 @@ def _key(keys: ServerKeys, row: Credential, certificate: x509.Certificate) -> ec
 def forget_cached_keys() -> None:
     """Drop every unsealed key this process holds (tests; after destroying a tenant's PKI)."""
     _keys.clear()
+    _timestampers.clear()
 
 
 def _describe(row: Credential) -> str:
@@ -569,11 +571,28 @@ async def validation_trust(session: AsyncSession, settings: Settings, tenant_id:
     return trust_for(settings, _certificate(root) if root else None, _certificate(ca) if ca else None)
 
 
+# Timestampers kept per process: pyHanko sizes each signature from a dummy token that a
+# timestamper fetches once and keeps, so a new one per step cost a token (over HTTP: a
+# round trip to the TSA) per step. They hold no session or connection (pyHanko opens one per
+# request), only that dummy and the TSA certificates seen, so any event loop may use them.
+_timestampers: OrderedDict[tuple[object, ...], tsa.FailoverTimeStamper] = OrderedDict()
+_TIMESTAMPER_CACHE_SIZE = 16
+
+
 def timestamper(settings: Settings, base: Platform) -> tsa.FailoverTimeStamper:
     """The configured external TSAs in order, else Trustroom's own in-process TSA; never none (fail closed)."""
-    if settings.signing.tsa_urls:
-        return tsa.over_http(settings.signing.tsa_urls, timeout=settings.signing.tsa_timeout_seconds)
-    return tsa.in_process(tsa.TimeStampAuthority(base.tsa))
+    urls = tuple(settings.signing.tsa_urls)
+    timeout = settings.signing.tsa_timeout_seconds
+    tag: tuple[object, ...] = (urls, timeout) if urls else (base.tsa.certificate.fingerprint(hashes.SHA256()),)
+    found = _timestampers.get(tag)
+    if found is not None:
+        _timestampers.move_to_end(tag)
+        return found
+    made = tsa.over_http(urls, timeout=timeout) if urls else tsa.in_process(tsa.TimeStampAuthority(base.tsa))
+    _timestampers[tag] = made
+    while len(_timestampers) > _TIMESTAMPER_CACHE_SIZE:
+        _timestampers.popitem(last=False)
+    return made
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """The signing workflow's jobs (ADR 0018): a step applies one invitee's request to every
-document, finalisation makes the documents B-LTA and completes the dossier.
+document; the last step also finalises (every document B-LTA, the dossier completed) in
+the same transaction, so a dossier completes as soon as its last signature is applied.
 
-Both run under the dossier's concurrency key (limit 1) and take its row lock, and each
+Steps run under the dossier's concurrency key (limit 1) and take its row lock, and each
 does all its work in one transaction: a step killed half-way leaves the request pending
 and the documents as they were, a rerun does it from the start; one that finds its work
 done (request applied, dossier completed) does nothing. A step that cannot get a
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 from uuid import UUID
@@ -40,8 +41,8 @@ from ..models import (
     SignatureRecord,
     SigningRequest,
     SigningRequestState,
-    dossier_concurrency_key,
 )
+from ..revocation import RevocationSource
 from . import authority, completion, delivery, documents, invites, lifecycle, requests
 from . import invitees as invitee_rows
 from .authority import SigningKit
@@ -80,7 +81,7 @@ def _fill(fields: list[DocumentField], values: Mapping[str, str | bool], today: 
 
 async def _sign_document(
     kit: SigningKit,
-    long_term: pades.LongTerm,
+    long_term: pades.LongTerm | None,
     data: bytes,
     signing: list[DocumentField],
     fill: dict[str, pdf.FieldValue],
@@ -140,10 +141,16 @@ async def apply_step(
     values, _typed_name = requests.opened_input(workshop.keys, request)
     today = utcnow().date()
     pairs = await documents.documents_with_fields(session, actor, dossier)
+    people = await invitee_rows.of_dossier(session, actor, dossier)
+    # The last step finalises in its own transaction (ADR 0018, decision 9).
+    last = all(delivery.is_done(person) for person in people if person.role in ACTIVE and person.id != invitee.id)
     kit = await authority.signing_kit(session, workshop.keys, workshop.settings, dossier.tenant_id)
     signed: list[tuple[DossierDocument, DocumentField]] = []
+    changed: dict[UUID, bytes] = {}
     async with kit.revocation_source() as source:
-        long_term = kit.long_term(source)
+        # The last step's own DSS and document timestamp would be overtaken at once by
+        # finalisation's, which covers this signature too (its certificate is still valid).
+        long_term = None if last else kit.long_term(source)
         credential = None
         if dossier.method == Method.AES and invitee.role == InviteeRole.SIGNER:
             # One certificate per step, for every field of every document; destroyed at the block's end.
@@ -159,24 +166,29 @@ async def apply_step(
                     continue
                 data = await workshop.read(session, actor, document.blob_id)
                 data = await _sign_document(kit, long_term, data, signing, fill, credential, dossier, invitee, request)
-                await workshop.replace(session, actor, document, data)
+                if not last:  # the last step stores each document once, finalised
+                    await workshop.replace(session, actor, document, data)
+                changed[document.id] = data
                 signed.extend((document, field) for field in signing)
-    certificate = credential.certificate if credential is not None else kit.seal.certificate
-    for document, field in signed:
-        session.add(
-            SignatureRecord(
-                tenant_id=dossier.tenant_id,
-                dossier_id=dossier.id,
-                invitee_id=invitee.id,
-                document_id=document.id,
-                field_name=field_name(field),
-                certificate_serial=authority.serial_text(certificate.serial_number),
-                certificate_fingerprint=certificate.fingerprint(hashes.SHA256()).hex(),
-                sealed=credential is None,
+        certificate = credential.certificate if credential is not None else kit.seal.certificate
+        for document, field in signed:
+            session.add(
+                SignatureRecord(
+                    tenant_id=dossier.tenant_id,
+                    dossier_id=dossier.id,
+                    invitee_id=invitee.id,
+                    document_id=document.id,
+                    field_name=field_name(field),
+                    certificate_serial=authority.serial_text(certificate.serial_number),
+                    certificate_fingerprint=certificate.fingerprint(hashes.SHA256()).hex(),
+                    sealed=credential is None,
+                )
             )
-        )
-    await _finish_invitee(session, actor, dossier, invitee, request)
-    return "applied"
+        await _finish_invitee(session, actor, dossier, invitee, request)
+        if last:
+            await _make_lta(session, actor, workshop, kit, source, pairs, changed)
+            await _complete(session, actor, workshop, dossier, len(pairs))
+    return "completed" if last else "applied"
 
 
 async def _finish_invitee(
@@ -191,16 +203,6 @@ async def _finish_invitee(
     request.sealed_input, request.sealed_image = None, None
     await session.flush()
     await invites.advance(session, actor, dossier)
-    people = await invitee_rows.of_dossier(session, actor, dossier)
-    if all(delivery.is_done(person) for person in people if person.role in ACTIVE):
-        await jobs.enqueue(
-            session,
-            FINALIZE,
-            tenant_id=dossier.tenant_id,
-            concurrency_key=dossier_concurrency_key(dossier.id),
-            concurrency_limit=1,
-            dossier_id=str(dossier.id),
-        )
 
 
 async def record_failure(
@@ -224,8 +226,8 @@ async def record_failure(
 
 
 async def finalize(session: AsyncSession, actor: Actor, workshop: Workshop, dossier_id: UUID) -> str:
-    """Every document B-LTA (`pades.finalize_lta`), the dossier completed with its sealed
-    audit report (and handed to the client's room); once."""
+    """Every document B-LTA, the dossier completed; once. The job for a finalisation queued
+    apart from the last step (before ADR 0018, decision 9); the last step does it itself now."""
     dossier = await delivery.locked(session, actor, dossier_id)
     if dossier is None or dossier.state != DossierState.PENDING:
         return "nothing"
@@ -235,13 +237,37 @@ async def finalize(session: AsyncSession, actor: Actor, workshop: Workshop, doss
     pairs = await documents.documents_with_fields(session, actor, dossier)
     kit = await authority.signing_kit(session, workshop.keys, workshop.settings, dossier.tenant_id)
     async with kit.revocation_source() as source:
-        for document, _fields in pairs:
-            data = await workshop.read(session, actor, document.blob_id)
-            final = await pades.finalize_lta(data, kit.trust, source, kit.timestamper)
-            await workshop.replace(session, actor, document, final)
-            document.archive_due_at = pades.renewal_due(final)
-    await lifecycle.transition(session, actor, dossier, DossierState.COMPLETED)
-    await completion.complete(session, actor, workshop, dossier)  # the sealed report; the client's room
-    event = events.DossierCompleted(dossier_id=dossier.id, documents=len(pairs), exchange_id=dossier.exchange_id)
-    await jobs.emit(session, events.DOSSIER_COMPLETED, event, tenant_id=dossier.tenant_id)
+        await _make_lta(session, actor, workshop, kit, source, pairs, {})
+    await _complete(session, actor, workshop, dossier, len(pairs))
     return "completed"
+
+
+async def _make_lta(
+    session: AsyncSession,
+    actor: Actor,
+    workshop: Workshop,
+    kit: SigningKit,
+    source: RevocationSource,
+    pairs: Sequence[tuple[DossierDocument, Sequence[DocumentField]]],
+    current: Mapping[UUID, bytes],
+) -> None:
+    """Every document B-LTA (`pades.finalize_lta`) and stored; `current` holds documents
+    this transaction already has in hand (the last step's), the others are read."""
+    for document, _fields in pairs:
+        data = current.get(document.id)
+        if data is None:
+            data = await workshop.read(session, actor, document.blob_id)
+        final = await pades.finalize_lta(data, kit.trust, source, kit.timestamper)
+        await workshop.replace(session, actor, document, final)
+        document.archive_due_at = pades.renewal_due(final)
+
+
+async def _complete(
+    session: AsyncSession, actor: Actor, workshop: Workshop, dossier: Dossier, document_count: int
+) -> None:
+    """The dossier completed with its sealed audit report (and handed to the client's room),
+    and announced, in the finalising transaction."""
+    await lifecycle.transition(session, actor, dossier, DossierState.COMPLETED)
+    await completion.complete(session, actor, workshop, dossier)
+    event = events.DossierCompleted(dossier_id=dossier.id, documents=document_count, exchange_id=dossier.exchange_id)
+    await jobs.emit(session, events.DOSSIER_COMPLETED, event, tenant_id=dossier.tenant_id)
