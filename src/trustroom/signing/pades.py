@@ -26,7 +26,7 @@ from __future__ import annotations
 import dataclasses
 import io
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from asn1crypto import algos, cms, core
@@ -338,6 +338,10 @@ def _credential_name(credential: SigningCredential) -> str:
 # --- B-LTA ----------------------------------------------------------------------------------
 
 
+# Slack between our clock and a responder's (ours, or a CA's somewhere else).
+REVOCATION_CLOCK_TOLERANCE = timedelta(minutes=2)
+
+
 def _context(trust: Trust, fetchers: Fetchers, now: datetime | None) -> ValidationContext:
     return ValidationContext(
         trust_roots=[to_asn1(c) for c in trust.roots],
@@ -346,6 +350,9 @@ def _context(trust: Trust, fetchers: Fetchers, now: datetime | None) -> Validati
         fetchers=fetchers,
         revocation_mode="require",
         moment=now,
+        # An answer fetched now is stamped a little after the moment this context was made:
+        # certvalidator's default one second called it "too recent" on a loaded machine.
+        time_tolerance=REVOCATION_CLOCK_TOLERANCE,
     )
 
 
