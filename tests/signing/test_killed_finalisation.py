@@ -5,7 +5,8 @@ one more document timestamp (the B-LTA one), `dossier.completed` once, nothing l
 The moment is made deterministic by a TSA under the test's control that takes the request
 and never answers: the worker is inside `signing.finalize_dossier`, its transaction open,
 when the request arrives; it is killed then, and a new worker (the in-process TSA) takes
-the job up after the dead one's lease."""
+the job up after the dead one's lease. Most of its time (half a minute on a loaded machine)
+is the two worker processes starting: a real process is the point."""
 
 from __future__ import annotations
 
