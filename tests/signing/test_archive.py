@@ -17,15 +17,6 @@ import httpx
 import pytest
 from cryptography import x509
 from pyhanko.sign.validation import ades
-from pyhanko.sign.validation.policy_decl import (
-    PdfSignatureValidationSpec,
-    RevinfoOnlineFetchingRule,
-    RevocationInfoGatheringSpec,
-    SignatureValidationSpec,
-)
-from pyhanko_certvalidator.context import CertValidationPolicySpec
-from pyhanko_certvalidator.policy_decl import REQUIRE_REVINFO, CertRevTrustPolicy
-from pyhanko_certvalidator.registry import SimpleTrustManager
 from sqlalchemy import select
 
 from trustroom.audit.models import AuditEvent
@@ -39,7 +30,6 @@ from trustroom.settings import Settings
 from trustroom.signing import pades
 from trustroom.signing.models import DossierDocument
 from trustroom.signing.pdf import open_reader
-from trustroom.signing.revocation import to_asn1
 from trustroom.signing.service import authority
 from trustroom.signing.service.stored_pdfs import Workshop
 from trustroom.signing.tasks import ARCHIVE_TIMESTAMPS
@@ -48,6 +38,7 @@ from ..clients.conftest import Person
 from ..factories import TenantFixture
 from ..outbound import free_port
 from .sending import add_document
+from .support import offline_lta_spec
 from .test_dossiers import DOSSIERS, create_dossier, signer
 from .test_invites import TASKS, run_due
 from .test_requests import Sent, advisor
@@ -160,17 +151,7 @@ async def archive_run(database: Database, settings: Settings, within: float = 60
 
 async def assert_lta_valid(data: bytes, root: x509.Certificate) -> None:
     """pyHanko's own AdES-LTA validation, offline (DSS only), the root the only trust anchor."""
-    spec = PdfSignatureValidationSpec(
-        SignatureValidationSpec(
-            cert_validation_policy=CertValidationPolicySpec(
-                trust_manager=SimpleTrustManager.build([to_asn1(root)]),
-                revinfo_policy=CertRevTrustPolicy(REQUIRE_REVINFO),
-            ),
-            revinfo_gathering_policy=RevocationInfoGatheringSpec(
-                online_fetching_rule=RevinfoOnlineFetchingRule.LOCAL_ONLY
-            ),
-        )
-    )
+    spec = offline_lta_spec(root)
     signatures = open_reader(data).embedded_regular_signatures
     assert len(signatures) == 2  # the certification and Anna's sealed step
     for signature in signatures:
