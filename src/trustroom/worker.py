@@ -46,6 +46,7 @@ SCHEDULES: tuple[Schedule, ...] = (
     Schedule(jobs_tasks.PURGE_EVENTS, every_seconds=3600),
     Schedule(storage_tasks.SWEEP_EXPIRED, every_seconds=900),
     Schedule(storage_tasks.SWEEP_ORPHANS, every_seconds=3600),
+    Schedule(signing_tasks.ARCHIVE_TIMESTAMPS, every_seconds=3600),
 )
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from trustroom.signing import pades, pdf
 
+from .animated_tsa import AnimatedTsa
 from .support import Pki, Server, build_pki, make_pdf, nss_database, serve
 
 PLACEMENTS = [
@@ -29,6 +30,16 @@ PLACEMENTS = [
 def pki_server() -> Iterator[Server]:
     with serve({}) as server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def animated_tsa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnimatedTsa]:
+    """Certomancer's Animator as an external TSA on 127.0.0.1, one per test process; a test
+    may stop it, and starts it again before it ends."""
+    tsa = AnimatedTsa(tmp_path_factory.mktemp("animated-tsa"))
+    tsa.start()
+    yield tsa
+    tsa.stop()
 
 
 @pytest.fixture(scope="session")

@@ -10,21 +10,11 @@ from pathlib import Path
 
 import pytest
 from pyhanko.sign.validation import ades
-from pyhanko.sign.validation.policy_decl import (
-    PdfSignatureValidationSpec,
-    RevinfoOnlineFetchingRule,
-    RevocationInfoGatheringSpec,
-    SignatureValidationSpec,
-)
-from pyhanko_certvalidator.context import CertValidationPolicySpec
-from pyhanko_certvalidator.policy_decl import REQUIRE_REVINFO, CertRevTrustPolicy
-from pyhanko_certvalidator.registry import SimpleTrustManager
 
 from trustroom.signing import pades, pdf, validation
-from trustroom.signing.revocation import to_asn1
 
 from .conftest import Flow
-from .support import Pki, pdfsig, tool
+from .support import Pki, offline_lta_spec, pdfsig, tool
 
 # Pure code, no database: the PostgreSQL pass skips these (tests/conftest.py).
 pytestmark = pytest.mark.database_free
@@ -34,17 +24,7 @@ SIGNATURES = ["Certification", "Client", "CoClient", "Advisor"]
 
 async def test_pyhanko_ades_lta_trusting_only_the_root(flow: Flow, test_pki: Pki) -> None:
     """pyHanko's own AdES-LTA validation, offline (DSS only), the root the only trust anchor."""
-    spec = PdfSignatureValidationSpec(
-        SignatureValidationSpec(
-            cert_validation_policy=CertValidationPolicySpec(
-                trust_manager=SimpleTrustManager.build([to_asn1(test_pki.root.certificate)]),
-                revinfo_policy=CertRevTrustPolicy(REQUIRE_REVINFO),
-            ),
-            revinfo_gathering_policy=RevocationInfoGatheringSpec(
-                online_fetching_rule=RevinfoOnlineFetchingRule.LOCAL_ONLY
-            ),
-        )
-    )
+    spec = offline_lta_spec(test_pki.root.certificate)
     reader = pdf.open_reader(flow.final)
     seen = []
     for signature in reader.embedded_regular_signatures:

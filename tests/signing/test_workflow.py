@@ -40,7 +40,7 @@ from trustroom.signing.service.stored_pdfs import Workshop
 from ..clients.conftest import Person
 from ..factories import TenantFixture
 from ..helpers import events_of
-from ..outbound import free_port
+from .animated_tsa import AnimatedTsa
 from .sending import add_document, authenticate
 from .support import nss_database, pdfsig, tool
 from .test_dossiers import DOSSIERS, create_dossier, signer
@@ -152,16 +152,34 @@ async def test_a_cancelled_dossier_voids_the_pending_request(sent: Sent) -> None
         await sent.submit(sent.invitee("Beat"), typed_name="Beat")
 
 
-async def test_a_step_without_a_timestamp_fails_closed_and_completes_once_the_tsa_is_back(sent: Sent) -> None:
-    anna, beat = sent.invitee("Anna"), sent.invitee("Beat")
+def through(settings: Settings, tsa: AnimatedTsa) -> Settings:
+    """The settings with `tsa` as the only TSA, its root trusted and its CRL fetched over HTTP."""
+    signing = settings.signing.model_copy(
+        update={
+            "tsa_urls": [tsa.url],
+            "tsa_timeout_seconds": 2,
+            "trust_roots": [tsa.root_pem],
+            "fetch_urls": [f"{tsa.base_url}/"],
+        }
+    )
+    return settings.model_copy(update={"signing": signing})
+
+
+async def test_a_step_without_a_timestamp_fails_closed_and_completes_once_the_tsa_is_back(
+    sent: Sent, animated_tsa: AnimatedTsa
+) -> None:
+    """The TSA is Certomancer's animator over HTTP: stopped, the step fails closed; started
+    again on the same port, the retried step completes and the final PDF validates."""
+    anna, beat, carla = sent.invitee("Anna"), sent.invitee("Beat"), sent.invitee("Carla")
+    external = through(sent.settings, animated_tsa)
     await authenticate(sent.database, sent.tenant, anna)
     await sent.submit(anna, values=anna_values(sent), typed_name="Anna Muster")
     before, _ = await final_pdf(sent)
-    stopped = f"http://127.0.0.1:{free_port()}/tsa"  # nothing listens: a TSA that is down
-    down = sent.settings.model_copy(
-        update={"signing": sent.settings.signing.model_copy(update={"tsa_urls": [stopped], "tsa_timeout_seconds": 2})}
-    )
-    await run_due(sent.database, down, sent.tenant, within=60)
+    animated_tsa.stop()
+    try:
+        await run_due(sent.database, external, sent.tenant, within=60)
+    finally:
+        animated_tsa.start()
 
     after, _ = await final_pdf(sent)
     assert after == before  # nothing signed without a time
@@ -181,17 +199,28 @@ async def test_a_step_without_a_timestamp_fails_closed_and_completes_once_the_ts
     step_failed = await events_of(sent.database, sent.tenant, "dossier.step.failed")
     assert [(data["inviteeId"], data["error"]) for _, data in step_failed] == [(anna, "TimestampUnavailable")]
 
-    await travel(sent.database, sent.tenant, 3600)  # the retry is due
-    await run_due(sent.database, sent.settings, sent.tenant, within=60)  # the TSA is back
+    await travel(sent.database, sent.tenant, 3600)  # the retry is due, the TSA is back
+    await run_due(sent.database, external, sent.tenant, within=60)
     async with sent.database.session(write=False) as session:
         await bind_tenant(session, sent.tenant.id)
         invitee = await session.get(Invitee, UUID(anna))
         assert invitee is not None and invitee.state == "signed"
-    await authenticate(sent.database, sent.tenant, beat)
-    await sent.submit(beat, typed_name="Beat")
-    await run_due(sent.database, sent.settings, sent.tenant, within=60)
-    signed, _ = await final_pdf(sent)
-    assert len(open_reader(signed).embedded_regular_signatures) == 3  # certification, Anna, Beat
+    for who in (beat, carla):
+        await authenticate(sent.database, sent.tenant, who)
+        await sent.submit(who, typed_name="Signed")
+        await run_due(sent.database, external, sent.tenant, within=60)
+
+    final, dossier = await final_pdf(sent)
+    assert dossier.state == "completed"
+    reader = open_reader(final)
+    assert len(reader.embedded_regular_signatures) == 4  # certification, Anna, Beat, Carla
+    stamped_by = {s.signer_cert.subject.native["common_name"] for s in reader.embedded_timestamp_signatures}
+    assert "Certomancer Test Time-Stamping Authority" in stamped_by
+    async with sent.database.session(write=False) as session:
+        trust = await authority.validation_trust(session, external, sent.tenant.id)
+    reports = await validation.validate(final, trust)
+    assert all(report.ok for report in reports), [r for r in reports if not r.ok]
+    assert all(r.level == "B-LTA" for r in reports if r.kind != "timestamp"), reports
 
 
 async def test_ten_signers_submitting_at_once_each_sign_once(

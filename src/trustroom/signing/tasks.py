@@ -13,8 +13,9 @@ from ..db import bind_tenant
 from ..errors import AppError
 from ..jobs.service import JobContext, Task
 from .channels import MESSAGE_OUTCOME
+from .errors import TimestampUnavailable
 from .models import STEP_TASK
-from .service import delivery, expiry, invites, reminders, steps
+from .service import archive, delivery, expiry, invites, reminders, steps
 from .service.stored_pdfs import Workshop
 
 
@@ -101,3 +102,55 @@ APPLY_STEP = Task(STEP_TASK, _apply_step, max_attempts=50, retry_delays=STEP_RET
 FINALIZE_DOSSIER = Task(steps.FINALIZE.name, _finalize, max_attempts=50, retry_delays=STEP_RETRY_DELAYS)
 
 TASKS = (*TASKS, APPLY_STEP, FINALIZE_DOSSIER)
+
+
+# --- archive timestamps (B-LTA over the years) ---------------------------------------------------
+
+ARCHIVE_BATCH = 50
+
+
+async def _archive_timestamps(ctx: JobContext) -> dict[str, Any]:
+    """A platform job: every due document of every tenant renewed (`archive.renew`), each in
+    a transaction of its own bound to its tenant, so a killed run loses nothing it did. No
+    timestamp to be had stops the run (every document needs one) and the job is retried."""
+    workshop = Workshop.of(ctx.keys, ctx.settings)
+    counts = {"renewed": 0, "failed": 0}
+    after = None
+    while True:
+        async with ctx.database.session(write=False) as read:
+            batch = await archive.due_documents(read, after=after, limit=ARCHIVE_BATCH)
+        for due in batch:
+            after = due.id
+            failure = await _renew_one(ctx, workshop, due)
+            if failure is None:
+                counts["renewed"] += 1
+                continue
+            counts["failed"] += 1
+            ctx.retry_later(failure.sub_code)
+            if isinstance(failure, TimestampUnavailable):
+                return counts
+        if len(batch) < ARCHIVE_BATCH:
+            return counts
+        await ctx.report_progress(counts)
+
+
+async def _renew_one(ctx: JobContext, workshop: Workshop, due: archive.DueDocument) -> AppError | None:
+    actor = delivery.system_actor(due.tenant_id)
+    async with ctx.database.session() as session:
+        await bind_tenant(session, due.tenant_id)
+        try:
+            await archive.renew(session, actor, workshop, due.id, due.dossier_id)
+        except AppError as error:
+            # Fail closed: the document keeps its PDF and its due date; the failure is recorded.
+            await session.rollback()
+            await bind_tenant(session, due.tenant_id)
+            await archive.record_failure(session, actor, due, error.sub_code)
+            await session.commit()
+            return error
+        await session.commit()
+    return None
+
+
+ARCHIVE_TIMESTAMPS = Task("signing.archive_timestamps", _archive_timestamps, retry_delays=STEP_RETRY_DELAYS)
+
+TASKS = (*TASKS, ARCHIVE_TIMESTAMPS)
