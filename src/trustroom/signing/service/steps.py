@@ -43,7 +43,7 @@ from ..models import (
     SigningRequestState,
 )
 from ..revocation import RevocationSource
-from . import authority, completion, delivery, documents, invites, lifecycle, requests
+from . import authority, completion, credentials, delivery, documents, invites, lifecycle, requests
 from . import invitees as invitee_rows
 from .authority import SigningKit
 from .preparation import field_name
@@ -188,7 +188,7 @@ async def apply_step(
                     invitee_id=invitee.id,
                     document_id=document.id,
                     field_name=field_name(field),
-                    certificate_serial=authority.serial_text(certificate.serial_number),
+                    certificate_serial=credentials.serial_text(certificate.serial_number),
                     certificate_fingerprint=certificate.fingerprint(hashes.SHA256()).hex(),
                     sealed=credential is None,
                 )
