@@ -46,7 +46,7 @@ from trustroom.settings import ClientSettings, Settings, SigningSettings, Webhoo
 from trustroom.signing import pki
 from trustroom.signing.schemas import DossierCreate, FieldWrite, InviteCreate
 from trustroom.signing.service import access as signing_access
-from trustroom.signing.service import authority, dossiers
+from trustroom.signing.service import authorities, dossiers
 from trustroom.signing.service import documents as signing_documents
 from trustroom.signing.service import fields as signing_fields
 from trustroom.signing.service import invitees as signing_invitees
@@ -581,7 +581,7 @@ async def test_a_tenants_public_pki_answers_for_its_own_ca_only(
     for owner in (tenant, other_tenant):
         async with database.session() as session:
             await bind_tenant(session, owner.id)
-            made[owner.id] = await authority.tenant_authority(session, keys, settings, owner.id)
+            made[owner.id] = await authorities.tenant_authority(session, keys, settings, owner.id)
             await session.commit()
     mine = made[tenant.id]
     about_mine = (

@@ -36,8 +36,8 @@ from .errors import AppError
 from .keys import ServerKeys
 from .settings import ConfigurationError, Settings
 from .settings_problems import Problem, SettingsInvalid
-from .signing.service import authority as signing_authority
 from .signing.service import check as signing_check
+from .signing.service import credentials as signing_credentials
 from .storage import rotation
 from .storage.blobs import store_from_settings
 from .storage.keyring import SealedKeyring
@@ -184,7 +184,7 @@ async def _keys_status(settings: Settings) -> dict[str, Any]:
         )
         old_pictures = await pictures.count_on_older_secrets(session, keys)
         old_keks = await SealedKeyring(keys).count_on_older_secrets(session)
-        old_signing = await signing_authority.count_on_older_secrets(session, keys)
+        old_signing = await signing_credentials.count_on_older_secrets(session, keys)
         return {
             "currentSecretId": keys.secret_id,
             "apiKeysOnOlderSecrets": int(old_keys or 0),
@@ -205,7 +205,7 @@ async def _keys_reseal(settings: Settings) -> dict[str, Any]:
         resealed, total = await members.reseal_all(session, keys)
         pictures_resealed, picture_count = await pictures.reseal_all(session, keys)
         keks_resealed, kek_count = await SealedKeyring(keys).reseal_all(session)
-        signing_resealed, signing_count = await signing_authority.reseal_all(session, keys)
+        signing_resealed, signing_count = await signing_credentials.reseal_all(session, keys)
         return {
             "resealed": resealed,
             "members": total,
@@ -356,7 +356,7 @@ async def _signing_start_up_problems(settings: Settings) -> list[Problem]:
     database = Database(settings.resolved_database_url)
     try:
         async with database.session(write=False) as session:
-            found = await signing_authority.start_up_problems(session, keys)
+            found = await signing_credentials.start_up_problems(session, keys)
     except DBAPIError:
         return []
     finally:

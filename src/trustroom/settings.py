@@ -254,6 +254,13 @@ class SigningSettings(BaseModel):
         "on first use).",
         examples=["Alpine Private Bank"],
     )
+    renew_before_days: int = Field(
+        90,
+        ge=1,
+        le=365,
+        description="Days before its expiry that the in-process TSA's, the OCSP responders' and a tenant seal's "
+        "certificate is renewed (at the next signing step or `trustroom signing check`).",
+    )
     validate_max_bytes: int = Field(
         50 * 1024 * 1024, ge=1024, description="Largest PDF `POST /api/v1/signing/validate` accepts (bytes)."
     )

@@ -14,7 +14,7 @@ import pytest
 from trustroom.signing import pades, pdf
 
 from .animated_tsa import AnimatedTsa
-from .support import Pki, Server, build_pki, make_pdf, nss_database, serve
+from .support import Pki, Server, build_pki, drawn_signature, make_pdf, nss_database, serve
 
 PLACEMENTS = [
     pdf.Placement("Client", pdf.FieldKind.SIGNATURE, 10, 72, 120, 220, 70),
@@ -80,6 +80,7 @@ async def run_flow(p: Pki) -> Flow:
             location="Zürich",
             fill={"Reference": "CUST-2026-0042", "Consent": True},
             long_term=p.long_term(),
+            image=drawn_signature(),  # drawn; the others typed
         )
     with p.signer("Łukasz Zoë Brändli", "lukasz@example.com") as credential:
         second = await pades.approve(

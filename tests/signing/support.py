@@ -21,6 +21,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from cryptography import x509
+from PIL import Image, ImageDraw
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign.validation.policy_decl import (
@@ -35,7 +36,7 @@ from pyhanko_certvalidator.registry import SimpleTrustManager
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 
-from trustroom.signing import pades, pki, revocation, tsa
+from trustroom.signing import pades, pdf, pki, revocation, tsa
 
 START = datetime.now(UTC) - timedelta(days=1)
 
@@ -334,3 +335,40 @@ def offline_lta_spec(root: x509.Certificate) -> PdfSignatureValidationSpec:
             ),
         )
     )
+
+
+def drawn_signature(size: tuple[int, int] = (300, 100)) -> bytes:
+    """A signature as the signer's canvas exports it: strokes on a transparent PNG."""
+    image = Image.new("RGBA", size, (255, 255, 255, 0))
+    draw = ImageDraw.Draw(image)
+    draw.line([(20, 70), (80, 20), (140, 80), (200, 30), (280, 60)], fill=(0, 0, 80, 255), width=4)
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+def _images_in(xobject: generic.PdfObject, seen: int = 0) -> int:
+    """Image XObjects an appearance stream draws, through nested form XObjects."""
+    resources = xobject.get_object().get("/Resources")
+    if resources is None or "/XObject" not in resources.get_object():
+        return 0
+    found = 0
+    for child in resources.get_object()["/XObject"].values():
+        child = child.get_object()
+        if child.get("/Subtype") == "/Image":
+            found += 1
+        elif seen < 8:
+            found += _images_in(child, seen + 1)
+    return found
+
+
+def appearance_images(data: bytes, field_name: str) -> int:
+    """How many images the normal appearance of the signature field `field_name` shows."""
+    reader = pdf.open_reader(data)
+    for ref in reader.root["/AcroForm"]["/Fields"]:
+        field_object = ref.get_object()
+        if field_object.get("/T") != field_name:
+            continue
+        widgets = [kid.get_object() for kid in field_object.get("/Kids", [])] or [field_object]
+        return sum(_images_in(widget["/AP"]["/N"]) for widget in widgets if "/AP" in widget)
+    raise AssertionError(f"no field {field_name}")

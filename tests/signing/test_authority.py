@@ -22,7 +22,7 @@ from trustroom.settings import Settings
 from trustroom.signing import pades, pdf, pki, validation
 from trustroom.signing.errors import SigningKeyUnreadable
 from trustroom.signing.models import IssuedCertificate, TenantCredential
-from trustroom.signing.service import authority, check
+from trustroom.signing.service import authorities, authority, check, credentials, revocation_answers
 
 from ..factories import TenantFixture, make_tenant
 from .support import make_pdf
@@ -34,11 +34,13 @@ def tenant_base(tenant_id: UUID) -> str:
     return f"/pki/tenants/{tenant_id}"
 
 
-async def made(database: Database, keys: ServerKeys, settings: Settings, tenant_id: UUID) -> authority.TenantAuthority:
+async def made(
+    database: Database, keys: ServerKeys, settings: Settings, tenant_id: UUID
+) -> authorities.TenantAuthority:
     """The tenant's PKI, made (or read) and committed."""
     async with database.session() as session:
         await bind_tenant(session, tenant_id)
-        made = await authority.tenant_authority(session, keys, settings, tenant_id)
+        made = await authorities.tenant_authority(session, keys, settings, tenant_id)
         await session.commit()
     return made
 
@@ -107,7 +109,7 @@ async def test_ocsp_answers_from_the_table_and_sees_a_revocation(
     pki_of_tenant = await made(database, keys, settings, tenant.id)
     async with database.session() as session:
         await bind_tenant(session, tenant.id)
-        with await authority.issue_signer(
+        with await authorities.issue_signer(
             session, pki_of_tenant, name="Anna Muster", email="anna@example.com"
         ) as signer:
             signer_certificate = signer.certificate
@@ -124,7 +126,7 @@ async def test_ocsp_answers_from_the_table_and_sees_a_revocation(
     crl_before = x509.load_der_x509_crl((await client.get(f"{base}/crl")).content)
     async with database.session() as session:
         await bind_tenant(session, tenant.id)
-        assert await authority.revoke(
+        assert await revocation_answers.revoke(
             session, tenant.id, signer_certificate.serial_number, reason=x509.ReasonFlags.key_compromise
         )
         await session.commit()
@@ -259,18 +261,18 @@ async def test_signing_keys_are_resealed_and_a_wrong_secret_is_refused(
     )
     only_new = ServerKeys(b"a-newer-secret-that-is-long-enough-0123456789")
     async with database.session() as session:
-        assert await authority.count_on_older_secrets(session, newer) >= 4
-        resealed, total = await authority.reseal_all(session, newer)
+        assert await credentials.count_on_older_secrets(session, newer) >= 4
+        resealed, total = await credentials.reseal_all(session, newer)
         assert resealed == total >= 4
-        assert await authority.count_on_older_secrets(session, newer) == 0
-        assert await authority.start_up_problems(session, only_new) == []
-        problems = await authority.start_up_problems(session, keys)  # the old secret alone no longer opens them
+        assert await credentials.count_on_older_secrets(session, newer) == 0
+        assert await credentials.start_up_problems(session, only_new) == []
+        problems = await credentials.start_up_problems(session, keys)  # the old secret alone no longer opens them
         assert problems and "cannot be opened with the configured secrets" in problems[0]
         await bind_tenant(session, tenant.id)
         authority.forget_cached_keys()
         with pytest.raises(SigningKeyUnreadable):
-            await authority.tenant_authority(session, keys, settings, tenant.id)
-        reopened = await authority.tenant_authority(session, only_new, settings, tenant.id)
+            await authorities.tenant_authority(session, keys, settings, tenant.id)
+        reopened = await authorities.tenant_authority(session, only_new, settings, tenant.id)
         assert reopened.seal.key is not None
         await session.rollback()  # leave the keys under the test secret for the other tests
     authority.forget_cached_keys()

@@ -15,7 +15,7 @@ from trustroom.signing import pades, pdf, validation
 
 from ..untraced import untraced
 from .conftest import Flow
-from .support import Pki, offline_lta_spec, pdfsig, tool
+from .support import Pki, appearance_images, offline_lta_spec, pdfsig, tool
 
 # Pure code, no database: the PostgreSQL pass skips these (tests/conftest.py).
 pytestmark = pytest.mark.database_free
@@ -112,3 +112,13 @@ def test_stamps_embed_a_unicode_font(flow: Flow) -> None:
     )
     fonts = field["/AP"]["/N"]["/Resources"]["/Font"]
     assert any("NimbusSans" in str(fonts[name]["/BaseFont"]) for name in fonts), fonts
+
+
+def test_a_drawn_signature_shows_in_its_stamp_and_a_typed_one_does_not(flow: Flow) -> None:
+    """Anna drew her signature: her field's appearance draws it (behind the name and date,
+    still text in the stream); the others' stamps are text only. The judges above accept all."""
+    assert appearance_images(flow.final, "Client") >= 1
+    assert appearance_images(flow.final, "CoClient") == 0 and appearance_images(flow.final, "Advisor") == 0
+    reader = pdf.open_reader(flow.final)
+    field = next(ref.get_object() for ref in reader.root["/AcroForm"]["/Fields"] if ref.get_object()["/T"] == "Client")
+    assert "/Font" in field["/AP"]["/N"]["/Resources"]  # the text is still there, over the picture

@@ -27,7 +27,7 @@ from trustroom.db import Database, bind_tenant
 from trustroom.keys import ServerKeys
 from trustroom.settings import Settings
 from trustroom.signing import pki
-from trustroom.signing.service import authority
+from trustroom.signing.service import authorities, revocation_answers
 
 from ..conftest import ON_POSTGRES, TEST_SECRET, scratch_postgres
 from ..test_settings_check import environ, problem_lines
@@ -145,8 +145,8 @@ async def test_check_signs_and_pdfsig_trusts_it_with_ocsp_from_the_live_routes(l
     try:
         async with database.session() as session:
             await bind_tenant(session, UUID(tenant_id))
-            seal = (await authority.tenant_authority(session, keys, settings, UUID(tenant_id))).seal
-            assert await authority.revoke(session, UUID(tenant_id), seal.certificate.serial_number)
+            seal = (await authorities.tenant_authority(session, keys, settings, UUID(tenant_id))).seal
+            assert await revocation_answers.revoke(session, UUID(tenant_id), seal.certificate.serial_number)
             await session.commit()
     finally:
         await database.dispose()

@@ -43,7 +43,7 @@ from ..helpers import events_of
 from ..untraced import untraced
 from .animated_tsa import AnimatedTsa
 from .sending import add_document, authenticate
-from .support import nss_database, pdfsig, tool
+from .support import appearance_images, drawn_signature, nss_database, pdfsig, tool
 from .test_dossiers import DOSSIERS, create_dossier, signer
 from .test_invites import run_due, travel
 from .test_requests import Sent, advisor, anna_values, sent
@@ -87,7 +87,8 @@ async def test_three_signers_end_to_end(sent: Sent, tmp_path: Path) -> None:
     assert ("dossier.prepared", {"dossierId": sent.dossier["id"], "documents": 1}) in await events_of(
         sent.database, sent.tenant, "dossier.prepared"
     )
-    for who, extra in ((anna, {"values": anna_values(sent)}), (beat, {})):
+    # Anna draws her signature, Beat and Carla type theirs.
+    for who, extra in ((anna, {"values": anna_values(sent), "signature_png": drawn_signature()}), (beat, {})):
         await authenticate(sent.database, sent.tenant, who)
         await sent.submit(who, typed_name="Signed", **extra)
     await run_due(sent.database, sent.settings, sent.tenant, within=120)
@@ -110,7 +111,8 @@ async def test_three_signers_end_to_end(sent: Sent, tmp_path: Path) -> None:
             and not any(r.sealed for r in records)
         )
         applied = list(await session.scalars(select(SigningRequest).where(SigningRequest.dossier_id == dossier.id)))
-        assert {r.state for r in applied} == {"applied"} and all(r.sealed_input is None for r in applied)
+        assert {r.state for r in applied} == {"applied"}
+        assert all(r.sealed_input is None and r.sealed_image is None for r in applied)
         document = await session.scalar(select(DossierDocument).where(DossierDocument.dossier_id == dossier.id))
         assert document is not None and document.archive_due_at is not None
         trust = await authority.validation_trust(session, sent.settings, sent.tenant.id)
@@ -126,6 +128,13 @@ async def test_three_signers_end_to_end(sent: Sent, tmp_path: Path) -> None:
         assert report.intact and report.valid and report.trusted, report
         assert report.docmdp_ok in (True, None), report
     assert all(r.level == "B-LTA" for r in signatures), signatures
+    # Anna's drawn signature is in her stamp; the typed ones keep the text stamp.
+    images = {
+        signature.signer_cert.subject.native["common_name"]: appearance_images(final, signature.field_name)
+        for signature in open_reader(final).embedded_regular_signatures
+        if signature.field_name.startswith("trustroom-signature")
+    }
+    assert images["Anna Muster"] >= 1 and images["Beat Brändli"] == images["Carla Rossi"] == 0, images
 
     await asyncio.to_thread(second_opinions, final, trust.roots[0], tmp_path)
 

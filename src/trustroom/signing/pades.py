@@ -49,6 +49,7 @@ from pyhanko_certvalidator import errors as cv_errors
 from pyhanko_certvalidator.fetchers.api import Fetchers
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
+from . import stamp_image
 from .errors import (
     DocumentAlreadySigned,
     FieldAlreadyFilled,
@@ -176,12 +177,13 @@ async def _sign(
     text: Mapping[str, str],
     long_term: LongTerm | None,
     font: Path | None = None,
+    image: bytes | None = None,
 ) -> bytes:
     pdf_signer = signers.PdfSigner(
         metadata,
         signer=_CredentialSigner(credential),
         timestamper=timestamper,
-        stamp_style=TextStampStyle(stamp_text=stamp, text_box_style=text_style(font)) if stamp else None,
+        stamp_style=_stamp_style(stamp, font, image) if stamp else None,
         new_field_spec=new_field,
     )
     output = await pdf_signer.async_sign_pdf(
@@ -194,6 +196,16 @@ async def _sign(
         )
         data = await _document_timestamp(data, long_term.trust, long_term.source, timestamper, long_term.now)
     return data
+
+
+def _stamp_style(stamp: str, font: Path | None, image: bytes | None) -> TextStampStyle:
+    """The stamp's text, over the signer's drawn signature when there is one."""
+    style = TextStampStyle(stamp_text=stamp, text_box_style=text_style(font))
+    if image is None:
+        return style
+    return dataclasses.replace(
+        style, background=stamp_image.background(image), background_opacity=stamp_image.STAMP_OPACITY
+    )
 
 
 async def certify(
@@ -248,13 +260,15 @@ async def approve(
     stamp_values: Mapping[str, str] | None = None,
     long_term: LongTerm | None = None,
     font: Path | None = None,
+    image: bytes | None = None,
 ) -> bytes:
     """A signer's PAdES B-T approval signature with a visible appearance, as one incremental update.
 
     Signs the empty signature field `field_name`, or, with `placement`, a new field there.
     `fill` values (text, dates, checkboxes) are written in the same revision. `stamp` is the
     appearance text: `%(signer)s` (the certificate's name or `name`), `%(ts)s` (signing
-    time), `%(reason)s`, `%(location)s` and any `stamp_values`, in `font` (`pdf.text_style`).
+    time), `%(reason)s`, `%(location)s` and any `stamp_values`, in `font` (`pdf.text_style`);
+    `image`, the signer's drawn signature (a PNG, `stamp_image.check`), is drawn behind it.
 
     With `long_term`, the certificate's revocation info is added right after (B-LT), while
     the hour-long certificate is still valid: do this for every per-signer signature.
@@ -288,6 +302,7 @@ async def approve(
         text=text,
         long_term=long_term,
         font=font,
+        image=image,
     )
 
 
@@ -306,6 +321,7 @@ async def seal_step(
     fill: Mapping[str, FieldValue] | None = None,
     long_term: LongTerm | None = None,
     font: Path | None = None,
+    image: bytes | None = None,
 ) -> bytes:
     """The `ses` step: the platform seal signs on the signer's behalf, naming them and the audit event.
 
@@ -327,6 +343,7 @@ async def seal_step(
         stamp_values={"signer_name": signer_name, "audit_event_id": audit_event_id},
         long_term=long_term,
         font=font,
+        image=image,
     )
 
 

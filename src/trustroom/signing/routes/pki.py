@@ -28,7 +28,7 @@ from ...http import get_database, get_keys, get_settings
 from .. import pki
 from .. import tsa as tsa_core
 from ..errors import AuthorityNotFound
-from ..service import authority
+from ..service import revocation_answers
 
 router = APIRouter(prefix="/pki", include_in_schema=False)
 
@@ -53,12 +53,12 @@ async def _body(request: Request) -> bytes:
     return bytes(data)
 
 
-async def _published(request: Request, session: AsyncSession, tenant_id: UUID | None) -> authority.Published:
+async def _published(request: Request, session: AsyncSession, tenant_id: UUID | None) -> revocation_answers.Published:
     keys, settings = get_keys(request), get_settings(request)
     if tenant_id is None:
-        return await authority.published_root(session, keys, settings)
+        return await revocation_answers.published_root(session, keys, settings)
     await bind_tenant(session, tenant_id)
-    return await authority.published_tenant(session, keys, settings, tenant_id)
+    return await revocation_answers.published_tenant(session, keys, settings, tenant_id)
 
 
 def _answer(data: bytes, media_type: str, cache: str) -> Response:
@@ -78,11 +78,11 @@ async def _crl(request: Request, tenant_id: UUID | None) -> Response:
     database: Database = get_database(request)
     async with database.session(write=False) as session:
         published = await _published(request, session, tenant_id)
-        kept = authority.fresh_crl(published.row)
+        kept = revocation_answers.fresh_crl(published.row)
     if kept is None:  # renewed in a write transaction, only when due
         async with database.session(write=True) as session:
             published = await _published(request, session, tenant_id)
-            kept = await authority.current_crl(session, published.row, published.authority)
+            kept = await revocation_answers.current_crl(session, published.row, published.authority)
             await session.commit()
     return _answer(kept, pki.CRL_TYPE, CRL_CACHE)
 
@@ -90,7 +90,7 @@ async def _crl(request: Request, tenant_id: UUID | None) -> Response:
 async def _ocsp(request: Request, tenant_id: UUID | None, request_der: bytes, cache: str) -> Response:
     async with get_database(request).session(write=False) as session:
         published = await _published(request, session, tenant_id)
-        answer = await authority.ocsp_response(session, published, request_der)
+        answer = await revocation_answers.ocsp_response(session, published, request_der)
     return _answer(answer, pki.OCSP_RESPONSE_TYPE, cache)
 
 
@@ -156,7 +156,7 @@ async def time_stamp(request: Request) -> Response:
     """RFC 3161 over HTTP (§3.4): a DER TimeStampReq in, a DER TimeStampResp out."""
     query = await _body(request)
     async with get_database(request).session(write=False) as session:
-        signer = await authority.published_tsa(session, get_keys(request))
+        signer = await revocation_answers.published_tsa(session, get_keys(request))
     if signer is None:
         raise AuthorityNotFound()
     return _answer(tsa_core.TimeStampAuthority(signer).respond(query), tsa_core.REPLY_TYPE, NOT_CACHED)

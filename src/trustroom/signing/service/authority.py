@@ -1,11 +1,10 @@
-"""The signing PKI at rest, and everything a signing step needs from it.
+"""Everything a signing step needs from the signing PKI: the signing kit.
 
 The pure core (`pki`, `tsa`, `revocation`, `pades`; ADR 0016) makes certificates, CRLs and
-OCSP answers; this module keeps them: the platform's root, its OCSP responder and the
-in-process TSA (platform rows), and per tenant a signing CA, its delegated OCSP responder
-and the tenant's platform seal (tenant rows), each a certificate with its private key sealed
-by the server keys. Every certificate a Trustroom CA issues is recorded (serial, not-after,
-revocation), so OCSP and CRLs answer from the tables.
+OCSP answers; the service keeps them: `credentials` (rows and sealed keys), `authorities`
+(the platform's and each tenant's, made on first use and renewed before they expire),
+`revocation_answers` (statuses, CRLs, OCSP, the public `/pki` view). This module is what a
+signing step needs of it all: the kit.
 
 What the signing workflow calls (one signing step, inside the caller's transaction):
 
@@ -25,42 +24,27 @@ certificate's row goes with it, and so does the only signature made with its key
 public `/pki` routes see it once committed, which is when the signed PDF can first reach a
 validator.)
 
-Created on first use, race-safe: a credential is inserted in a savepoint under a unique
-index on (tenant, kind) among current rows; the loser of a race reads the winner's row.
-Unsealed keys are cached per process by row, sealed bytes and server secret, so a reseal
-(`trustroom keys reseal`) or a new secret opens the key again and a retired row is simply
-never asked for again.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 from cryptography import x509
-from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import AuthorityInformationAccessOID
 from pyhanko.sign.timestamps import TimeStamper
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ...auth.models import Tenant
-from ...db import cross_tenant, utcnow, uuid7
 from ...keys import ServerKeys
 from ...settings import Settings
 from .. import pades, pki, tsa
-from ..errors import AuthorityNotFound, SigningKeyUnreadable
 from ..models import (
     IssuedCertificate,
     PlatformCertificate,
@@ -70,474 +54,16 @@ from ..models import (
     TenantCredentialKind,
 )
 from ..revocation import Endpoint, RevocationSource
-
-# A CRL is kept and served until it has this long left, then the next one is made.
-CRL_LIFETIME = timedelta(days=1)
-CRL_RENEW_BEFORE = timedelta(hours=12)
-_KEY_CACHE_SIZE = 512
-
-Credential = PlatformCredential | TenantCredential
-Issued = type[PlatformCertificate] | type[IssuedCertificate]
-
-
-# --- where things are published ---------------------------------------------------------------
-
-
-def pki_base(settings: Settings) -> str:
-    return f"{settings.public_url.rstrip('/')}/pki"
-
-
-def root_urls(settings: Settings) -> pki.IssuerUrls:
-    """Where the root's certificates point: `/pki/root/{crl,ocsp,ca.crt}`."""
-    return pki.IssuerUrls.under(f"{pki_base(settings)}/root")
-
-
-def tenant_urls(settings: Settings, tenant_id: UUID) -> pki.IssuerUrls:
-    """Where a tenant CA's certificates point: `/pki/tenants/<id>/{crl,ocsp,ca.crt}`."""
-    return pki.IssuerUrls.under(f"{pki_base(settings)}/tenants/{tenant_id}")
-
-
-def tsa_url(settings: Settings) -> str:
-    return f"{pki_base(settings)}/tsa"
-
-
-# --- unsealed keys, cached per process ----------------------------------------------------------
-
-
-_keys: OrderedDict[tuple[str, UUID, bytes], ec.EllipticCurvePrivateKey] = OrderedDict()
-
-
-def _context(row: Credential) -> str:
-    if isinstance(row, TenantCredential):
-        return f"signing-tenant:{row.tenant_id}:{row.kind}:{row.id}"
-    return f"signing-platform:{row.kind}:{row.id}"
-
-
-def _certificate(row: Credential) -> x509.Certificate:
-    return x509.load_der_x509_certificate(row.certificate)
-
-
-def _key(keys: ServerKeys, row: Credential, certificate: x509.Certificate) -> ec.EllipticCurvePrivateKey:
-    tag = (keys.secret_id, row.id, hashlib.sha256(row.sealed_key).digest())
-    key = _keys.get(tag)
-    if key is not None:
-        _keys.move_to_end(tag)
-        return key
-    try:
-        key = pki.unseal_key(keys, certificate, row.sealed_key, context=_context(row))
-    except (InvalidTag, ValueError) as error:
-        raise SigningKeyUnreadable(credential=_describe(row)) from error
-    _keys[tag] = key
-    while len(_keys) > _KEY_CACHE_SIZE:
-        _keys.popitem(last=False)
-    return key
+from . import credentials
+from .authorities import Platform, TenantAuthority, issue_signer, platform, tenant_authority
+from .credentials import Credential, certificate_of, current_platform, current_tenant
+from .revocation_answers import Published, current_crl, ocsp_response
 
 
 def forget_cached_keys() -> None:
-    """Drop every unsealed key this process holds (tests; after destroying a tenant's PKI)."""
-    _keys.clear()
+    """Drop every unsealed key and timestamper this process holds (tests; after destroying a tenant's PKI)."""
+    credentials.forget_cached_keys()
     _timestampers.clear()
-
-
-def _describe(row: Credential) -> str:
-    if isinstance(row, TenantCredential):
-        return f"the {row.kind} of tenant {row.tenant_id}"
-    return f"the platform's {row.kind}"
-
-
-# --- rows ---------------------------------------------------------------------------------------
-
-
-def serial_text(serial: int) -> str:
-    return format(serial, "x")
-
-
-async def _current_platform(session: AsyncSession, kind: PlatformCredentialKind) -> PlatformCredential | None:
-    return await session.scalar(
-        select(PlatformCredential).where(PlatformCredential.kind == kind, PlatformCredential.retired_at.is_(None))
-    )
-
-
-async def _current_tenant(
-    session: AsyncSession, tenant_id: UUID, kind: TenantCredentialKind
-) -> TenantCredential | None:
-    return await session.scalar(
-        select(TenantCredential).where(
-            TenantCredential.tenant_id == tenant_id,
-            TenantCredential.kind == kind,
-            TenantCredential.retired_at.is_(None),
-        )
-    )
-
-
-def _record(model: Issued, issuer_id: UUID, certificate: x509.Certificate, kind: str, **extra: Any) -> Any:
-    return model(
-        issuer_id=issuer_id,
-        serial=serial_text(certificate.serial_number),
-        kind=kind,
-        subject=certificate.subject.rfc4514_string()[:500],
-        not_after=certificate.not_valid_after_utc,
-        **extra,
-    )
-
-
-async def _insert_first(session: AsyncSession, rows: Sequence[Any]) -> bool:
-    """Insert the rows in a savepoint; False if another process made the credential first."""
-    try:
-        async with session.begin_nested():
-            session.add_all(rows)
-    except IntegrityError:
-        return False
-    return True
-
-
-# --- the platform ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Platform:
-    """The installation's root, the root's OCSP responder and the in-process TSA."""
-
-    root: pki.Authority
-    root_id: UUID
-    responder: pki.Credential
-    tsa: pki.Credential
-
-
-async def platform(session: AsyncSession, keys: ServerKeys, settings: Settings) -> Platform:
-    """The platform's credentials, made on first use (the caller commits)."""
-    root_row = await _current_platform(session, PlatformCredentialKind.ROOT)
-    if root_row is None:
-        root_row = await _create_root(session, keys, settings)
-    root_certificate = _certificate(root_row)
-    root = pki.Authority(root_certificate, _key(keys, root_row, root_certificate), root_urls(settings))
-    name = settings.signing.authority_name
-    made = {
-        PlatformCredentialKind.ROOT_OCSP: lambda: pki.issue_ocsp_responder(root, f"{name} Root OCSP Responder"),
-        PlatformCredentialKind.TSA: lambda: pki.issue_tsa(root, f"{name} Time-Stamping Authority", organization=name),
-    }
-    opened: dict[PlatformCredentialKind, pki.Credential] = {}
-    for kind, issue in made.items():
-        row = await _current_platform(session, kind)
-        while row is None:
-            credential = issue()
-            new = _platform_row(keys, kind, credential)
-            record = _record(PlatformCertificate, root_row.id, credential.certificate, str(kind))
-            if await _insert_first(session, [new]):
-                session.add(record)
-                await session.flush()
-                row = new
-            else:
-                row = await _current_platform(session, kind)
-        certificate = _certificate(row)
-        opened[kind] = pki.Credential(certificate, _key(keys, row, certificate), root.path)
-    return Platform(root, root_row.id, opened[PlatformCredentialKind.ROOT_OCSP], opened[PlatformCredentialKind.TSA])
-
-
-def _platform_row(
-    keys: ServerKeys, kind: PlatformCredentialKind, credential: pki.Authority | pki.Credential
-) -> PlatformCredential:
-    row = PlatformCredential(
-        id=uuid7(),
-        kind=str(kind),
-        certificate=pki.der(credential.certificate),
-        not_after=credential.certificate.not_valid_after_utc,
-        crl_number=0,
-    )
-    row.sealed_key = pki.seal_key(keys, credential, context=_context(row))
-    return row
-
-
-async def _create_root(session: AsyncSession, keys: ServerKeys, settings: Settings) -> PlatformCredential:
-    name = settings.signing.authority_name
-    while True:
-        root = pki.create_root(f"{name} Signing Root CA", organization=name, urls=root_urls(settings))
-        row = _platform_row(keys, PlatformCredentialKind.ROOT, root)
-        if await _insert_first(session, [row]):
-            await session.flush()
-            return row
-        found = await _current_platform(session, PlatformCredentialKind.ROOT)
-        if found is not None:
-            return found
-
-
-# --- a tenant -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TenantAuthority:
-    """A tenant's signing CA (under the platform root), its OCSP responder and its seal."""
-
-    tenant_id: UUID
-    ca: pki.Authority
-    ca_id: UUID
-    responder: pki.Credential
-    seal: pki.Credential
-
-
-async def _tenant_name(session: AsyncSession, tenant_id: UUID) -> str:
-    name = await session.scalar(select(Tenant.name).where(Tenant.id == tenant_id))
-    if name is None:
-        raise AuthorityNotFound()
-    return str(name)[:60]
-
-
-async def tenant_authority(
-    session: AsyncSession, keys: ServerKeys, settings: Settings, tenant_id: UUID, *, base: Platform | None = None
-) -> TenantAuthority:
-    """The tenant's CA, responder and seal, made on first use under the platform root (the caller commits)."""
-    base = base or await platform(session, keys, settings)
-    ca_row = await _current_tenant(session, tenant_id, TenantCredentialKind.CA)
-    if ca_row is None:
-        ca_row = await _create_tenant_ca(session, keys, settings, tenant_id, base)
-    ca_certificate = _certificate(ca_row)
-    ca = pki.Authority(
-        ca_certificate, _key(keys, ca_row, ca_certificate), tenant_urls(settings, tenant_id), base.root.path
-    )
-    name = _organization(ca_certificate)
-    made = {
-        TenantCredentialKind.OCSP: lambda: pki.issue_ocsp_responder(ca, f"{name} OCSP Responder"),
-        TenantCredentialKind.SEAL: lambda: pki.issue_seal(ca, f"{name} Seal", organization=name),
-    }
-    opened: dict[TenantCredentialKind, pki.Credential] = {}
-    for kind, issue in made.items():
-        row = await _current_tenant(session, tenant_id, kind)
-        while row is None:
-            credential = issue()
-            new = _tenant_row(keys, tenant_id, kind, credential)
-            record = _record(IssuedCertificate, ca_row.id, credential.certificate, str(kind), tenant_id=tenant_id)
-            if await _insert_first(session, [new]):
-                session.add(record)
-                await session.flush()
-                row = new
-            else:
-                row = await _current_tenant(session, tenant_id, kind)
-        certificate = _certificate(row)
-        opened[kind] = pki.Credential(certificate, _key(keys, row, certificate), ca.path)
-    return TenantAuthority(
-        tenant_id, ca, ca_row.id, opened[TenantCredentialKind.OCSP], opened[TenantCredentialKind.SEAL]
-    )
-
-
-def _organization(certificate: x509.Certificate) -> str:
-    names = certificate.subject.get_attributes_for_oid(x509.NameOID.ORGANIZATION_NAME)
-    return str(names[0].value) if names else certificate.subject.rfc4514_string()
-
-
-def _tenant_row(
-    keys: ServerKeys, tenant_id: UUID, kind: TenantCredentialKind, credential: pki.Authority | pki.Credential
-) -> TenantCredential:
-    row = TenantCredential(
-        id=uuid7(),
-        tenant_id=tenant_id,
-        kind=str(kind),
-        certificate=pki.der(credential.certificate),
-        not_after=credential.certificate.not_valid_after_utc,
-        crl_number=0,
-    )
-    row.sealed_key = pki.seal_key(keys, credential, context=_context(row))
-    return row
-
-
-async def _create_tenant_ca(
-    session: AsyncSession, keys: ServerKeys, settings: Settings, tenant_id: UUID, base: Platform
-) -> TenantCredential:
-    name = await _tenant_name(session, tenant_id)
-    while True:
-        ca = pki.create_tenant_ca(
-            base.root, f"{name} Signing CA", organization=name, urls=tenant_urls(settings, tenant_id)
-        )
-        row = _tenant_row(keys, tenant_id, TenantCredentialKind.CA, ca)
-        if await _insert_first(session, [row]):
-            session.add(_record(PlatformCertificate, base.root_id, ca.certificate, "tenant_ca"))
-            await session.flush()
-            return row
-        found = await _current_tenant(session, tenant_id, TenantCredentialKind.CA)
-        if found is not None:
-            return found
-
-
-async def issue_signer(
-    session: AsyncSession,
-    authority: TenantAuthority,
-    *,
-    name: str,
-    email: str | None = None,
-    subject_serial: str | None = None,
-) -> pki.SignerCredential:
-    """A one-hour signer certificate from the tenant's CA, recorded in the caller's transaction.
-
-    Use the result in a `with` block: its key is dropped at the end (`pki.SignerCredential`).
-    """
-    credential = pki.issue_signer(authority.ca, name=name, email=email, subject_serial=subject_serial)
-    session.add(
-        _record(IssuedCertificate, authority.ca_id, credential.certificate, "signer", tenant_id=authority.tenant_id)
-    )
-    await session.flush()
-    return credential
-
-
-# --- revocation: statuses, CRLs, OCSP -------------------------------------------------------------
-
-
-async def serial_status(
-    session: AsyncSession, model: Issued, issuer_id: UUID, serial: int, *, tenant_id: UUID | None = None
-) -> pki.SerialStatus:
-    """What the table says of one serial: good until it expires, revoked (when, why), or unknown."""
-    query = select(model).where(model.issuer_id == issuer_id, model.serial == serial_text(serial))
-    if tenant_id is not None:
-        query = query.where(IssuedCertificate.tenant_id == tenant_id)
-    row: PlatformCertificate | IssuedCertificate | None = await session.scalar(query)
-    if row is None:
-        return None
-    if row.revoked_at is not None:
-        reason = x509.ReasonFlags(row.revocation_reason) if row.revocation_reason else None
-        return pki.Revoked(row.revoked_at, reason)
-    return pki.Good(row.not_after)
-
-
-async def _revoked(
-    session: AsyncSession, model: Issued, issuer_id: UUID, tenant_id: UUID | None
-) -> list[tuple[int, pki.Revoked]]:
-    query = select(model).where(model.issuer_id == issuer_id, model.revoked_at.is_not(None))
-    if tenant_id is not None:
-        query = query.where(IssuedCertificate.tenant_id == tenant_id)
-    rows: list[PlatformCertificate | IssuedCertificate] = list(await session.scalars(query.order_by(model.revoked_at)))
-    return [
-        (
-            int(row.serial, 16),
-            pki.Revoked(row.revoked_at, x509.ReasonFlags(row.revocation_reason) if row.revocation_reason else None),
-        )
-        for row in rows
-        if row.revoked_at is not None
-    ]
-
-
-def fresh_crl(row: Credential, now: datetime | None = None) -> bytes | None:
-    """The CA's kept CRL while it has more than `CRL_RENEW_BEFORE` left, else None."""
-    moment = now or utcnow()
-    if row.crl is None or row.crl_next_update is None or row.crl_next_update - CRL_RENEW_BEFORE <= moment:
-        return None
-    return row.crl
-
-
-async def current_crl(session: AsyncSession, row: Credential, authority: pki.Authority) -> bytes:
-    """The CA's CRL: the kept one while fresh, else a new one with the next CRL number (needs a write session).
-
-    Two processes renewing at once both build one; the update is conditional on the number
-    they read, so only one is kept and the other serves it.
-    """
-    kept = fresh_crl(row)
-    if kept is not None:
-        return kept
-    tenant_id = row.tenant_id if isinstance(row, TenantCredential) else None
-    model: Issued = IssuedCertificate if tenant_id is not None else PlatformCertificate
-    revoked = await _revoked(session, model, row.id, tenant_id)
-    now = pki.whole_seconds()
-    number = row.crl_number + 1
-    data = pki.crl(authority, revoked, number=number, this_update=now, next_update=now + CRL_LIFETIME)
-    table = type(row)
-    await session.execute(
-        update(table)
-        .where(table.id == row.id, table.crl_number == row.crl_number)
-        .values(crl_number=number, crl=data, crl_next_update=now + CRL_LIFETIME)
-        .execution_options(synchronize_session=False)
-    )
-    await session.refresh(row)  # ours, or the one a concurrent renewal kept instead
-    return row.crl or data
-
-
-async def revoke(
-    session: AsyncSession,
-    tenant_id: UUID,
-    serial: int,
-    *,
-    reason: x509.ReasonFlags = x509.ReasonFlags.unspecified,
-    at: datetime | None = None,
-) -> bool:
-    """Revoke a certificate the tenant's CA issued; its CRL is made anew at the next request."""
-    ca_row = await _current_tenant(session, tenant_id, TenantCredentialKind.CA)
-    if ca_row is None:
-        return False
-    row = await session.scalar(
-        select(IssuedCertificate).where(
-            IssuedCertificate.tenant_id == tenant_id,
-            IssuedCertificate.issuer_id == ca_row.id,
-            IssuedCertificate.serial == serial_text(serial),
-        )
-    )
-    if row is None or row.revoked_at is not None:
-        return False
-    row.revoked_at = pki.whole_seconds(at)
-    row.revocation_reason = reason.value
-    ca_row.crl_next_update = None  # the kept CRL no longer says everything
-    await session.flush()
-    return True
-
-
-# --- what the public routes serve -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Published:
-    """One CA as the `/pki` routes see it: its row, the authority, its OCSP responder."""
-
-    row: Credential
-    authority: pki.Authority
-    responder: pki.Credential | None
-    issued: Issued
-    tenant_id: UUID | None
-
-
-async def published_root(session: AsyncSession, keys: ServerKeys, settings: Settings) -> Published:
-    """The root, if it exists (the public routes never create anything)."""
-    row = await _current_platform(session, PlatformCredentialKind.ROOT)
-    if row is None:
-        raise AuthorityNotFound()
-    certificate = _certificate(row)
-    authority = pki.Authority(certificate, _key(keys, row, certificate), root_urls(settings))
-    responder_row = await _current_platform(session, PlatformCredentialKind.ROOT_OCSP)
-    responder = None
-    if responder_row is not None:
-        responder_cert = _certificate(responder_row)
-        responder = pki.Credential(responder_cert, _key(keys, responder_row, responder_cert), authority.path)
-    return Published(row, authority, responder, PlatformCertificate, None)
-
-
-async def published_tenant(session: AsyncSession, keys: ServerKeys, settings: Settings, tenant_id: UUID) -> Published:
-    """The tenant's CA, if it exists. The session must be bound to the tenant (row-level security)."""
-    row = await _current_tenant(session, tenant_id, TenantCredentialKind.CA)
-    if row is None:
-        raise AuthorityNotFound()
-    certificate = _certificate(row)
-    authority = pki.Authority(certificate, _key(keys, row, certificate), tenant_urls(settings, tenant_id))
-    responder_row = await _current_tenant(session, tenant_id, TenantCredentialKind.OCSP)
-    responder = None
-    if responder_row is not None:
-        responder_cert = _certificate(responder_row)
-        responder = pki.Credential(responder_cert, _key(keys, responder_row, responder_cert), authority.path)
-    return Published(row, authority, responder, IssuedCertificate, tenant_id)
-
-
-async def published_tsa(session: AsyncSession, keys: ServerKeys) -> pki.Credential | None:
-    """The in-process TSA's credential (with the root as its chain), if the platform has one."""
-    row = await _current_platform(session, PlatformCredentialKind.TSA)
-    root = await _current_platform(session, PlatformCredentialKind.ROOT)
-    if row is None or root is None:
-        return None
-    certificate = _certificate(row)
-    return pki.Credential(certificate, _key(keys, row, certificate), (_certificate(root),))
-
-
-async def ocsp_response(session: AsyncSession, published: Published, request_der: bytes) -> bytes:
-    """The DER OCSP response to one request (RFC 6960), answered from the issued-certificates table."""
-    serial = pki.ocsp_serial(request_der)
-    status = (
-        await serial_status(session, published.issued, published.row.id, serial, tenant_id=published.tenant_id)
-        if serial is not None
-        else None
-    )
-    return pki.respond_ocsp(request_der, published.authority, lambda _serial: status, responder=published.responder)
 
 
 # --- what a signing step needs --------------------------------------------------------------------
@@ -566,9 +92,9 @@ async def validation_trust(session: AsyncSession, settings: Settings, tenant_id:
 
     Reads certificates only: validating creates no key and opens none.
     """
-    root = await _current_platform(session, PlatformCredentialKind.ROOT)
-    ca = await _current_tenant(session, tenant_id, TenantCredentialKind.CA)
-    return trust_for(settings, _certificate(root) if root else None, _certificate(ca) if ca else None)
+    root = await current_platform(session, PlatformCredentialKind.ROOT)
+    ca = await current_tenant(session, tenant_id, TenantCredentialKind.CA)
+    return trust_for(settings, certificate_of(root) if root else None, certificate_of(ca) if ca else None)
 
 
 # Timestampers kept per process: pyHanko sizes each signature from a dummy token that a
@@ -707,56 +233,3 @@ async def signing_kit(session: AsyncSession, keys: ServerKeys, settings: Setting
     authority = await tenant_authority(session, keys, settings, tenant_id, base=base)
     trust = trust_for(settings, base.root.certificate, authority.ca.certificate)
     return SigningKit(session, settings, base, authority, timestamper(settings, base), trust)
-
-
-# --- key rotation and start-up ---------------------------------------------------------------------
-
-
-async def _every_credential(session: AsyncSession) -> list[Credential]:
-    async with cross_tenant(session):
-        rows: list[Credential] = [*await session.scalars(select(PlatformCredential).order_by(PlatformCredential.id))]
-        rows += await session.scalars(select(TenantCredential).order_by(TenantCredential.id))
-    return rows
-
-
-async def reseal_all(session: AsyncSession, keys: ServerKeys) -> tuple[int, int]:
-    """`trustroom keys reseal`: every signing key sealed under the current server secret; (resealed, total)."""
-    resealed = 0
-    rows = await _every_credential(session)
-    async with cross_tenant(session):
-        for row in rows:
-            try:
-                again = pki.resealed_key(keys, _certificate(row), row.sealed_key, context=_context(row))
-            except InvalidTag as error:
-                raise SigningKeyUnreadable(credential=_describe(row)) from error
-            if again is not None:
-                row.sealed_key = again
-                resealed += 1
-        await session.flush()
-    return resealed, len(rows)
-
-
-async def count_on_older_secrets(session: AsyncSession, keys: ServerKeys) -> int:
-    rows = await _every_credential(session)
-    return sum(not pki.key_is_current(keys, _certificate(row), row.sealed_key, context=_context(row)) for row in rows)
-
-
-async def start_up_problems(session: AsyncSession, keys: ServerKeys) -> list[str]:
-    """What stops `serve` and `worker`: a signing key the server secrets cannot open, or that does
-    not match its certificate, or a CA, responder or TSA certificate that has expired."""
-    problems = []
-    now = utcnow()
-    for row in await _every_credential(session):
-        if row.retired_at is not None:
-            continue
-        try:
-            _key(keys, row, _certificate(row))
-        except SigningKeyUnreadable:
-            problems.append(
-                f"the signing key of {_describe(row)} cannot be opened with the configured secrets (it was "
-                "sealed with a secret that is neither TRUSTROOM_SECRET_KEY nor in TRUSTROOM_PREVIOUS_SECRET_KEYS)"
-            )
-            continue
-        if row.not_after <= now:
-            problems.append(f"the certificate of {_describe(row)} expired at {row.not_after.isoformat()}")
-    return problems

@@ -43,7 +43,7 @@ from ..models import (
     SigningRequestState,
 )
 from ..revocation import RevocationSource
-from . import authority, completion, delivery, documents, invites, lifecycle, requests
+from . import authority, completion, credentials, delivery, documents, invites, lifecycle, requests
 from . import invitees as invitee_rows
 from .authority import SigningKit
 from .preparation import field_name
@@ -89,10 +89,13 @@ async def _sign_document(
     dossier: Dossier,
     invitee: Invitee,
     request: SigningRequest,
+    drawn: bytes | None,
 ) -> bytes:
-    """Each of the invitee's signature fields of one document signed; the fill goes with the first."""
+    """Each of the invitee's signature fields of one document signed; the fill goes with the first.
+    A drawn signature shows in the signature fields' stamps (initials keep the text stamp)."""
     for index, field in enumerate(signing):
         given = fill if index == 0 else None
+        image = drawn if field.kind == FieldKind.SIGNATURE else None
         if credential is None:
             data = await pades.seal_step(
                 data,
@@ -103,6 +106,7 @@ async def _sign_document(
                 audit_event_id=str(request.audit_event_id),
                 fill=given,
                 long_term=long_term,
+                image=image,
             )
         else:
             data = await pades.approve(
@@ -114,6 +118,7 @@ async def _sign_document(
                 reason=f"Signed in the dossier {dossier.id}",
                 fill=given,
                 long_term=long_term,
+                image=image,
             )
     if not signing and fill:
         # An approver's fields: filled in a revision of their own (DocMDP "fill forms" allows it).
@@ -139,6 +144,8 @@ async def apply_step(
     invitee = await session.get(Invitee, invitee_id)
     assert invitee is not None and invitee.dossier_id == dossier.id
     values, _typed_name = requests.opened_input(workshop.keys, request)
+    # Held only for this step: the sealed copy goes with the request's input when it is applied.
+    drawn = requests.opened_image(workshop.keys, request)
     today = utcnow().date()
     pairs = await documents.documents_with_fields(session, actor, dossier)
     people = await invitee_rows.of_dossier(session, actor, dossier)
@@ -165,7 +172,9 @@ async def apply_step(
                 if not signing and not fill:
                     continue
                 data = await workshop.read(session, actor, document.blob_id)
-                data = await _sign_document(kit, long_term, data, signing, fill, credential, dossier, invitee, request)
+                data = await _sign_document(
+                    kit, long_term, data, signing, fill, credential, dossier, invitee, request, drawn
+                )
                 if not last:  # the last step stores each document once, finalised
                     await workshop.replace(session, actor, document, data)
                 changed[document.id] = data
@@ -179,7 +188,7 @@ async def apply_step(
                     invitee_id=invitee.id,
                     document_id=document.id,
                     field_name=field_name(field),
-                    certificate_serial=authority.serial_text(certificate.serial_number),
+                    certificate_serial=credentials.serial_text(certificate.serial_number),
                     certificate_fingerprint=certificate.fingerprint(hashes.SHA256()).hex(),
                     sealed=credential is None,
                 )
