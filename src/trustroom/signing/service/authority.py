@@ -59,7 +59,7 @@ from ...auth.models import Tenant
 from ...db import cross_tenant, utcnow, uuid7
 from ...keys import ServerKeys
 from ...settings import Settings
-from .. import pades, pki, tsa
+from .. import certificate_status, pades, pki, sealed_keys, tsa
 from ..errors import AuthorityNotFound, SigningKeyUnreadable
 from ..models import (
     IssuedCertificate,
@@ -124,7 +124,7 @@ def _key(keys: ServerKeys, row: Credential, certificate: x509.Certificate) -> ec
         _keys.move_to_end(tag)
         return key
     try:
-        key = pki.unseal_key(keys, certificate, row.sealed_key, context=_context(row))
+        key = sealed_keys.unseal_key(keys, certificate, row.sealed_key, context=_context(row))
     except (InvalidTag, ValueError) as error:
         raise SigningKeyUnreadable(credential=_describe(row)) from error
     _keys[tag] = key
@@ -244,7 +244,7 @@ def _platform_row(
         not_after=credential.certificate.not_valid_after_utc,
         crl_number=0,
     )
-    row.sealed_key = pki.seal_key(keys, credential, context=_context(row))
+    row.sealed_key = sealed_keys.seal_key(keys, credential, context=_context(row))
     return row
 
 
@@ -335,7 +335,7 @@ def _tenant_row(
         not_after=credential.certificate.not_valid_after_utc,
         crl_number=0,
     )
-    row.sealed_key = pki.seal_key(keys, credential, context=_context(row))
+    row.sealed_key = sealed_keys.seal_key(keys, credential, context=_context(row))
     return row
 
 
@@ -382,7 +382,7 @@ async def issue_signer(
 
 async def serial_status(
     session: AsyncSession, model: Issued, issuer_id: UUID, serial: int, *, tenant_id: UUID | None = None
-) -> pki.SerialStatus:
+) -> certificate_status.SerialStatus:
     """What the table says of one serial: good until it expires, revoked (when, why), or unknown."""
     query = select(model).where(model.issuer_id == issuer_id, model.serial == serial_text(serial))
     if tenant_id is not None:
@@ -392,13 +392,13 @@ async def serial_status(
         return None
     if row.revoked_at is not None:
         reason = x509.ReasonFlags(row.revocation_reason) if row.revocation_reason else None
-        return pki.Revoked(row.revoked_at, reason)
-    return pki.Good(row.not_after)
+        return certificate_status.Revoked(row.revoked_at, reason)
+    return certificate_status.Good(row.not_after)
 
 
 async def _revoked(
     session: AsyncSession, model: Issued, issuer_id: UUID, tenant_id: UUID | None
-) -> list[tuple[int, pki.Revoked]]:
+) -> list[tuple[int, certificate_status.Revoked]]:
     query = select(model).where(model.issuer_id == issuer_id, model.revoked_at.is_not(None))
     if tenant_id is not None:
         query = query.where(IssuedCertificate.tenant_id == tenant_id)
@@ -406,7 +406,9 @@ async def _revoked(
     return [
         (
             int(row.serial, 16),
-            pki.Revoked(row.revoked_at, x509.ReasonFlags(row.revocation_reason) if row.revocation_reason else None),
+            certificate_status.Revoked(
+                row.revoked_at, x509.ReasonFlags(row.revocation_reason) if row.revocation_reason else None
+            ),
         )
         for row in rows
         if row.revoked_at is not None
@@ -435,7 +437,7 @@ async def current_crl(session: AsyncSession, row: Credential, authority: pki.Aut
     revoked = await _revoked(session, model, row.id, tenant_id)
     now = pki.whole_seconds()
     number = row.crl_number + 1
-    data = pki.crl(authority, revoked, number=number, this_update=now, next_update=now + CRL_LIFETIME)
+    data = certificate_status.crl(authority, revoked, number=number, this_update=now, next_update=now + CRL_LIFETIME)
     table = type(row)
     await session.execute(
         update(table)
@@ -531,13 +533,15 @@ async def published_tsa(session: AsyncSession, keys: ServerKeys) -> pki.Credenti
 
 async def ocsp_response(session: AsyncSession, published: Published, request_der: bytes) -> bytes:
     """The DER OCSP response to one request (RFC 6960), answered from the issued-certificates table."""
-    serial = pki.ocsp_serial(request_der)
+    serial = certificate_status.ocsp_serial(request_der)
     status = (
         await serial_status(session, published.issued, published.row.id, serial, tenant_id=published.tenant_id)
         if serial is not None
         else None
     )
-    return pki.respond_ocsp(request_der, published.authority, lambda _serial: status, responder=published.responder)
+    return certificate_status.respond_ocsp(
+        request_der, published.authority, lambda _serial: status, responder=published.responder
+    )
 
 
 # --- what a signing step needs --------------------------------------------------------------------
@@ -726,7 +730,7 @@ async def reseal_all(session: AsyncSession, keys: ServerKeys) -> tuple[int, int]
     async with cross_tenant(session):
         for row in rows:
             try:
-                again = pki.resealed_key(keys, _certificate(row), row.sealed_key, context=_context(row))
+                again = sealed_keys.resealed_key(keys, _certificate(row), row.sealed_key, context=_context(row))
             except InvalidTag as error:
                 raise SigningKeyUnreadable(credential=_describe(row)) from error
             if again is not None:
@@ -738,7 +742,9 @@ async def reseal_all(session: AsyncSession, keys: ServerKeys) -> tuple[int, int]
 
 async def count_on_older_secrets(session: AsyncSession, keys: ServerKeys) -> int:
     rows = await _every_credential(session)
-    return sum(not pki.key_is_current(keys, _certificate(row), row.sealed_key, context=_context(row)) for row in rows)
+    return sum(
+        not sealed_keys.key_is_current(keys, _certificate(row), row.sealed_key, context=_context(row)) for row in rows
+    )
 
 
 async def start_up_problems(session: AsyncSession, keys: ServerKeys) -> list[str]:
