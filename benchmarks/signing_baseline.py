@@ -27,7 +27,7 @@ from pyhanko.sign.validation.dss import DocumentSecurityStore, collect_validatio
 from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from trustroom.signing import pki, revocation, tsa
+from trustroom.signing import certificate_status, pki, revocation, sealed_keys, tsa
 from trustroom.signing.revocation import to_asn1
 
 BASE_URL = "http://127.0.0.1:9/pki"  # never contacted: answered in-process
@@ -41,8 +41,8 @@ class Registry:
     def add(self, certificate: x509.Certificate) -> None:
         self.issued[certificate.serial_number] = certificate.not_valid_after_utc
 
-    def lookup(self, serial: int) -> pki.SerialStatus:
-        return pki.Good(self.issued[serial]) if serial in self.issued else None
+    def lookup(self, serial: int) -> certificate_status.SerialStatus:
+        return certificate_status.Good(self.issued[serial]) if serial in self.issued else None
 
 
 @dataclass
@@ -83,7 +83,7 @@ def build_pki() -> BaselinePki:
 
 
 def simple_signer(credential: pki.SigningCredential) -> signers.SimpleSigner:
-    key = asn1_keys.PrivateKeyInfo.load(pki.export_key(credential.key))
+    key = asn1_keys.PrivateKeyInfo.load(sealed_keys.export_key(credential.key))
     return signers.SimpleSigner(
         signing_cert=to_asn1(credential.certificate),
         signing_key=key,

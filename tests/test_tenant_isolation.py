@@ -44,7 +44,9 @@ from trustroom.jobs import tasks as jobs_tasks
 from trustroom.keys import ServerKeys
 from trustroom.settings import ClientSettings, Settings, SigningSettings, WebhookSettings
 from trustroom.signing import pki
-from trustroom.signing.schemas import DossierCreate, FieldWrite, InviteCreate
+from trustroom.signing.schemas.documents import FieldWrite
+from trustroom.signing.schemas.dossiers import DossierCreate
+from trustroom.signing.schemas.invites import InviteCreate
 from trustroom.signing.service import access as signing_access
 from trustroom.signing.service import authorities, dossiers
 from trustroom.signing.service import documents as signing_documents

@@ -36,7 +36,7 @@ from pyhanko_certvalidator.registry import SimpleTrustManager
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 
-from trustroom.signing import pades, pdf, pki, revocation, tsa
+from trustroom.signing import certificate_status, pades, pdf, pki, revocation, tsa
 
 START = datetime.now(UTC) - timedelta(days=1)
 
@@ -73,17 +73,17 @@ class Registry:
     """What a CA issued (serial → expiry) and revoked: the database rows of the real service."""
 
     issued: dict[int, datetime] = field(default_factory=dict)
-    revoked: dict[int, pki.Revoked] = field(default_factory=dict)
+    revoked: dict[int, certificate_status.Revoked] = field(default_factory=dict)
 
     def add(self, certificate: x509.Certificate) -> x509.Certificate:
         self.issued[certificate.serial_number] = certificate.not_valid_after_utc
         return certificate
 
-    def lookup(self, serial: int) -> pki.SerialStatus:
+    def lookup(self, serial: int) -> certificate_status.SerialStatus:
         if serial in self.revoked:
             return self.revoked[serial]
         if serial in self.issued:
-            return pki.Good(self.issued[serial])
+            return certificate_status.Good(self.issued[serial])
         return None
 
 
@@ -185,7 +185,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         try:
             if tail is not None:
-                body = pki.ocsp_request_from_url(tail)
+                body = certificate_status.ocsp_request_from_url(tail)
             data = route(body)
         except ValueError:
             self.send_error(400)
@@ -231,9 +231,9 @@ def serve(routes: dict[str, Callable[[bytes | None], bytes]], *, port: int = 0) 
         {
             "routes": routes,
             "types": {
-                "/ocsp": pki.OCSP_RESPONSE_TYPE,
-                "/crl": pki.CRL_TYPE,
-                "/ca.crt": pki.CERT_TYPE,
+                "/ocsp": certificate_status.OCSP_RESPONSE_TYPE,
+                "/crl": certificate_status.CRL_TYPE,
+                "/ca.crt": certificate_status.CERT_TYPE,
                 "/tsa": tsa.REPLY_TYPE,
             },
         },

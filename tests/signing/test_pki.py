@@ -15,7 +15,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from trustroom.keys import ServerKeys
-from trustroom.signing import pki
+from trustroom.signing import certificate_status, pki, sealed_keys
 from trustroom.signing.errors import CredentialDestroyed
 
 from .support import Pki
@@ -94,9 +94,9 @@ def test_hierarchy(test_pki: Pki) -> None:
 
 def test_keys_are_sealed_with_the_server_keys_and_bound_to_their_certificate(test_pki: Pki) -> None:
     keys = ServerKeys(SECRET)
-    certificate_der, sealed = pki.seal_authority(keys, test_pki.ca, context="signing-ca:tenant-1")
-    assert pki.export_key(test_pki.ca.key) not in sealed
-    opened = pki.open_authority(
+    certificate_der, sealed = sealed_keys.seal_authority(keys, test_pki.ca, context="signing-ca:tenant-1")
+    assert sealed_keys.export_key(test_pki.ca.key) not in sealed
+    opened = sealed_keys.open_authority(
         keys,
         certificate_der,
         sealed,
@@ -104,23 +104,26 @@ def test_keys_are_sealed_with_the_server_keys_and_bound_to_their_certificate(tes
         urls=test_pki.ca.urls,
         chain=[test_pki.root.certificate],
     )
-    assert pki.export_key(opened.key) == pki.export_key(test_pki.ca.key)
+    assert sealed_keys.export_key(opened.key) == sealed_keys.export_key(test_pki.ca.key)
     with pytest.raises(InvalidTag):  # another row
-        pki.open_authority(keys, certificate_der, sealed, context="signing-ca:tenant-2", urls=test_pki.ca.urls)
+        sealed_keys.open_authority(keys, certificate_der, sealed, context="signing-ca:tenant-2", urls=test_pki.ca.urls)
     with pytest.raises(InvalidTag):  # another certificate beside the key
-        pki.open_authority(
+        sealed_keys.open_authority(
             keys, pki.der(test_pki.root.certificate), sealed, context="signing-ca:tenant-1", urls=test_pki.ca.urls
         )
     # After a rotation of the server secret the old seal still opens.
     rotated = ServerKeys(b"a-newer-server-secret-that-is-long-enough", [SECRET])
-    assert pki.unseal_key(rotated, test_pki.ca.certificate, sealed, context="signing-ca:tenant-1")
+    assert sealed_keys.unseal_key(rotated, test_pki.ca.certificate, sealed, context="signing-ca:tenant-1")
 
 
 def test_crl(test_pki: Pki) -> None:
     revoked_at = datetime.now(UTC) - timedelta(minutes=3, microseconds=123)
-    data = pki.crl(
+    data = certificate_status.crl(
         test_pki.ca,
-        [(1234, pki.Revoked(revoked_at, x509.ReasonFlags.key_compromise)), (5678, pki.Revoked(revoked_at))],
+        [
+            (1234, certificate_status.Revoked(revoked_at, x509.ReasonFlags.key_compromise)),
+            (5678, certificate_status.Revoked(revoked_at)),
+        ],
         number=7,
         next_update=datetime.now(UTC) + timedelta(days=7),
     )
@@ -147,7 +150,9 @@ def test_ocsp_good_revoked_unknown(test_pki: Pki) -> None:
     request = _request(certificate, test_pki.ca.certificate, nonce=b"0123456789abcdef")
 
     good = ocsp.load_der_ocsp_response(
-        pki.respond_ocsp(request, test_pki.ca, test_pki.ca_registry.lookup, responder=test_pki.ca_responder)
+        certificate_status.respond_ocsp(
+            request, test_pki.ca, test_pki.ca_registry.lookup, responder=test_pki.ca_responder
+        )
     )
     assert good.response_status is ocsp.OCSPResponseStatus.SUCCESSFUL
     assert good.certificate_status is ocsp.OCSPCertStatus.GOOD
@@ -161,8 +166,10 @@ def test_ocsp_good_revoked_unknown(test_pki: Pki) -> None:
     )
 
     revoked_at = datetime.now(UTC) - timedelta(seconds=30)
-    registry = {certificate.serial_number: pki.Revoked(revoked_at, x509.ReasonFlags.cessation_of_operation)}
-    revoked = ocsp.load_der_ocsp_response(pki.respond_ocsp(request, test_pki.ca, registry.get))
+    registry = {
+        certificate.serial_number: certificate_status.Revoked(revoked_at, x509.ReasonFlags.cessation_of_operation)
+    }
+    revoked = ocsp.load_der_ocsp_response(certificate_status.respond_ocsp(request, test_pki.ca, registry.get))
     assert revoked.certificate_status is ocsp.OCSPCertStatus.REVOKED
     assert revoked.revocation_time_utc == revoked_at.replace(microsecond=0)
     assert revoked.revocation_reason is x509.ReasonFlags.cessation_of_operation
@@ -170,30 +177,34 @@ def test_ocsp_good_revoked_unknown(test_pki: Pki) -> None:
         revoked.signature, revoked.tbs_response_bytes, ec.ECDSA(hashes.SHA256())
     )
 
-    unknown = ocsp.load_der_ocsp_response(pki.respond_ocsp(request, test_pki.ca, lambda serial: None))
+    unknown = ocsp.load_der_ocsp_response(certificate_status.respond_ocsp(request, test_pki.ca, lambda serial: None))
     assert unknown.certificate_status is ocsp.OCSPCertStatus.UNKNOWN
 
 
 def test_ocsp_refusals(test_pki: Pki) -> None:
     # A certificate of another issuer (the seal asked of the root): not ours to answer.
     foreign = _request(test_pki.seal.certificate, test_pki.ca.certificate)
-    answer = ocsp.load_der_ocsp_response(pki.respond_ocsp(foreign, test_pki.root, test_pki.root_registry.lookup))
+    answer = ocsp.load_der_ocsp_response(
+        certificate_status.respond_ocsp(foreign, test_pki.root, test_pki.root_registry.lookup)
+    )
     assert answer.response_status is ocsp.OCSPResponseStatus.UNAUTHORIZED
-    garbage = ocsp.load_der_ocsp_response(pki.respond_ocsp(b"not der", test_pki.ca, test_pki.ca_registry.lookup))
+    garbage = ocsp.load_der_ocsp_response(
+        certificate_status.respond_ocsp(b"not der", test_pki.ca, test_pki.ca_registry.lookup)
+    )
     assert garbage.response_status is ocsp.OCSPResponseStatus.MALFORMED_REQUEST
-    assert pki.ocsp_serial(b"not der") is None
+    assert certificate_status.ocsp_serial(b"not der") is None
 
 
 def test_ocsp_request_in_a_get_url(test_pki: Pki) -> None:
     request = _request(test_pki.seal.certificate, test_pki.ca.certificate)
-    assert pki.ocsp_serial(request) == test_pki.seal.certificate.serial_number
+    assert certificate_status.ocsp_serial(request) == test_pki.seal.certificate.serial_number
     encoded = base64.b64encode(request).decode()
-    assert pki.ocsp_request_from_url(quote(encoded, safe="")) == request  # RFC 6960 appendix A
-    assert pki.ocsp_request_from_url(encoded) == request  # a client that did not url-encode
-    assert pki.ocsp_request_from_url(base64.urlsafe_b64encode(request).decode().rstrip("=")) == request
+    assert certificate_status.ocsp_request_from_url(quote(encoded, safe="")) == request  # RFC 6960 appendix A
+    assert certificate_status.ocsp_request_from_url(encoded) == request  # a client that did not url-encode
+    assert certificate_status.ocsp_request_from_url(base64.urlsafe_b64encode(request).decode().rstrip("=")) == request
     with pytest.raises(ValueError):
-        pki.ocsp_request_from_url("%%%not-base64!")
+        certificate_status.ocsp_request_from_url("%%%not-base64!")
     # base64's 63rd digit at the end is data, not a separator.
     assert base64.b64encode(b"\x30\x01\xff") == b"MAH/"
-    assert pki.ocsp_request_from_url("MAH/") == b"\x30\x01\xff"
-    assert pki.ocsp_request_from_url("/MAH%2F") == b"\x30\x01\xff"
+    assert certificate_status.ocsp_request_from_url("MAH/") == b"\x30\x01\xff"
+    assert certificate_status.ocsp_request_from_url("/MAH%2F") == b"\x30\x01\xff"

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from trustroom.db import Database, bind_tenant, utcnow, uuid7
 from trustroom.keys import ServerKeys
 from trustroom.settings import Settings
-from trustroom.signing import pdf, pki, validation
+from trustroom.signing import pdf, pki, sealed_keys, validation
 from trustroom.signing.models import PlatformCertificate, PlatformCredential, PlatformCredentialKind
 from trustroom.signing.service import authorities, authority, check, credentials
 
@@ -41,7 +41,7 @@ async def age_the_tsa(database: Database, keys: ServerKeys, settings: Settings, 
             certificate=pki.der(aged.certificate),
             not_after=aged.certificate.not_valid_after_utc,
         )
-        row.sealed_key = pki.seal_key(keys, aged, context=credentials.key_context(row))
+        row.sealed_key = sealed_keys.seal_key(keys, aged, context=credentials.key_context(row))
         assert await credentials.replace_first(session, old, [row])
         session.add(credentials.record(PlatformCertificate, base.root_id, aged.certificate, str(TSA)))
         await session.commit()

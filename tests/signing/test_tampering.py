@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
-from trustroom.signing import pades, pdf, pki, validation
+from trustroom.signing import certificate_status, pades, pdf, validation
 from trustroom.signing.errors import CredentialDestroyed, FieldInvalid, RevocationInfoUnavailable
 from trustroom.signing.revocation import to_asn1
 
@@ -92,13 +92,13 @@ async def test_a_revoked_signer(test_pki: Pki, nss: Path, tmp_path: Path) -> Non
     with test_pki.signer("Rita Revoked", "rita@example.com") as credential:
         certificate = credential.certificate
         signed = await pades.approve(certified, "Client", credential, stamper, name="Rita Revoked", reason="ok")
-    test_pki.ca_registry.revoked[certificate.serial_number] = pki.Revoked(
+    test_pki.ca_registry.revoked[certificate.serial_number] = certificate_status.Revoked(
         datetime.now(UTC), x509.ReasonFlags.key_compromise
     )
 
     # Our responder says so (as NSS and pyHanko will ask it)...
     answer = ocsp.load_der_ocsp_response(
-        pki.respond_ocsp(
+        certificate_status.respond_ocsp(
             _ocsp_request(certificate, test_pki.ca.certificate),
             test_pki.ca,
             test_pki.ca_registry.lookup,
@@ -122,7 +122,7 @@ async def test_a_revoked_signer(test_pki: Pki, nss: Path, tmp_path: Path) -> Non
         sig_contents=None,
         ocsps=[
             asn1_ocsp.OCSPResponse.load(
-                pki.respond_ocsp(
+                certificate_status.respond_ocsp(
                     _ocsp_request(certificate, test_pki.ca.certificate),
                     test_pki.ca,
                     test_pki.ca_registry.lookup,

@@ -3,7 +3,7 @@ an upload URL), the streamed upload itself, downloads and the page renderer."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated
 from uuid import UUID
 
@@ -224,14 +224,13 @@ async def page_image_response(
     width: int,
     if_none_match: str | None,
 ) -> Response:
-    """A page of the current PDF as a PNG, or 304 when the client has it (the ETag follows the PDF)."""
+    """A page of the current PDF as a PNG, for a member (the API and the portal)."""
     document = await page_images.locate(session, actor, dossier_id, document_id, page_number)
-    tag = page_images.etag(document, page_number, width)
-    headers = {"ETag": tag, "Cache-Control": "private, max-age=3600"}
-    if if_none_match is not None and tag in {t.strip() for t in if_none_match.split(",")}:
-        return Response(status_code=304, headers=headers)
-    image = await page_images.render(session, actor, keyring, store, images, document, page_number, width)
-    return Response(image, media_type=PNG, headers=headers)
+
+    async def render() -> bytes:
+        return await page_images.render(session, actor, keyring, store, images, document, page_number, width)
+
+    return await _png_response(document, page_number, width, if_none_match, render)
 
 
 async def signer_page_response(
@@ -245,16 +244,32 @@ async def signer_page_response(
     width: int,
     if_none_match: str | None,
 ) -> Response:
-    """The page image for the API and the pages alike (ETag from the PDF's hash)."""
+    """A page of the signer's dossier as a PNG, for the signer (the API and the pages alike)."""
     document = await documents.load_document(session, signer.actor, signer.found.dossier, document_id)
+
+    async def render() -> bytes:
+        _document, image = await signer_side.page_image(
+            session, signer.actor, keyring, store, images, signer.found, document_id, page_number, width
+        )
+        return image
+
+    return await _png_response(document, page_number, width, if_none_match, render)
+
+
+async def _png_response(
+    document: DossierDocument,
+    page_number: int,
+    width: int,
+    if_none_match: str | None,
+    render: Callable[[], Awaitable[bytes]],
+) -> Response:
+    """The rendered page, or 304 when the client has it: the ETag follows the PDF's hash, so
+    it changes with each signing step. A page the document lacks is never 304 (`render` refuses it)."""
     tag = page_images.etag(document, page_number, width)
     headers = {"ETag": tag, "Cache-Control": "private, max-age=3600"}
     if page_number <= document.page_count and if_none_match and tag in {t.strip() for t in if_none_match.split(",")}:
         return Response(status_code=304, headers=headers)
-    _document, image = await signer_side.page_image(
-        session, signer.actor, keyring, store, images, signer.found, document_id, page_number, width
-    )
-    return Response(image, media_type=PNG, headers=headers)
+    return Response(await render(), media_type=PNG, headers=headers)
 
 
 # --- a completed dossier's files (the API and the advisor portal) ------------------------------

@@ -257,7 +257,7 @@ class TenantCredentialKind(StrEnum):
 
 
 class _Credential:
-    """A certificate and its private key, sealed with the server keys (`pki.seal_key`).
+    """A certificate and its private key, sealed with the server keys (`sealed_keys.seal_key`).
 
     One current row per kind; a replaced one is retired, never deleted, since documents
     signed with it still name it. A CA row also keeps its CRL: the number of the last one it

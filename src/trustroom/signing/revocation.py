@@ -4,8 +4,8 @@ Why not pyHanko's own aiohttp fetchers: Trustroom is usually the OCSP responder 
 issuer for the certificates in its documents, and a request from the server to its own
 public URL is a round trip through the load balancer (or, in the embedded default, to a
 server that may not be listening yet). `RevocationSource` answers Trustroom's own URLs by
-calling `pki.respond_ocsp` / `pki.crl` in-process, and sends other URLs (an external TSA's
-CA, say) over HTTP with aiohttp, never blocking the event loop.
+calling `certificate_status.respond_ocsp` / `certificate_status.crl` in-process, and sends
+other URLs (an external TSA's CA, say) over HTTP with aiohttp, never blocking the event loop.
 
 HTTP is off unless the caller allows it, URL by URL (`http_allowed`): the URLs come from
 the certificates inside the document, and a document may carry a foreign signature whose
@@ -35,7 +35,7 @@ from pyhanko_certvalidator.fetchers.common_utils import (
 )
 from pyhanko_certvalidator.util import get_ocsp_urls, get_relevant_crl_dps
 
-from . import pki
+from . import certificate_status, pki
 
 # An endpoint answers a GET (None) or a POST body with the response's bytes.
 Endpoint = Callable[[bytes | None], bytes | Awaitable[bytes]]
@@ -43,13 +43,13 @@ Endpoint = Callable[[bytes | None], bytes | Awaitable[bytes]]
 
 def endpoints_for(
     authority: pki.Authority,
-    lookup: pki.StatusLookup,
+    lookup: certificate_status.StatusLookup,
     *,
-    revoked: Callable[[], Iterable[tuple[int, pki.Revoked]]] = tuple,
+    revoked: Callable[[], Iterable[tuple[int, certificate_status.Revoked]]] = tuple,
     responder: pki.Credential | None = None,
     crl_number: Callable[[], int] | None = None,
     clock: Callable[[], datetime] | None = None,
-    ocsp_validity: timedelta = pki.OCSP_VALIDITY,
+    ocsp_validity: timedelta = certificate_status.OCSP_VALIDITY,
 ) -> dict[str, Endpoint]:
     """A CA's three URLs answered in-process: OCSP (via `lookup`), its CRL (listing `revoked()`), its certificate.
 
@@ -63,13 +63,13 @@ def endpoints_for(
     def answer_ocsp(body: bytes | None) -> bytes:
         if body is None:
             raise ValueError("OCSP requests are POSTed here")
-        return pki.respond_ocsp(
+        return certificate_status.respond_ocsp(
             body, authority, lookup, responder=responder, now=clock() if clock else None, validity=ocsp_validity
         )
 
     def answer_crl(_body: bytes | None) -> bytes:
         now = pki.whole_seconds(clock() if clock else None)
-        return pki.crl(
+        return certificate_status.crl(
             authority, revoked(), number=crl_number() if crl_number else int(now.timestamp()), this_update=now
         )
 
@@ -167,7 +167,10 @@ class _OcspFetcher(OCSPFetcher):
         for url in get_ocsp_urls(cert):
             try:
                 data, _ = await self.source.transfer(
-                    url, request.dump(), content_type=pki.OCSP_REQUEST_TYPE, accept=pki.OCSP_RESPONSE_TYPE
+                    url,
+                    request.dump(),
+                    content_type=certificate_status.OCSP_REQUEST_TYPE,
+                    accept=certificate_status.OCSP_RESPONSE_TYPE,
                 )
                 response = process_ocsp_response_data(data, ocsp_request=request, ocsp_url=url)
             except (*_TRANSFER_ERRORS, cv_errors.OCSPValidationError, cv_errors.OCSPFetchError) as error:
@@ -215,7 +218,7 @@ class _CrlFetcher(CRLFetcher):
 
     async def _get(self, url: str) -> crl.CertificateList:
         if url not in self._by_url:
-            data, _ = await self.source.transfer(url, None, content_type="", accept=pki.CRL_TYPE)
+            data, _ = await self.source.transfer(url, None, content_type="", accept=certificate_status.CRL_TYPE)
             if pem.detect(data):
                 _, _, data = pem.unarmor(data)
             self._by_url[url] = crl.CertificateList.load(data)
@@ -240,7 +243,9 @@ class _CertificateFetcher(CertificateFetcher):
     async def _from(self, urls: Iterable[str]) -> AsyncGenerator[asn1_x509.Certificate, None]:
         for url in urls:
             try:
-                data, content_type = await self.source.transfer(url, None, content_type="", accept=pki.CERT_TYPE)
+                data, content_type = await self.source.transfer(
+                    url, None, content_type="", accept=certificate_status.CERT_TYPE
+                )
                 certificates = list(unpack_cert_content(data, content_type, url, permit_pem=True))
             except _TRANSFER_ERRORS:
                 continue

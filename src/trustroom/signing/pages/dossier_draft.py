@@ -21,7 +21,9 @@ from ...storage.deps import KeyringDep, StoreDep
 from ...web import language_query
 from ..deps import PageImagesDep, Uploader, page_image_response, receive_upload
 from ..models import DossierState, Invitee
-from ..schemas import DossierUpdate, FieldsReplace, InviteCreate, document_read
+from ..schemas.documents import FieldsReplace, document_read
+from ..schemas.dossiers import DossierUpdate
+from ..schemas.invites import InviteCreate
 from ..service import documents as document_service
 from ..service import dossiers, fields, invites, page_images
 from ..service.stored_pdfs import Workshop

@@ -22,7 +22,8 @@ from ...http import SessionDep
 from ...schemas import Paging, SortOrder
 from ...web import language_query
 from ..models import Dossier, DossierState
-from ..schemas import DAY, DossierCreate
+from ..schemas.common import DAY
+from ..schemas.dossiers import DossierCreate
 from ..service import dossiers
 from .common import BASE, LOCALES, CsrfField, PagesDep, labels, problem_messages, require, validation_messages
 

@@ -21,7 +21,7 @@ from ...schemas import Paging, SortOrder
 from ...settings import Settings
 from ...web import Pages
 from ..models import Dossier, DossierState, Invitee, InviteeRole
-from ..schemas import document_read
+from ..schemas.documents import document_read
 from ..service import documents as document_service
 from ..service import dossiers, invites
 from .common import BASE, COLOURS, labels

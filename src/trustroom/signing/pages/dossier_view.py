@@ -20,7 +20,8 @@ from ...storage import service as storage
 from ...storage.deps import KeyringDep, StoreDep
 from ...web import language_query
 from ..deps import download_response, evidence_response, report_response
-from ..schemas import CancelRequest, ValidationRead
+from ..schemas.dossiers import CancelRequest
+from ..schemas.validation import ValidationRead
 from ..service import documents as document_service
 from ..service import dossiers, validating
 from .common import BASE, CsrfField, PagesDep, problem_messages, require, validation_messages

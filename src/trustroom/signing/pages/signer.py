@@ -35,7 +35,7 @@ from ..errors import (
     SignerSessionEnded,
 )
 from ..models import AuthenticationMethod, DossierState, InviteeState, SigningRequestState
-from ..schemas import SignerStatusRead
+from ..schemas.signer import SignerStatusRead
 from ..service import codes, page_images, requests, signer_access, signer_sessions, signer_side
 
 router = APIRouter(prefix="/s", include_in_schema=False)

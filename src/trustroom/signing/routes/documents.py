@@ -49,7 +49,7 @@ from ..errors import (
     TooManyDocuments,
     UploadUrlInvalid,
 )
-from ..schemas import DocumentRead, FieldsReplace, PageRead, UploadUrlRead, document_read
+from ..schemas.documents import DocumentRead, FieldsReplace, PageRead, UploadUrlRead, document_read
 from ..service import documents, fields, page_images, upload_urls
 from .dossiers import SigningRead, SigningWrite
 

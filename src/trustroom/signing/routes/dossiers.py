@@ -45,7 +45,7 @@ from ..errors import (
     PhoneNumberRequired,
 )
 from ..models import Dossier, DossierState, Invitee
-from ..schemas import CancelRequest, DossierCreate, DossierRead, DossierUpdate, dossier_read
+from ..schemas.dossiers import CancelRequest, DossierCreate, DossierRead, DossierUpdate, dossier_read
 from ..service import dossiers
 
 SigningRead = Annotated[Actor, require(Scope.SIGNING_READ)]

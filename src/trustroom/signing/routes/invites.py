@@ -42,7 +42,7 @@ from ..errors import (
     TimestampUnavailable,
 )
 from ..models import InviteState
-from ..schemas import InviteBatch, InviteRead, invite_read
+from ..schemas.invites import InviteBatch, InviteRead, invite_read
 from ..service import invites
 from ..service.stored_pdfs import Workshop
 

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ...db import Database, bind_tenant
 from ...errors import PayloadTooLarge
 from ...http import get_database, get_keys, get_settings
-from .. import pki
+from .. import certificate_status, pki
 from .. import tsa as tsa_core
 from ..errors import AuthorityNotFound
 from ..service import revocation_answers
@@ -71,7 +71,7 @@ async def _certificate(request: Request, tenant_id: UUID | None, *, as_pem: bool
     certificate = published.authority.certificate
     if as_pem:
         return _answer(pki.pem(certificate), PEM_TYPE, CERTIFICATE_CACHE)
-    return _answer(pki.der(certificate), pki.CERT_TYPE, CERTIFICATE_CACHE)
+    return _answer(pki.der(certificate), certificate_status.CERT_TYPE, CERTIFICATE_CACHE)
 
 
 async def _crl(request: Request, tenant_id: UUID | None) -> Response:
@@ -84,19 +84,19 @@ async def _crl(request: Request, tenant_id: UUID | None) -> Response:
             published = await _published(request, session, tenant_id)
             kept = await revocation_answers.current_crl(session, published.row, published.authority)
             await session.commit()
-    return _answer(kept, pki.CRL_TYPE, CRL_CACHE)
+    return _answer(kept, certificate_status.CRL_TYPE, CRL_CACHE)
 
 
 async def _ocsp(request: Request, tenant_id: UUID | None, request_der: bytes, cache: str) -> Response:
     async with get_database(request).session(write=False) as session:
         published = await _published(request, session, tenant_id)
         answer = await revocation_answers.ocsp_response(session, published, request_der)
-    return _answer(answer, pki.OCSP_RESPONSE_TYPE, cache)
+    return _answer(answer, certificate_status.OCSP_RESPONSE_TYPE, cache)
 
 
 def _from_url(tail: str) -> bytes:
     try:
-        return pki.ocsp_request_from_url(tail)
+        return certificate_status.ocsp_request_from_url(tail)
     except ValueError:
         return b""  # answered as malformedRequest, as RFC 6960 has it
 

@@ -44,7 +44,7 @@ from ..errors import (
     SubmittedFieldUnknown,
     ViewerCannotAct,
 )
-from ..schemas import (
+from ..schemas.signer import (
     SignerCodeSend,
     SignerCodeSent,
     SignerCodeVerify,

@@ -12,7 +12,7 @@ from ...errors import MultipartInvalid, PayloadTooLarge, UnsupportedMediaType
 from ...http import API_PREFIX, ApiRoute, SessionDep, SettingsDep, error_responses, require
 from ...uploads import MULTIPART, read_multipart
 from ..errors import BrokenPdf, EncryptedPdf, NotAPdf, PdfMissing, TooManySignatures
-from ..schemas import ValidationRead
+from ..schemas.validation import ValidationRead
 from ..service import validating
 
 PDF = "application/pdf"

@@ -33,7 +33,7 @@ from ...auth.models import Tenant
 from ...db import utcnow, uuid7
 from ...keys import ServerKeys
 from ...settings import Settings
-from .. import pki
+from .. import pki, sealed_keys
 from ..errors import AuthorityNotFound
 from ..models import (
     IssuedCertificate,
@@ -179,7 +179,7 @@ def _platform_row(
         not_after=credential.certificate.not_valid_after_utc,
         crl_number=0,
     )
-    row.sealed_key = pki.seal_key(keys, credential, context=key_context(row))
+    row.sealed_key = sealed_keys.seal_key(keys, credential, context=key_context(row))
     return row
 
 
@@ -269,7 +269,7 @@ def _tenant_row(
         not_after=credential.certificate.not_valid_after_utc,
         crl_number=0,
     )
-    row.sealed_key = pki.seal_key(keys, credential, context=key_context(row))
+    row.sealed_key = sealed_keys.seal_key(keys, credential, context=key_context(row))
     return row
 
 

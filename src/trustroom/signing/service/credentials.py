@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...db import cross_tenant, utcnow
 from ...keys import ServerKeys
-from .. import pki
+from .. import sealed_keys
 from ..errors import SigningKeyUnreadable
 from ..models import (
     IssuedCertificate,
@@ -67,7 +67,7 @@ def opened_key(keys: ServerKeys, row: Credential, certificate: x509.Certificate)
         _keys.move_to_end(tag)
         return key
     try:
-        key = pki.unseal_key(keys, certificate, row.sealed_key, context=key_context(row))
+        key = sealed_keys.unseal_key(keys, certificate, row.sealed_key, context=key_context(row))
     except (InvalidTag, ValueError) as error:
         raise SigningKeyUnreadable(credential=describe(row)) from error
     _keys[tag] = key
@@ -176,7 +176,7 @@ async def reseal_all(session: AsyncSession, keys: ServerKeys) -> tuple[int, int]
     async with cross_tenant(session):
         for row in rows:
             try:
-                again = pki.resealed_key(keys, certificate_of(row), row.sealed_key, context=key_context(row))
+                again = sealed_keys.resealed_key(keys, certificate_of(row), row.sealed_key, context=key_context(row))
             except InvalidTag as error:
                 raise SigningKeyUnreadable(credential=describe(row)) from error
             if again is not None:
@@ -189,7 +189,8 @@ async def reseal_all(session: AsyncSession, keys: ServerKeys) -> tuple[int, int]
 async def count_on_older_secrets(session: AsyncSession, keys: ServerKeys) -> int:
     rows = await every_credential(session)
     return sum(
-        not pki.key_is_current(keys, certificate_of(row), row.sealed_key, context=key_context(row)) for row in rows
+        not sealed_keys.key_is_current(keys, certificate_of(row), row.sealed_key, context=key_context(row))
+        for row in rows
     )
 
 

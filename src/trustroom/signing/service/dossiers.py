@@ -33,7 +33,8 @@ from ..errors import (
     at,
 )
 from ..models import AVAILABLE_METHODS, Dossier, DossierState, Invitee, Method
-from ..schemas import DEFAULT_EXPIRES_IN, DossierCreate, DossierUpdate
+from ..schemas.common import DEFAULT_EXPIRES_IN
+from ..schemas.dossiers import DossierCreate, DossierUpdate
 from . import access, documents, invitees, lifecycle
 from .locales import canonical_locale, tenant_default
 

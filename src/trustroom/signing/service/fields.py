@@ -36,7 +36,7 @@ from ..errors import (
 from ..fieldkinds import FieldKind
 from ..models import DocumentField, Dossier, DossierDocument, Invitee, InviteeRole
 from ..rendering import PageBox
-from ..schemas import FieldWrite
+from ..schemas.documents import FieldWrite
 from . import access, documents, invitees
 
 SIGNER_KINDS = frozenset({FieldKind.SIGNATURE, FieldKind.INITIALS})

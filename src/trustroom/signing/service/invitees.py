@@ -27,7 +27,7 @@ from ..errors import (
     at,
 )
 from ..models import AuthenticationMethod, Dossier, Invitee, InviteeRole, Method
-from ..schemas import InviteeWrite
+from ..schemas.dossiers import InviteeWrite
 from .locales import canonical_locale
 
 

@@ -30,7 +30,7 @@ from ...schemas import Paging, Slice, SortOrder
 from .. import channels, events
 from ..errors import DossierNotSendable, InviteeFinished, InviteeRepeated, InviteeUnknown, InviteNotFound
 from ..models import Dossier, DossierState, Invite, Invitee, InviteState
-from ..schemas import InviteCreate
+from ..schemas.invites import InviteCreate
 from . import access, lifecycle, preparation, readiness, tokens
 from . import invitees as invitee_rows
 from .delivery import (

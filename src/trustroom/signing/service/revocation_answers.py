@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ...db import utcnow
 from ...keys import ServerKeys
 from ...settings import Settings
-from .. import pki
+from .. import certificate_status, pki
 from ..errors import AuthorityNotFound
 from ..models import (
     IssuedCertificate,
@@ -37,7 +37,7 @@ CRL_RENEW_BEFORE = timedelta(hours=12)
 
 async def serial_status(
     session: AsyncSession, model: Issued, issuer_id: UUID, serial: int, *, tenant_id: UUID | None = None
-) -> pki.SerialStatus:
+) -> certificate_status.SerialStatus:
     """What the table says of one serial: good until it expires, revoked (when, why), or unknown."""
     query = select(model).where(model.issuer_id == issuer_id, model.serial == serial_text(serial))
     if tenant_id is not None:
@@ -47,13 +47,13 @@ async def serial_status(
         return None
     if row.revoked_at is not None:
         reason = x509.ReasonFlags(row.revocation_reason) if row.revocation_reason else None
-        return pki.Revoked(row.revoked_at, reason)
-    return pki.Good(row.not_after)
+        return certificate_status.Revoked(row.revoked_at, reason)
+    return certificate_status.Good(row.not_after)
 
 
 async def _revoked(
     session: AsyncSession, model: Issued, issuer_id: UUID, tenant_id: UUID | None
-) -> list[tuple[int, pki.Revoked]]:
+) -> list[tuple[int, certificate_status.Revoked]]:
     query = select(model).where(model.issuer_id == issuer_id, model.revoked_at.is_not(None))
     if tenant_id is not None:
         query = query.where(IssuedCertificate.tenant_id == tenant_id)
@@ -61,7 +61,9 @@ async def _revoked(
     return [
         (
             int(row.serial, 16),
-            pki.Revoked(row.revoked_at, x509.ReasonFlags(row.revocation_reason) if row.revocation_reason else None),
+            certificate_status.Revoked(
+                row.revoked_at, x509.ReasonFlags(row.revocation_reason) if row.revocation_reason else None
+            ),
         )
         for row in rows
         if row.revoked_at is not None
@@ -90,7 +92,7 @@ async def current_crl(session: AsyncSession, row: Credential, authority: pki.Aut
     revoked = await _revoked(session, model, row.id, tenant_id)
     now = pki.whole_seconds()
     number = row.crl_number + 1
-    data = pki.crl(authority, revoked, number=number, this_update=now, next_update=now + CRL_LIFETIME)
+    data = certificate_status.crl(authority, revoked, number=number, this_update=now, next_update=now + CRL_LIFETIME)
     table = type(row)
     await session.execute(
         update(table)
@@ -186,10 +188,12 @@ async def published_tsa(session: AsyncSession, keys: ServerKeys) -> pki.Credenti
 
 async def ocsp_response(session: AsyncSession, published: Published, request_der: bytes) -> bytes:
     """The DER OCSP response to one request (RFC 6960), answered from the issued-certificates table."""
-    serial = pki.ocsp_serial(request_der)
+    serial = certificate_status.ocsp_serial(request_der)
     status = (
         await serial_status(session, published.issued, published.row.id, serial, tenant_id=published.tenant_id)
         if serial is not None
         else None
     )
-    return pki.respond_ocsp(request_der, published.authority, lambda _serial: status, responder=published.responder)
+    return certificate_status.respond_ocsp(
+        request_der, published.authority, lambda _serial: status, responder=published.responder
+    )

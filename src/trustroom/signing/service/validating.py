@@ -22,7 +22,7 @@ from ...errors import TooManyRequests
 from ...settings import Settings
 from .. import pades, pdf, validation
 from ..errors import BrokenPdf, TooManySignatures
-from ..schemas import ValidationRead, validation_read
+from ..schemas.validation import ValidationRead, validation_read
 from . import authority
 
 MAX_SIGNATURES = 100
