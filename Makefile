@@ -3,8 +3,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 UV_VERSION := 0.13.9
 STAMP  := $(VENV)/.installed
-# Test processes (pytest-xdist); each has its own data directory and scratch database.
-TEST_WORKERS ?= 2
+# Test processes (pytest-xdist; three on two cores: many tests wait on servers, browsers
+# and subprocesses); each has its own data directory and scratch database. Work-stealing
+# keeps a process that drew the long tests from ending the run alone.
+TEST_WORKERS ?= 3
 
 .PHONY: run test check bench install messages browser-tools clean
 
@@ -39,7 +41,7 @@ browser-tools:
 
 test: $(STAMP) browser-tools
 	rm -f .coverage .coverage.*
-	$(BIN)/pytest -p no:cacheprovider -n $(TEST_WORKERS) --cov --cov-report= -m "not heavy" tests
+	$(BIN)/pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal --cov --cov-report= -m "not heavy" tests
 	@# Heavy tests run alone (beside them, tests that time things would measure the load),
 	@# without coverage: they drive server processes, whose code the run above measured.
 	$(BIN)/pytest -p no:cacheprovider -m heavy tests
@@ -49,7 +51,7 @@ test: $(STAMP) browser-tools
 	@# suite must stay well within its time budget (the report above is SQLite's).
 	@if [ -n "$$TRUSTROOM_TEST_POSTGRES_URL" ]; then \
 	  echo "== again on PostgreSQL =="; \
-	  TRUSTROOM_TEST_DATABASE=postgres $(BIN)/pytest -p no:cacheprovider -n $(TEST_WORKERS) -m "not heavy" tests; \
+	  TRUSTROOM_TEST_DATABASE=postgres $(BIN)/pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist worksteal -m "not heavy" tests; \
 	fi
 
 check: $(STAMP)

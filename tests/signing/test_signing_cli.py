@@ -131,7 +131,7 @@ async def test_check_signs_and_pdfsig_trusts_it_with_ocsp_from_the_live_routes(l
     assert [s["level"] for s in result["signatures"]] == ["B-LTA", "DTS"]
 
     # The root as an operator downloads it, into an NSS database pdfsig reads.
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient(timeout=60) as http:
         root = x509.load_der_x509_certificate((await http.get(f"{live.base_url}/pki/root/ca.crt")).content)
     nss = nss_database(tmp_path / "nssdb", root)
     signatures, text = pdfsig(signed, nss)
