@@ -1,8 +1,9 @@
-"""`signing.archive_timestamps` (issue 14, item 5): a completed dossier's documents get a new
-archive timestamp before the newest one stops being verifiable. Time is travelled past one
-document's due date; that document gets exactly one more document-timestamp revision, every
-earlier signature stays intact and pyHanko's AdES-LTA validation (trusting only the root)
-still passes; the document not due is untouched. Without a TSA the renewal fails closed."""
+"""`signing.archive_timestamps` (issue 14, item 5): a completed dossier's documents and its
+sealed audit report get a new archive timestamp before the newest one stops being
+verifiable. Time is travelled past one document's and the report's due dates; each gets
+exactly one more document-timestamp revision, every earlier signature stays intact and
+pyHanko's AdES-LTA validation (trusting only the root) still passes; the document not due
+is untouched. Without a TSA the renewal fails closed."""
 
 from __future__ import annotations
 
@@ -28,9 +29,10 @@ from trustroom.jobs.runner import Runner
 from trustroom.keys import ServerKeys
 from trustroom.settings import Settings
 from trustroom.signing import pades
-from trustroom.signing.models import DossierDocument
+from trustroom.signing.models import DossierDocument, DossierFile
 from trustroom.signing.pdf import open_reader
 from trustroom.signing.service import authority
+from trustroom.signing.service.archive import Archived
 from trustroom.signing.service.stored_pdfs import Workshop
 from trustroom.signing.tasks import ARCHIVE_TIMESTAMPS
 
@@ -64,27 +66,34 @@ class Completed(Sent):
     def document_ids(self) -> list[UUID]:
         return [UUID(document["id"]) for document in self.documents]
 
-    async def stored(self, document_id: UUID) -> Stored:
+    async def stored(self, document_id: UUID, model: type[Archived] = DossierDocument) -> Stored:
         async with self.database.session(write=False) as session:
             await bind_tenant(session, self.tenant.id)
-            document = await session.get(DossierDocument, document_id)
+            document = await session.get(model, document_id)
             assert document is not None
             actor = tenants.operator(self.tenant.id)
             data = await Workshop.of(self.keys, self.settings).read(session, actor, document.blob_id)
             return Stored(document.blob_id, document.archive_due_at, data)
 
-    async def travel_past_due(self, document_id: UUID) -> None:
+    async def report_id(self) -> UUID:
+        async with self.database.session(write=False) as session:
+            await bind_tenant(session, self.tenant.id)
+            report = await session.scalar(select(DossierFile).where(DossierFile.dossier_id == UUID(self.dossier["id"])))
+            assert report is not None
+            return report.id
+
+    async def travel_past_due(self, document_id: UUID, model: type[Archived] = DossierDocument) -> None:
         """As if the document's due date were an hour ago: its times move back that far."""
         async with self.database.session() as session:
             await bind_tenant(session, self.tenant.id)
-            document = await session.get(DossierDocument, document_id)
+            document = await session.get(model, document_id)
             assert document is not None and document.archive_due_at is not None
             back = document.archive_due_at - utcnow() + timedelta(hours=1)
             document.archive_due_at -= back
             # Core UPDATE: `updated_at` would otherwise be set to now by its onupdate.
             await session.execute(
-                DossierDocument.__table__.update()  # type: ignore[attr-defined]
-                .where(DossierDocument.id == document_id)
+                model.__table__.update()  # type: ignore[attr-defined]
+                .where(model.id == document_id)
                 .values(archive_due_at=document.archive_due_at, updated_at=document.updated_at - back)
             )
             await session.commit()
@@ -150,11 +159,12 @@ async def archive_run(database: Database, settings: Settings, within: float = 60
         await asyncio.wait_for(worker, timeout=10)
 
 
-async def assert_lta_valid(data: bytes, root: x509.Certificate) -> None:
-    """pyHanko's own AdES-LTA validation, offline (DSS only), the root the only trust anchor."""
+async def assert_lta_valid(data: bytes, root: x509.Certificate, signed: int = 2) -> None:
+    """pyHanko's own AdES-LTA validation, offline (DSS only), the root the only trust anchor;
+    `signed` signatures (a document: the certification and Anna's sealed step; a report: its seal)."""
     spec = offline_lta_spec(root)
     signatures = open_reader(data).embedded_regular_signatures
-    assert len(signatures) == 2  # the certification and Anna's sealed step
+    assert len(signatures) == signed
     for signature in signatures:
         with untraced():  # the judge's time, not ours
             result = await ades.ades_lta_validation(signature, spec)
@@ -164,13 +174,23 @@ async def assert_lta_valid(data: bytes, root: x509.Certificate) -> None:
         assert result.ades_subindic.name == "OK", (signature.field_name, result.failure_msg)
 
 
-async def test_a_due_document_gets_one_more_archive_timestamp(completed: Completed) -> None:
+async def test_a_due_document_and_report_get_one_more_archive_timestamp(completed: Completed) -> None:
     due_id, other_id = completed.document_ids()
+    report_id = await completed.report_id()
     await completed.travel_past_due(due_id)
+    await completed.travel_past_due(report_id, DossierFile)
     before, other = await completed.stored(due_id), await completed.stored(other_id)
+    report_before = await completed.stored(report_id, DossierFile)
 
     job = await archive_run(completed.database, completed.settings)
-    assert job.status == JobStatus.SUCCEEDED and job.result == {"renewed": 1, "failed": 0}, job.result
+    assert job.status == JobStatus.SUCCEEDED and job.result == {"renewed": 2, "failed": 0}, job.result
+
+    report = await completed.stored(report_id, DossierFile)  # the sealed audit report, renewed alike
+    assert report.data.startswith(report_before.data)
+    stamps = open_reader(report_before.data).embedded_timestamp_signatures
+    assert len(open_reader(report.data).embedded_timestamp_signatures) == len(stamps) + 1
+    await assert_lta_valid(report.data, await completed.root(), signed=1)
+    assert report.due == pades.renewal_due(report.data) and report.due > report_before.due
 
     after = await completed.stored(due_id)
     assert after.data.startswith(before.data)  # an incremental update: every earlier revision as it was
@@ -179,8 +199,11 @@ async def test_a_due_document_gets_one_more_archive_timestamp(completed: Complet
     await assert_lta_valid(after.data, await completed.root())
     assert after.due == pades.renewal_due(after.data) and after.due > before.due
     assert await completed.stored(other_id) == other  # not due: untouched
-    [renewed] = await completed.audit("signing.document.archive_timestamp_renewed")
-    assert renewed.target_id == str(due_id) and renewed.data["dossierId"] == completed.dossier["id"]
+    renewed = await completed.audit("signing.document.archive_timestamp_renewed")
+    assert sorted((event.target_type, event.target_id) for event in renewed) == sorted(
+        [("dossierDocument", str(due_id)), ("dossierFile", str(report_id))]
+    )
+    assert all(event.data["dossierId"] == completed.dossier["id"] for event in renewed)
 
     again = await archive_run(completed.database, completed.settings)  # renewed just now: nothing due
     assert again.result == {"renewed": 0, "failed": 0}

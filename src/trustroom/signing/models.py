@@ -522,3 +522,5 @@ class DossierFile(IdMixin, TenantOwned, Timestamps, Base):
     # No ON DELETE action: a blob goes with its row (storage.service.discard), never alone.
     blob_id: Mapped[UUID] = mapped_column(ForeignKey("blobs.id"), index=True)
     sha256: Mapped[str] = mapped_column(String(64))
+    # When the report's newest archive timestamp must be renewed, as for documents.
+    archive_due_at: Mapped[datetime | None] = mapped_column(index=True)

@@ -110,28 +110,30 @@ ARCHIVE_BATCH = 50
 
 
 async def _archive_timestamps(ctx: JobContext) -> dict[str, Any]:
-    """A platform job: every due document of every tenant renewed (`archive.renew`), each in
+    """A platform job: every due document and audit report of every tenant renewed (`archive.renew`), each in
     a transaction of its own bound to its tenant, so a killed run loses nothing it did. No
     timestamp to be had stops the run (every document needs one) and the job is retried."""
     workshop = Workshop.of(ctx.keys, ctx.settings)
     counts = {"renewed": 0, "failed": 0}
-    after = None
-    while True:
-        async with ctx.database.session(write=False) as read:
-            batch = await archive.due_documents(read, after=after, limit=ARCHIVE_BATCH)
-        for due in batch:
-            after = due.id
-            failure = await _renew_one(ctx, workshop, due)
-            if failure is None:
-                counts["renewed"] += 1
-                continue
-            counts["failed"] += 1
-            ctx.retry_later(failure.sub_code)
-            if isinstance(failure, TimestampUnavailable):
-                return counts
-        if len(batch) < ARCHIVE_BATCH:
-            return counts
-        await ctx.report_progress(counts)
+    for kind in archive.ARCHIVED:
+        after = None
+        while True:
+            async with ctx.database.session(write=False) as read:
+                batch = await archive.due_documents(read, after=after, limit=ARCHIVE_BATCH, kind=kind)
+            for due in batch:
+                after = due.id
+                failure = await _renew_one(ctx, workshop, due)
+                if failure is None:
+                    counts["renewed"] += 1
+                    continue
+                counts["failed"] += 1
+                ctx.retry_later(failure.sub_code)
+                if isinstance(failure, TimestampUnavailable):
+                    return counts
+            if len(batch) < ARCHIVE_BATCH:
+                break
+            await ctx.report_progress(counts)
+    return counts
 
 
 async def _renew_one(ctx: JobContext, workshop: Workshop, due: archive.DueDocument) -> AppError | None:
@@ -139,7 +141,7 @@ async def _renew_one(ctx: JobContext, workshop: Workshop, due: archive.DueDocume
     async with ctx.database.session() as session:
         await bind_tenant(session, due.tenant_id)
         try:
-            await archive.renew(session, actor, workshop, due.id, due.dossier_id)
+            await archive.renew(session, actor, workshop, due)
         except AppError as error:
             # Fail closed: the document keeps its PDF and its due date; the failure is recorded.
             await session.rollback()

@@ -1,4 +1,5 @@
-"""Renewing the archive timestamps of completed dossiers' documents (PAdES B-LTA over years).
+"""Renewing the archive timestamps of completed dossiers' documents and sealed audit reports
+(PAdES B-LTA over years).
 
 A B-LTA document is verifiable offline only while its newest document timestamp is: once
 that timestamp's TSA certificate (or an OCSP responder certificate vouching for it)
@@ -29,7 +30,7 @@ from ...actor import Actor
 from ...audit import service as audit
 from ...db import cross_tenant, scoped, utcnow
 from .. import pades
-from ..models import Dossier, DossierDocument, DossierState
+from ..models import Dossier, DossierDocument, DossierFile, DossierState
 from . import authority, delivery
 from .stored_pdfs import Workshop
 
@@ -44,51 +45,60 @@ RENEWAL_MARGIN = timedelta(days=30)
 RENEWAL_INTERVAL = timedelta(days=1)
 
 
+Archived = DossierDocument | DossierFile
+# What is kept verifiable: the signed documents, and the sealed audit report beside them
+# (an auditor checks its seal years later too). The key names it in the audit log.
+ARCHIVED: dict[str, type[Archived]] = {"dossierDocument": DossierDocument, "dossierFile": DossierFile}
+
+
 @dataclass(frozen=True)
 class DueDocument:
     id: UUID
     tenant_id: UUID
     dossier_id: UUID
+    kind: str = "dossierDocument"  # a key of ARCHIVED
 
 
-def _is_due(now: datetime) -> ColumnElement[bool]:
-    return and_(
-        DossierDocument.archive_due_at <= now + RENEWAL_MARGIN,
-        DossierDocument.updated_at <= now - RENEWAL_INTERVAL,
-    )
+def _is_due(model: type[Archived], now: datetime) -> ColumnElement[bool]:
+    return and_(model.archive_due_at <= now + RENEWAL_MARGIN, model.updated_at <= now - RENEWAL_INTERVAL)
 
 
 async def due_documents(
-    session: AsyncSession, *, after: UUID | None, limit: int, now: datetime | None = None
+    session: AsyncSession,
+    *,
+    after: UUID | None,
+    limit: int,
+    now: datetime | None = None,
+    kind: str = "dossierDocument",
 ) -> Sequence[DueDocument]:
-    """The next `limit` due documents of every tenant (ids after `after`), for a platform job
-    that then renews each in its own tenant-bound transaction."""
+    """The next `limit` due rows of `kind` of every tenant (ids after `after`), for a platform
+    job that then renews each in its own tenant-bound transaction."""
+    model = ARCHIVED[kind]
     stmt = (
-        select(DossierDocument.id, DossierDocument.tenant_id, DossierDocument.dossier_id)
-        .join(Dossier, Dossier.id == DossierDocument.dossier_id)
-        .where(_is_due(now or utcnow()), Dossier.state == DossierState.COMPLETED)
-        .order_by(DossierDocument.id)
+        select(model.id, model.tenant_id, model.dossier_id)
+        .join(Dossier, Dossier.id == model.dossier_id)
+        .where(_is_due(model, now or utcnow()), Dossier.state == DossierState.COMPLETED)
+        .order_by(model.id)
         .limit(limit)
     )
     if after is not None:
-        stmt = stmt.where(DossierDocument.id > after)
+        stmt = stmt.where(model.id > after)
     async with cross_tenant(session):
         rows = (await session.execute(stmt)).all()
-    return [DueDocument(*row) for row in rows]
+    return [DueDocument(*row, kind=kind) for row in rows]
 
 
-async def renew(session: AsyncSession, actor: Actor, workshop: Workshop, document_id: UUID, dossier_id: UUID) -> str:
-    """Renew one document's archive timestamp if it is (still) due; what became of it.
+async def renew(session: AsyncSession, actor: Actor, workshop: Workshop, due: DueDocument) -> str:
+    """Renew one document's (or report's) archive timestamp if it is (still) due; what became of it.
 
     Raises `TimestampUnavailable` or `RevocationInfoUnavailable` with nothing written.
     """
-    dossier = await delivery.locked(session, actor, dossier_id)
+    dossier = await delivery.locked(session, actor, due.dossier_id)
     if dossier is None or dossier.state != DossierState.COMPLETED:
         return "nothing"
+    model = ARCHIVED[due.kind]
     document = await session.scalar(
-        scoped(select(DossierDocument), actor).where(
-            DossierDocument.id == document_id, DossierDocument.dossier_id == dossier.id, _is_due(utcnow())
-        )
+        scoped(select(model), actor).where(model.id == due.id, model.dossier_id == dossier.id, _is_due(model, utcnow()))
     )
     if document is None or document.archive_due_at is None:
         return "not due"  # renewed meanwhile by another run
@@ -109,7 +119,7 @@ async def renew(session: AsyncSession, actor: Actor, workshop: Workshop, documen
         session,
         actor,
         "signing.document.archive_timestamp_renewed",
-        target_type="dossierDocument",
+        target_type=due.kind,
         target_id=document.id,
         data={
             "dossierId": str(dossier.id),
@@ -127,7 +137,7 @@ async def record_failure(session: AsyncSession, actor: Actor, due: DueDocument, 
         session,
         actor,
         "signing.document.archive_timestamp_failed",
-        target_type="dossierDocument",
+        target_type=due.kind,
         target_id=due.id,
         data={"dossierId": str(due.dossier_id), "error": error[:1000]},
     )

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ...actor import Actor
 from ...audit import service as audit
 from ...db import scoped
+from .. import pades
 from ..evidence.report import audit_report, seal_report
 from ..models import Dossier, DossierFile
 from . import authority, evidence, handover
@@ -58,7 +59,12 @@ async def store_audit_report(session: AsyncSession, actor: Actor, workshop: Work
     blob = await workshop.write(session, actor, sealed)
     session.add(
         DossierFile(
-            tenant_id=dossier.tenant_id, dossier_id=dossier.id, kind=AUDIT_REPORT, blob_id=blob.id, sha256=blob.sha256
+            tenant_id=dossier.tenant_id,
+            dossier_id=dossier.id,
+            kind=AUDIT_REPORT,
+            blob_id=blob.id,
+            sha256=blob.sha256,
+            archive_due_at=pades.renewal_due(sealed),
         )
     )
     await session.flush()

@@ -18,7 +18,7 @@ from ...storage import service as storage
 from ...storage.blobs import BlobStore, store_from_settings
 from ...storage.keyring import Keyring, SealedKeyring
 from ...storage.models import Blob
-from ..models import DossierDocument
+from ..models import DossierDocument, DossierFile
 from .documents import KEK_PURPOSE, PDF, read_pdf
 
 
@@ -52,8 +52,10 @@ class Workshop:
         await session.flush()
         return blob
 
-    async def replace(self, session: AsyncSession, actor: Actor, document: DossierDocument, data: bytes) -> None:
-        """The document's PDF is now `data`; the previous content is discarded on commit."""
+    async def replace(
+        self, session: AsyncSession, actor: Actor, document: DossierDocument | DossierFile, data: bytes
+    ) -> None:
+        """The document's (or report's) PDF is now `data`; the previous content is discarded on commit."""
         previous = document.blob_id
         blob = await self.write(session, actor, data)
         document.blob_id, document.sha256 = blob.id, blob.sha256
